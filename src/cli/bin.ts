@@ -1,0 +1,23 @@
+// The executable's entry point: wires the CLI to the real process.
+import { main } from "./main.js";
+
+const io = {
+  stdout: (line: string) => process.stdout.write(`${line}\n`),
+  stderr: (line: string) => process.stderr.write(`${line}\n`),
+};
+
+process.on("uncaughtException", (error) => {
+  // One line, no stack trace: this is a bug in Monoceros, and the message says so.
+  io.stderr(`monoceros: internal error: ${error instanceof Error ? error.message : String(error)} (please report this)`);
+  process.exit(1);
+});
+
+main(process.argv.slice(2), io).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    io.stderr(`monoceros: internal error: ${error instanceof Error ? error.message : String(error)} (please report this)`);
+    process.exitCode = 1;
+  },
+);

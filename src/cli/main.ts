@@ -1,0 +1,80 @@
+// `monoceros -c cfg.yaml [-d] [-k]`: the command line of the Go original.
+import { Command, CommanderError } from "commander";
+import { loadConfigText } from "../config/load.js";
+import { createLogger } from "../logs/logger.js";
+import { BUILD_INFO } from "../version.js";
+import { EXIT_CODES } from "./exit-codes.js";
+import { readConfigFile } from "./read-config-file.js";
+
+export interface CliIo {
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+}
+
+interface CliOptions {
+  config: string;
+  debug?: boolean;
+  validate?: boolean;
+}
+
+export function versionText(): string {
+  return `monoceros ${BUILD_INFO.version} (revision ${BUILD_INFO.revision}, branch ${BUILD_INFO.branch}, node ${process.version})`;
+}
+
+function buildProgram(io: CliIo): Command {
+  return new Command()
+    .name("monoceros")
+    .description("A multi-process application controller: runs, keeps alive and terminates many copies of one server.")
+    .requiredOption("-c, --config <file>", "path to the config file (YAML)")
+    .option("-d, --debug", "human-readable, verbose logs (not for production)")
+    .option("-k, --validate", "only validate the config: exit 0 if it is valid, 2 with every problem listed if not")
+    .version(versionText(), "-v, --version", "print the version and exit")
+    .helpOption("-h, --help", "show this help")
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout(text.trimEnd()),
+      writeErr: (text) => io.stderr(text.trimEnd()),
+      outputError: (text, write) => write(`${text.trim().replace(/^error: /, "monoceros: ")} (see monoceros --help)`),
+    });
+}
+
+/** Runs the CLI and resolves to the process exit code; never throws for expected failures. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    program.parse([...argv], { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      const benign = error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help";
+      return benign ? EXIT_CODES.ok : EXIT_CODES.usage;
+    }
+    throw error;
+  }
+  const options = program.opts<CliOptions>();
+
+  const file = readConfigFile(options.config);
+  if (!file.ok) {
+    io.stderr(`monoceros: ${file.error}`);
+    return EXIT_CODES.usage;
+  }
+  const loaded = loadConfigText(file.text);
+  if (!loaded.ok) {
+    for (const line of loaded.errors) io.stderr(line);
+    return EXIT_CODES.usage;
+  }
+  const { config, warnings } = loaded;
+
+  if (options.validate) {
+    for (const line of warnings) io.stderr(`warning: ${line}`);
+    const workers = config.pools.reduce((sum, pool) => sum + pool.replicas, 0);
+    const pools = config.pools.length;
+    io.stdout(`config is valid: ${options.config} (${pools} pool${pools === 1 ? "" : "s"}, ${workers} worker${workers === 1 ? "" : "s"})`);
+    return EXIT_CODES.ok;
+  }
+
+  const logger = createLogger({ debug: options.debug ?? false });
+  for (const line of warnings) logger.warn({ config: options.config }, line);
+  logger.error("supervising workers is not implemented in this build yet; only --validate works");
+  return EXIT_CODES.runtimeFailure;
+}

@@ -1,0 +1,160 @@
+// The shape of the YAML file, key for key as in the Go original. Field-level rules live here;
+// rules that relate fields to each other live in cross-checks.ts. Messages are phrased to
+// follow "<path>: " and are completed with ", got <value>" by the formatter.
+import { z } from "zod";
+import { parseByteSize } from "./byte-size.js";
+import { parseGoDuration } from "./duration.js";
+import { parsePortTemplate } from "./port-template.js";
+import { LIMITS, LOAD_BALANCER_ALGORITHMS, type LoadBalancerAlgorithm } from "./types.js";
+
+type Issue = { input?: unknown };
+const message = (what: string) => (issue: Issue) => (issue.input === undefined ? "is required" : `must be ${what}`);
+
+const integer = (what: string) => z.int({ error: message(what) });
+
+const port = (what = "a port number from 1 to 65535") =>
+  integer(what).min(1, { error: `must be ${what}` }).max(65535, { error: `must be ${what}` });
+
+const portOrZero = (what = "a port number from 0 to 65535") =>
+  integer(what).min(0, { error: `must be ${what}` }).max(65535, { error: `must be ${what}` });
+
+const nonEmptyString = (what: string) => z.string({ error: message(what) }).min(1, { error: `must be ${what}` });
+
+/** A duration in Go syntax; null (an empty YAML value) counts as unset. */
+const duration = (options: { allowZero: boolean }) =>
+  z.union([z.string(), z.number()], { error: "must be a duration such as 500ms, 15s or 1h30m" }).transform((value, ctx) => {
+    const parsed = parseGoDuration(String(value));
+    if (!parsed.ok) {
+      ctx.issues.push({ code: "custom", message: parsed.error, input: value });
+      return z.NEVER;
+    }
+    if (parsed.ms < 0 || (!options.allowZero && parsed.ms === 0)) {
+      ctx.issues.push({ code: "custom", message: `must be a positive duration, got "${String(value)}"`, input: value });
+      return z.NEVER;
+    }
+    return parsed.ms;
+  });
+
+const byteSize = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const parsed = parseByteSize(value);
+  if (!parsed.ok) {
+    ctx.issues.push({ code: "custom", message: `${parsed.error}, got ${JSON.stringify(value)}`, input: value });
+    return z.NEVER;
+  }
+  return parsed.bytes;
+});
+
+const portTemplate = nonEmptyString("a template such as '{{.Port}}'").superRefine((value, ctx) => {
+  const parsed = parsePortTemplate(value);
+  if (!parsed.ok) ctx.addIssue({ code: "custom", message: `${parsed.error} in "${value}"`, input: value });
+});
+
+const loadBalancerAlgorithm = z
+  .string({ error: `must be one of ${LOAD_BALANCER_ALGORITHMS.join(", ")}` })
+  .transform((value, ctx) => {
+    const upper = value.toUpperCase();
+    if (!(LOAD_BALANCER_ALGORITHMS as readonly string[]).includes(upper)) {
+      ctx.issues.push({ code: "custom", message: `must be one of ${LOAD_BALANCER_ALGORITHMS.join(", ")} (any case), got "${value}"`, input: value });
+      return z.NEVER;
+    }
+    return upper as LoadBalancerAlgorithm;
+  });
+
+const poolName = nonEmptyString("a non-empty name")
+  .max(LIMITS.nameLengthMax, { error: `must be at most ${LIMITS.nameLengthMax} characters` })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
+    error: "must start with a letter or digit and contain only letters, digits, '_', '.' and '-' (it names worker ids, metric labels and files)",
+  });
+
+export const portArgSchema = z.strictObject(
+  {
+    name: nonEmptyString("the port flag, e.g. --port"),
+    value_template: portTemplate,
+    start_port: port(),
+  },
+  { error: message("a mapping with name, value_template and start_port") },
+);
+
+export const serverSchema = z.strictObject(
+  {
+    port_arg: portArgSchema,
+    signal_timeout: duration({ allowZero: true }).nullish(),
+    health_check_path: nonEmptyString("a path such as /health").regex(/^\//, { error: "must start with '/'" }),
+    load_balancer_algorithm: loadBalancerAlgorithm.nullish(),
+    proxy_config_path: nonEmptyString("a folder path").nullish(),
+    admin_port: portOrZero().nullish(),
+    listener_port: port().nullish(),
+  },
+  { error: message("a mapping (the proxy mode settings)") },
+);
+
+export const limitsSchema = z.strictObject(
+  {
+    lifespan: duration({ allowZero: true }).nullish(),
+    jitter_ratio: z
+      .number({ error: message("a number from 0 to 1") })
+      .min(0, { error: "must be a number from 0 to 1" })
+      .max(1, { error: "must be a number from 0 to 1" })
+      .nullish(),
+    memory: byteSize.nullish(),
+  },
+  { error: message("a mapping with lifespan, jitter_ratio and memory") },
+);
+
+export const poolSchema = z.strictObject(
+  {
+    name: poolName,
+    replicas: integer("a positive integer")
+      .min(1, { error: "must be a positive integer" })
+      .max(LIMITS.replicasMax, { error: `must be at most ${LIMITS.replicasMax}` }),
+    exec: nonEmptyString("the path or name of the worker's executable"),
+    args: z
+      .array(z.string({ error: "must be a string" }), { error: message("a list of strings") })
+      .max(LIMITS.argsMax, { error: `must have at most ${LIMITS.argsMax} entries` })
+      .nullish(),
+    signal_timeout: duration({ allowZero: true }).nullish(),
+    max_restarts: integer("an integer (negative means unlimited)").nullish(),
+    startup_wait_time: duration({ allowZero: true }).nullish(),
+    desired_healthy_percentage: integer("an integer from 0 to 100")
+      .min(0, { error: "must be an integer from 0 to 100" })
+      .max(100, { error: "must be an integer from 0 to 100" })
+      .nullish(),
+    limits: limitsSchema.nullish(),
+    server: serverSchema.nullish(),
+  },
+  { error: message("a mapping describing a worker pool") },
+);
+
+export const configSchema = z.strictObject(
+  {
+    admin: z.strictObject({ port: portOrZero().nullish() }, { error: message("a mapping with port") }).nullish(),
+    supervisor: z.strictObject(
+      {
+        workers: z
+          .array(poolSchema, { error: message("a list of worker pools") })
+          .min(1, { error: "must list at least one worker pool" })
+          .max(LIMITS.poolsMax, { error: `must have at most ${LIMITS.poolsMax} pools` }),
+      },
+      { error: message("a mapping with workers") },
+    ),
+  },
+  { error: message("a mapping with admin and supervisor") },
+);
+
+export type RawConfig = z.output<typeof configSchema>;
+export type RawPool = z.output<typeof poolSchema>;
+
+/**
+ * Fields the Go original decodes into strings. YAML reads `- 5` in `args` as a number;
+ * Go's decoder keeps the text as written, so these keep their source text too.
+ */
+export const STRING_FIELD_PATHS: readonly (readonly (string | "*")[])[] = [
+  ["supervisor", "workers", "*", "name"],
+  ["supervisor", "workers", "*", "exec"],
+  ["supervisor", "workers", "*", "args", "*"],
+  ["supervisor", "workers", "*", "server", "port_arg", "name"],
+  ["supervisor", "workers", "*", "server", "port_arg", "value_template"],
+  ["supervisor", "workers", "*", "server", "health_check_path"],
+  ["supervisor", "workers", "*", "server", "load_balancer_algorithm"],
+  ["supervisor", "workers", "*", "server", "proxy_config_path"],
+];

@@ -1,0 +1,80 @@
+// The validated, normalised configuration: defaults applied, durations in milliseconds,
+// units in names. Plain data only (no functions), so the simulator can generate, print and
+// replay it.
+
+export const LOAD_BALANCER_ALGORITHMS = ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"] as const;
+export type LoadBalancerAlgorithm = (typeof LOAD_BALANCER_ALGORITHMS)[number];
+
+export interface ServerConfig {
+  /** Flag put before the worker's args, e.g. `--port`. */
+  portArgName: string;
+  /** Go template for the flag's value; only `{{.Port}}` is supported. */
+  portValueTemplate: string;
+  /** Worker i listens on startPort + i. */
+  startPort: number;
+  /** How long the proxy gets between SIGTERM and SIGKILL. */
+  signalTimeoutMs: number;
+  healthCheckPath: string;
+  loadBalancerAlgorithm: LoadBalancerAlgorithm;
+  /** Folder the proxy's configuration files are written to. */
+  proxyConfigPath: string;
+  /** The proxy's admin port; 0 as in the original (no fixed port). */
+  proxyAdminPort: number;
+  listenerPort: number;
+}
+
+export interface LimitsConfig {
+  /** Planned restart after this long; 0 = never. */
+  lifespanMs: number;
+  /** Up to lifespanMs × jitterRatio is added to each worker's lifespan, in [0, 1]. */
+  jitterRatio: number;
+  /** Resident memory limit in bytes; 0 = none. */
+  memoryBytes: number;
+}
+
+export interface PoolConfig {
+  name: string;
+  replicas: number;
+  exec: string;
+  args: string[];
+  signalTimeoutMs: number;
+  /** Restarts allowed per worker; Infinity when the config gives a negative number. */
+  maxRestarts: number;
+  startupWaitMs: number;
+  desiredHealthyPercentage: number;
+  limits: LimitsConfig;
+  server: ServerConfig | null;
+}
+
+export interface AdminConfig {
+  /** 0 lets the operating system choose a free port, as in the original. */
+  port: number;
+}
+
+export interface Config {
+  admin: AdminConfig;
+  pools: PoolConfig[];
+}
+
+/** Defaults of the Go original (internal/worker/defaults.go, internal/server/config.go). */
+export const DEFAULTS = {
+  signalTimeoutMs: 10_000,
+  proxySignalTimeoutMs: 10_000,
+  maxRestarts: 0,
+  startupWaitMs: 0,
+  desiredHealthyPercentage: 0,
+  jitterRatio: 0,
+  loadBalancerAlgorithm: "ROUND_ROBIN" as LoadBalancerAlgorithm,
+  proxyConfigPath: "./envoy",
+  proxyAdminPort: 0,
+  listenerPort: 10_000,
+  adminPort: 0,
+} as const;
+
+/** Limits of our own, so that a typo cannot ask for a million processes. */
+export const LIMITS = {
+  replicasMax: 4096,
+  poolsMax: 64,
+  nameLengthMax: 64,
+  argsMax: 1024,
+} as const;
