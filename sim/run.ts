@@ -1,0 +1,104 @@
+// One simulated run: a scenario on the memory backend and virtual clock, the real core and
+// runtime, and the invariant monitor checking after every step.
+import { createHash } from "node:crypto";
+import { MemoryBackend } from "../src/backends/memory/memory-backend.js";
+import { VirtualClock } from "../src/backends/memory/virtual-clock.js";
+import { createSupervisorState } from "../src/domain/state.js";
+import type { Command, SupervisorEvent } from "../src/domain/types.js";
+import { Runtime, type StepFunction } from "../src/runtime/runtime.js";
+import { InvariantMonitor, InvariantViolation } from "./invariants.js";
+import { generateScenario, scriptForSpawn, type Scenario } from "./scenario.js";
+import { describeCommand, describeEvent } from "./trace.js";
+
+export interface RunOptions {
+  /** Keep every trace line (for printing); the hash is always computed. */
+  keepTrace?: boolean;
+  /** Replace the core's decision function (to prove the simulator catches a broken policy). */
+  step?: StepFunction;
+  /** A bound on events per run, so a livelock ends as a violation instead of running forever. */
+  maxEvents?: number;
+}
+
+export interface RunResult {
+  seed: number;
+  scenario: Scenario;
+  events: number;
+  simulatedMs: number;
+  exitCode: number | null;
+  violation: InvariantViolation | null;
+  traceHash: string;
+  trace: string[];
+}
+
+const MAX_EVENTS_DEFAULT = 2_000_000;
+
+export function runSeed(seed: number, options: RunOptions = {}): RunResult {
+  return runScenario(generateScenario(seed), options);
+}
+
+export function runScenario(scenario: Scenario, options: RunOptions = {}): RunResult {
+  const clock = new VirtualClock();
+  const backend = new MemoryBackend(clock, (request, spawnIndex) =>
+    scriptForSpawn(scenario, scenario.config.pools[request.ref.pool] ?? (scenario.config.pools[0] as never), spawnIndex),
+  );
+  const state = createSupervisorState(scenario.config, scenario.seed);
+  const monitor = new InvariantMonitor(scenario.config, backend, scenario.faults === null);
+  const hash = createHash("sha256");
+  const trace: string[] = [];
+  const maxEvents = options.maxEvents ?? MAX_EVENTS_DEFAULT;
+  let events = 0;
+  const record = (line: string) => {
+    hash.update(line);
+    hash.update("\n");
+    if (options.keepTrace) trace.push(line);
+  };
+  const runtime = new Runtime(
+    state,
+    backend,
+    clock,
+    {
+      observe: (event: SupervisorEvent, commands: readonly Command[], nowMs: number) => {
+        events++;
+        record(`${nowMs} > ${describeEvent(state, event)}`);
+        for (const command of commands) if (command.type !== "log") record(`${nowMs}   < ${describeCommand(state, command)}`);
+        monitor.afterStep(event, commands, nowMs);
+      },
+    },
+    options.step,
+  );
+
+  let violation: InvariantViolation | null = null;
+  try {
+    for (const atMs of scenario.shutdownSignalsAtMs) {
+      clock.setTimer(atMs, () => runtime.dispatch({ type: "shutdownRequested", signal: "SIGTERM" }));
+    }
+    runtime.start();
+    let instantMs = clock.nowMs();
+    while (runtime.exited === null) {
+      const nextAtMs = clock.nextAtMs();
+      if (nextAtMs === null) throw new InvariantViolation("shutdown finishes", "nothing left to happen, yet Monoceros has not exited (a hang)", clock.nowMs(), null);
+      if (nextAtMs !== instantMs) {
+        monitor.afterInstant(instantMs);
+        instantMs = nextAtMs;
+      }
+      if (events > maxEvents) throw new InvariantViolation("runs end", `more than ${maxEvents} events`, clock.nowMs(), null);
+      clock.runNext();
+    }
+    // Let what was already under way land (exits after SIGKILL), then check the end state.
+    while (clock.runNext(clock.nowMs()));
+    monitor.finish(clock.nowMs());
+  } catch (error) {
+    if (!(error instanceof InvariantViolation)) throw error;
+    violation = error;
+  }
+  return {
+    seed: scenario.seed,
+    scenario,
+    events,
+    simulatedMs: clock.nowMs(),
+    exitCode: runtime.exited,
+    violation,
+    traceHash: hash.digest("hex").slice(0, 16),
+    trace,
+  };
+}

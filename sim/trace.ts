@@ -1,0 +1,47 @@
+// One short line per event and command; the trace of a seed is byte-identical on every run.
+import type { SupervisorState } from "../src/domain/state.js";
+import type { Command, SupervisorEvent, WorkerRef } from "../src/domain/types.js";
+
+function name(state: SupervisorState, ref: WorkerRef): string {
+  return `${state.pools[ref.pool]?.workers[ref.worker]?.id ?? "?"}#${ref.generation}`;
+}
+
+export function describeEvent(state: SupervisorState, event: SupervisorEvent): string {
+  switch (event.type) {
+    case "start":
+      return "start";
+    case "spawned":
+      return `spawned ${name(state, event.ref)} pid=${event.pid}`;
+    case "spawnFailed":
+      return `spawnFailed ${name(state, event.ref)} ${event.errorCode}`;
+    case "exited":
+      return `exited ${name(state, event.ref)} code=${event.code} signal=${event.signal}`;
+    case "timer": {
+      const timer = event.timer;
+      if (timer.kind === "stagger") return `timer stagger pool=${timer.pool}`;
+      if (timer.kind === "retrySpawn") return `timer retrySpawn ${state.pools[timer.pool]?.workers[timer.worker]?.id}`;
+      return `timer ${timer.kind} ${name(state, timer.ref)}`;
+    }
+    case "shutdownRequested":
+      return `shutdownRequested ${event.signal}`;
+  }
+}
+
+export function describeCommand(state: SupervisorState, command: Command): string {
+  switch (command.type) {
+    case "spawn":
+      return `spawn ${name(state, command.ref)}`;
+    case "signal":
+      return `signal ${name(state, command.ref)} pid=${command.pid} ${command.signal}`;
+    case "setTimer":
+      return `setTimer ${command.key} at=${command.atMs}`;
+    case "cancelTimer":
+      return `cancelTimer ${command.key}`;
+    case "log":
+      return `log ${command.level} ${command.msg}`;
+    case "metric":
+      return `metric ${command.metric}${"pool" in command ? ` ${command.pool}` : ""}`;
+    case "exit":
+      return `exit ${command.code}`;
+  }
+}

@@ -1,0 +1,100 @@
+// The supervisor's whole state: plain data, owned by whoever calls step().
+import type { Config, PoolConfig } from "../config/types.js";
+import { multiprocessWorkerId, workerArgs, workerId } from "./identity.js";
+
+/**
+ * pending:  not started yet (waiting for its turn in a staggered start, or for a spawn retry)
+ * spawning: spawn asked for, no pid yet
+ * running:  has a pid
+ * stopping: SIGTERM sent (lifespan restart or shutdown), waiting for it to exit
+ * stopped:  gone and will not be started again (shutdown, or restart budget used up)
+ */
+export type WorkerStatus = "pending" | "spawning" | "running" | "stopping" | "stopped";
+
+export interface WorkerExit {
+  code: number | null;
+  signal: string | null;
+  atMs: number;
+}
+
+export interface WorkerState {
+  readonly index: number;
+  readonly id: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly args: readonly string[];
+  status: WorkerStatus;
+  generation: number;
+  pid: number | null;
+  /** Unplanned restarts (exits, spawn failures): these count against max_restarts. */
+  restarts: number;
+  /** Planned restarts (lifespan): these do not. */
+  plannedRestarts: number;
+  consecutiveSpawnFailures: number;
+  startedAtMs: number | null;
+  /** Why it was asked to stop; null while it is not stopping. */
+  stopReason: "lifespan" | "shutdown" | null;
+  sigtermAtMs: number | null;
+  sigkillAtMs: number | null;
+  lastExit: WorkerExit | null;
+}
+
+export interface PoolState {
+  readonly index: number;
+  readonly config: PoolConfig;
+  readonly workers: WorkerState[];
+  /** Index of the next worker a staggered start will spawn; replicas when done. */
+  nextToStart: number;
+}
+
+export type Phase = "idle" | "running" | "stopping" | "exited";
+
+export interface SupervisorState {
+  phase: Phase;
+  pools: PoolState[];
+  /** SIGTERM/SIGINT received so far; the third one forces SIGKILL of everything. */
+  shutdownRequests: number;
+  shutdownStartedAtMs: number | null;
+  exitCode: number | null;
+  /** State of the seeded generator used for lifespan jitter. */
+  randomSeed: number;
+}
+
+export function createSupervisorState(config: Config, seed: number): SupervisorState {
+  return {
+    phase: "idle",
+    pools: config.pools.map((pool, index) => createPoolState(pool, index)),
+    shutdownRequests: 0,
+    shutdownStartedAtMs: null,
+    exitCode: null,
+    randomSeed: seed | 0,
+  };
+}
+
+function createPoolState(config: PoolConfig, index: number): PoolState {
+  const workers: WorkerState[] = [];
+  for (let worker = 0; worker < config.replicas; worker++) {
+    workers.push({
+      index: worker,
+      id: workerId(config.name, worker),
+      env: { MULTIPROCESS_WORKER_ID: multiprocessWorkerId(config.name, worker) },
+      args: workerArgs(config, worker),
+      status: "pending",
+      generation: 0,
+      pid: null,
+      restarts: 0,
+      plannedRestarts: 0,
+      consecutiveSpawnFailures: 0,
+      startedAtMs: null,
+      stopReason: null,
+      sigtermAtMs: null,
+      sigkillAtMs: null,
+      lastExit: null,
+    });
+  }
+  return { index, config, workers, nextToStart: 0 };
+}
+
+/** A worker that has or may soon have a process: what "live" means for the replicas bound. */
+export function isLive(worker: WorkerState): boolean {
+  return worker.status === "spawning" || worker.status === "running" || worker.status === "stopping";
+}

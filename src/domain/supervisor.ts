@@ -1,0 +1,314 @@
+// Every decision about starting, restarting and stopping workers. `step` takes the state, one
+// event and the current time, updates the state in place and returns the commands the runtime
+// must carry out. No I/O, no clock, no randomness other than the seeded generator in the state.
+import { nextRandom } from "./random.js";
+import { isLive, type PoolState, type SupervisorState, type WorkerExit, type WorkerState } from "./state.js";
+import { timerKey, type Command, type SupervisorEvent, type TimerPayload, type WorkerRef } from "./types.js";
+
+/** Bounds of our own; the config has no say in them. */
+export const TIMING = {
+  /** First retry after a failed spawn; doubles with each consecutive failure. */
+  spawnRetryBaseMs: 100,
+  spawnRetryMaxMs: 5_000,
+  /** How long after SIGKILL a process may take to be reported gone before we give up on it. */
+  killWaitMs: 5_000,
+} as const;
+
+/** Exit codes Monoceros itself ends with (see the README). */
+export const EXIT = { requested: 0, restartBudgetExhausted: 1 } as const;
+
+/** Signals after which a shutdown stops being graceful: the third one SIGKILLs everything. */
+const FORCE_AFTER_REQUESTS = 3;
+
+type Out = Command[];
+
+export function step(state: SupervisorState, event: SupervisorEvent, nowMs: number): Command[] {
+  const out: Out = [];
+  switch (event.type) {
+    case "start":
+      start(state, nowMs, out);
+      break;
+    case "spawned":
+      onSpawned(state, event.ref, event.pid, nowMs, out);
+      break;
+    case "spawnFailed":
+      onSpawnFailed(state, event.ref, event.errorCode, event.message, nowMs, out);
+      break;
+    case "exited":
+      onExited(state, event.ref, { code: event.code, signal: event.signal, atMs: nowMs }, nowMs, out);
+      break;
+    case "timer":
+      onTimer(state, event.timer, nowMs, out);
+      break;
+    case "shutdownRequested":
+      onShutdownRequested(state, event.signal, nowMs, out);
+      break;
+  }
+  finishShutdownIfDone(state, out);
+  return out;
+}
+
+function start(state: SupervisorState, nowMs: number, out: Out): void {
+  if (state.phase !== "idle") return;
+  state.phase = "running";
+  log(out, "info", "Monoceros started", { pools: state.pools.length, workers: state.pools.reduce((n, p) => n + p.config.replicas, 0) });
+  for (const pool of state.pools) startNextWorkers(state, pool, nowMs, out);
+}
+
+/** Staggered start: one worker, then the next after startup_wait_time; all at once when it is 0. */
+function startNextWorkers(state: SupervisorState, pool: PoolState, nowMs: number, out: Out): void {
+  while (pool.nextToStart < pool.workers.length) {
+    const worker = pool.workers[pool.nextToStart] as WorkerState;
+    pool.nextToStart++;
+    if (worker.status === "pending") spawn(pool, worker, out);
+    if (pool.config.startupWaitMs > 0 && pool.nextToStart < pool.workers.length) {
+      setTimer(out, nowMs + pool.config.startupWaitMs, { kind: "stagger", pool: pool.index });
+      return;
+    }
+  }
+}
+
+/** Spawns the worker's next incarnation; every one after the first counts in restarts_total, as in the original. */
+function spawn(pool: PoolState, worker: WorkerState, out: Out): void {
+  if (worker.generation > 0) out.push({ type: "metric", metric: "restart", pool: pool.config.name, workerType: "worker" });
+  worker.generation++;
+  worker.status = "spawning";
+  worker.pid = null;
+  worker.startedAtMs = null;
+  worker.stopReason = null;
+  worker.sigtermAtMs = null;
+  worker.sigkillAtMs = null;
+  out.push({ type: "spawn", ref: refOf(pool, worker), exec: pool.config.exec, args: worker.args, env: worker.env });
+}
+
+function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: number, out: Out): void {
+  const found = lookup(state, ref);
+  if (found === null || found.worker.status !== "spawning") {
+    // A process we are not waiting for must not be left running unsupervised.
+    out.push({ type: "signal", ref, pid, signal: "SIGKILL" });
+    log(out, "error", "Unexpected process reported as started; killing it", { pid, ...refFields(state, ref) });
+    return;
+  }
+  const { pool, worker } = found;
+  worker.pid = pid;
+  worker.startedAtMs = nowMs;
+  worker.consecutiveSpawnFailures = 0;
+  if (state.phase !== "running") {
+    // Shutdown began while it was being spawned: it gets the same SIGTERM the others got.
+    worker.status = "running";
+    requestStop(state, pool, worker, "shutdown", nowMs, out);
+    return;
+  }
+  worker.status = "running";
+  log(out, "info", "Worker started", { pool: pool.config.name, worker_id: worker.id, pid, restarts: worker.restarts });
+  const { lifespanMs, jitterRatio } = pool.config.limits;
+  if (lifespanMs > 0) {
+    const random = nextRandom(state.randomSeed);
+    state.randomSeed = random.seed;
+    const jitterMs = Math.floor(random.value * jitterRatio * lifespanMs);
+    setTimer(out, nowMs + lifespanMs + jitterMs, { kind: "lifespan", ref });
+  }
+}
+
+function onSpawnFailed(state: SupervisorState, ref: WorkerRef, errorCode: string, message: string, nowMs: number, out: Out): void {
+  const found = lookup(state, ref);
+  if (found === null || found.worker.status !== "spawning") return;
+  const { pool, worker } = found;
+  worker.consecutiveSpawnFailures++;
+  worker.lastExit = { code: null, signal: null, atMs: nowMs };
+  log(out, "error", "Worker failed to start", { pool: pool.config.name, worker_id: worker.id, error_code: errorCode, error: message });
+  if (state.phase !== "running") {
+    worker.status = "stopped";
+    return;
+  }
+  if (!takeRestart(state, pool, worker, nowMs, out)) return;
+  worker.status = "pending";
+  const delayMs = Math.min(TIMING.spawnRetryMaxMs, TIMING.spawnRetryBaseMs * 2 ** (worker.consecutiveSpawnFailures - 1));
+  setTimer(out, nowMs + delayMs, { kind: "retrySpawn", pool: pool.index, worker: worker.index });
+}
+
+function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, nowMs: number, out: Out): void {
+  const found = lookup(state, ref);
+  if (found === null || !isLive(found.worker)) return;
+  const { pool, worker } = found;
+  const ranForMs = worker.startedAtMs === null ? 0 : nowMs - worker.startedAtMs;
+  worker.pid = null;
+  worker.lastExit = exit;
+  for (const kind of ["lifespan", "kill", "abandon"] as const) cancelTimer(out, { kind, ref });
+  log(out, "info", "Worker exited", {
+    pool: pool.config.name, worker_id: worker.id, rc: exit.code, signal: exit.signal, restarts: worker.restarts, ran_for_ms: ranForMs,
+  });
+
+  if (state.phase !== "running") {
+    worker.status = "stopped";
+    return;
+  }
+  if (worker.stopReason === "lifespan") {
+    worker.plannedRestarts++;
+    spawn(pool, worker, out);
+    return;
+  }
+  if (takeRestart(state, pool, worker, nowMs, out)) spawn(pool, worker, out);
+}
+
+/**
+ * Charges an unplanned restart to the worker. When its budget is spent, the worker stays
+ * stopped and Monoceros shuts down with a failure; returns whether the restart may happen.
+ */
+function takeRestart(state: SupervisorState, pool: PoolState, worker: WorkerState, nowMs: number, out: Out): boolean {
+  if (worker.restarts + 1 > pool.config.maxRestarts) {
+    worker.status = "stopped";
+    log(out, "error", "Too many restarts: shutting down", {
+      pool: pool.config.name, worker_id: worker.id, restarts: worker.restarts, max_restarts: pool.config.maxRestarts,
+    });
+    beginShutdown(state, EXIT.restartBudgetExhausted, nowMs, out);
+    return false;
+  }
+  worker.restarts++;
+  return true;
+}
+
+function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out: Out): void {
+  switch (timer.kind) {
+    case "stagger": {
+      const pool = state.pools[timer.pool];
+      if (pool !== undefined && state.phase === "running") startNextWorkers(state, pool, nowMs, out);
+      return;
+    }
+    case "retrySpawn": {
+      const pool = state.pools[timer.pool];
+      const worker = pool?.workers[timer.worker];
+      if (pool !== undefined && worker !== undefined && worker.status === "pending" && state.phase === "running") spawn(pool, worker, out);
+      return;
+    }
+    case "lifespan": {
+      const found = lookup(state, timer.ref);
+      if (found === null || found.worker.status !== "running" || state.phase !== "running") return;
+      out.push({ type: "metric", metric: "limitEvent", pool: found.pool.config.name, limitEvent: "time" });
+      log(out, "info", "Stopping worker because it reached its lifespan", { pool: found.pool.config.name, worker_id: found.worker.id });
+      requestStop(state, found.pool, found.worker, "lifespan", nowMs, out);
+      return;
+    }
+    case "kill": {
+      const found = lookup(state, timer.ref);
+      if (found === null || found.worker.status !== "stopping" || found.worker.sigkillAtMs !== null) return;
+      log(out, "warn", "Worker did not exit within signal_timeout after SIGTERM; sending SIGKILL", {
+        pool: found.pool.config.name, worker_id: found.worker.id, signal_timeout_ms: found.pool.config.signalTimeoutMs,
+      });
+      kill(found.pool, found.worker, nowMs, out);
+      return;
+    }
+    case "abandon": {
+      const found = lookup(state, timer.ref);
+      if (found === null || !isLive(found.worker)) return;
+      log(out, "error", "Worker was not reported gone after SIGKILL; no longer waiting for it", {
+        pool: found.pool.config.name, worker_id: found.worker.id, pid: found.worker.pid, waited_ms: TIMING.killWaitMs,
+      });
+      onExited(state, timer.ref, { code: null, signal: "unknown", atMs: nowMs }, nowMs, out);
+      return;
+    }
+  }
+}
+
+/** SIGTERM now, SIGKILL after the pool's signal_timeout if it is still there. */
+function requestStop(state: SupervisorState, pool: PoolState, worker: WorkerState, reason: "lifespan" | "shutdown", nowMs: number, out: Out): void {
+  void state;
+  worker.stopReason = reason;
+  if (worker.status === "stopping") return; // already SIGTERMed; its SIGKILL timer stands
+  const ref = refOf(pool, worker);
+  cancelTimer(out, { kind: "lifespan", ref });
+  if (worker.status === "spawning") return; // SIGTERMed as soon as it has a pid (onSpawned)
+  worker.status = "stopping";
+  worker.sigtermAtMs = nowMs;
+  out.push({ type: "signal", ref, pid: worker.pid as number, signal: "SIGTERM" });
+  setTimer(out, nowMs + pool.config.signalTimeoutMs, { kind: "kill", ref });
+}
+
+function kill(pool: PoolState, worker: WorkerState, nowMs: number, out: Out): void {
+  const ref = refOf(pool, worker);
+  worker.status = "stopping";
+  worker.sigkillAtMs = nowMs;
+  if (worker.pid !== null) {
+    out.push({ type: "signal", ref, pid: worker.pid, signal: "SIGKILL" });
+    out.push({ type: "metric", metric: "sigkill", pool: pool.config.name });
+  }
+  setTimer(out, nowMs + TIMING.killWaitMs, { kind: "abandon", ref });
+}
+
+function onShutdownRequested(state: SupervisorState, signal: string, nowMs: number, out: Out): void {
+  state.shutdownRequests++;
+  out.push({ type: "metric", metric: "sigtermReceived" });
+  if (state.shutdownRequests === 1 || state.phase === "idle" || state.phase === "running") {
+    log(out, "info", "Interrupt caught, cleaning up workers. This might take some time...", { signal });
+    beginShutdown(state, EXIT.requested, nowMs, out);
+    return;
+  }
+  if (state.shutdownRequests < FORCE_AFTER_REQUESTS) {
+    log(out, "warn", "Shutdown already in progress; send the signal once more to SIGKILL every worker now", { signal });
+    return;
+  }
+  log(out, "warn", "Signal received again during shutdown: sending SIGKILL to every worker", { signal });
+  for (const pool of state.pools) {
+    for (const worker of pool.workers) {
+      if (worker.pid !== null && isLive(worker) && worker.sigkillAtMs === null) kill(pool, worker, nowMs, out);
+    }
+  }
+}
+
+/** Stops starting workers and asks every worker to stop; idempotent. */
+function beginShutdown(state: SupervisorState, exitCode: number, nowMs: number, out: Out): void {
+  if (state.phase === "stopping" || state.phase === "exited") return;
+  state.phase = "stopping";
+  state.exitCode = exitCode;
+  state.shutdownStartedAtMs = nowMs;
+  for (const pool of state.pools) {
+    cancelTimer(out, { kind: "stagger", pool: pool.index });
+    for (const worker of pool.workers) {
+      if (worker.status === "pending") {
+        worker.status = "stopped";
+        cancelTimer(out, { kind: "retrySpawn", pool: pool.index, worker: worker.index });
+      } else if (isLive(worker)) {
+        requestStop(state, pool, worker, "shutdown", nowMs, out);
+      }
+    }
+  }
+}
+
+function finishShutdownIfDone(state: SupervisorState, out: Out): void {
+  if (state.phase !== "stopping") return;
+  for (const pool of state.pools) {
+    for (const worker of pool.workers) if (worker.status !== "stopped") return;
+  }
+  state.phase = "exited";
+  const code = state.exitCode ?? EXIT.requested;
+  log(out, code === 0 ? "info" : "error", "All workers stopped; exiting", { exit_code: code });
+  out.push({ type: "exit", code });
+}
+
+function lookup(state: SupervisorState, ref: WorkerRef): { pool: PoolState; worker: WorkerState } | null {
+  const pool = state.pools[ref.pool];
+  const worker = pool?.workers[ref.worker];
+  if (pool === undefined || worker === undefined || worker.generation !== ref.generation) return null;
+  return { pool, worker };
+}
+
+function refOf(pool: PoolState, worker: WorkerState): WorkerRef {
+  return { pool: pool.index, worker: worker.index, generation: worker.generation };
+}
+
+function refFields(state: SupervisorState, ref: WorkerRef): Record<string, unknown> {
+  const pool = state.pools[ref.pool];
+  return { pool: pool?.config.name, worker_id: pool?.workers[ref.worker]?.id, generation: ref.generation };
+}
+
+function setTimer(out: Out, atMs: number, timer: TimerPayload): void {
+  out.push({ type: "setTimer", key: timerKey(timer), atMs, timer });
+}
+
+function cancelTimer(out: Out, timer: TimerPayload): void {
+  out.push({ type: "cancelTimer", key: timerKey(timer) });
+}
+
+function log(out: Out, level: "debug" | "info" | "warn" | "error", msg: string, fields: Record<string, unknown>): void {
+  out.push({ type: "log", level, msg, fields });
+}

@@ -1,0 +1,58 @@
+// The vocabulary between the pure core and the runtime: events in, commands out.
+
+/** Which process an event or command is about: a worker of a pool, in one of its incarnations. */
+export interface WorkerRef {
+  pool: number;
+  worker: number;
+  /** Incremented each time the worker is spawned, so a late event about an old process is recognisable. */
+  generation: number;
+}
+
+export type Signal = "SIGTERM" | "SIGKILL";
+
+/** What a timer is for; the runtime hands it back unchanged when the timer fires. */
+export type TimerPayload =
+  | { kind: "stagger"; pool: number }
+  | { kind: "retrySpawn"; pool: number; worker: number }
+  | { kind: "lifespan"; ref: WorkerRef }
+  | { kind: "kill"; ref: WorkerRef }
+  | { kind: "abandon"; ref: WorkerRef };
+
+export type SupervisorEvent =
+  | { type: "start" }
+  | { type: "spawned"; ref: WorkerRef; pid: number }
+  | { type: "spawnFailed"; ref: WorkerRef; errorCode: string; message: string }
+  | { type: "exited"; ref: WorkerRef; code: number | null; signal: string | null }
+  | { type: "timer"; timer: TimerPayload }
+  | { type: "shutdownRequested"; signal: string };
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export type MetricEvent =
+  | { metric: "restart"; pool: string; workerType: "worker" | "proxy" }
+  | { metric: "sigkill"; pool: string }
+  | { metric: "limitEvent"; pool: string; limitEvent: "time" | "memory" }
+  | { metric: "sigtermReceived" };
+
+export type Command =
+  | { type: "spawn"; ref: WorkerRef; exec: string; args: readonly string[]; env: Readonly<Record<string, string>> }
+  | { type: "signal"; ref: WorkerRef; pid: number; signal: Signal }
+  | { type: "setTimer"; key: string; atMs: number; timer: TimerPayload }
+  | { type: "cancelTimer"; key: string }
+  | { type: "log"; level: LogLevel; msg: string; fields: Readonly<Record<string, unknown>> }
+  | ({ type: "metric" } & MetricEvent)
+  | { type: "exit"; code: number };
+
+/** One key per timer purpose, so setting a timer again replaces it and cancelling needs no handle. */
+export function timerKey(timer: TimerPayload): string {
+  switch (timer.kind) {
+    case "stagger":
+      return `stagger/${timer.pool}`;
+    case "retrySpawn":
+      return `retrySpawn/${timer.pool}/${timer.worker}`;
+    case "lifespan":
+    case "kill":
+    case "abandon":
+      return `${timer.kind}/${timer.ref.pool}/${timer.ref.worker}/${timer.ref.generation}`;
+  }
+}

@@ -1,0 +1,46 @@
+// The two seams between the shared runtime and the world: processes and time. The OS backend
+// and the in-memory backend implement them; nothing else differs between production and the
+// simulator.
+import type { Signal, SupervisorEvent, WorkerRef } from "../domain/types.js";
+
+export interface SpawnRequest {
+  ref: WorkerRef;
+  /** Pool and worker names, for backends that label output or processes. */
+  poolName: string;
+  workerId: string;
+  exec: string;
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+}
+
+/** Events a backend reports: exactly one of spawned/spawnFailed per spawn, then one exited after spawned. */
+export type BackendEvent = Extract<SupervisorEvent, { type: "spawned" | "spawnFailed" | "exited" }>;
+
+export interface ProcessStats {
+  cpuSeconds: number;
+  rssBytes: number;
+  virtualMemoryBytes: number;
+  openFds: number | null;
+  maxFds: number | null;
+  startTimeSeconds: number;
+}
+
+export interface ProcessBackend {
+  /** Reports the outcome later through the sink given to attach(); never throws for a failed spawn. */
+  spawn(request: SpawnRequest): void;
+  /** Signals the process's whole group; a process already gone is not an error. */
+  signal(pid: number, signal: Signal): void;
+  /** Resource use of a live process, or null if it is gone. */
+  stats(pid: number): ProcessStats | null;
+  attach(sink: (event: BackendEvent) => void): void;
+}
+
+export interface TimerHandle {
+  readonly id: number;
+}
+
+export interface Clock {
+  nowMs(): number;
+  setTimer(atMs: number, fire: () => void): TimerHandle;
+  cancelTimer(handle: TimerHandle): void;
+}
