@@ -32,6 +32,11 @@ test-unit: $(NODE_MODULES)
 test-integration: build
 	$(VITEST) --project integration
 
+## The simulator over many seeds: make sim SEEDS=10000; replay one: npm run sim -- --seed N --trace
+SEEDS ?= 10000
+sim: $(NODE_MODULES)
+	npm run --silent sim -- --seeds $(SEEDS)
+
 lint: $(NODE_MODULES)
 	npx --no-install tsc --noEmit -p tsconfig.json
 	npx --no-install eslint .

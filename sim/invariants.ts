@@ -2,7 +2,7 @@
 // the commands it returned, and the fake processes that really exist. A second, independent
 // path to each property the core is meant to have.
 import type { Config } from "../src/config/types.js";
-import type { MemoryBackend } from "../src/backends/memory/memory-backend.js";
+import type { FakeProcess, MemoryBackend } from "../src/backends/memory/memory-backend.js";
 import { TIMING } from "../src/domain/supervisor.js";
 import type { Command, SupervisorEvent } from "../src/domain/types.js";
 
@@ -28,6 +28,7 @@ interface Slot {
 }
 
 const slotKey = (pool: number, worker: number) => `${pool}/${worker}`;
+const refKey = (ref: { pool: number; worker: number; generation: number }) => `${ref.pool}/${ref.worker}/${ref.generation}`;
 
 export class InvariantMonitor {
   private readonly slots = new Map<string, Slot>();
@@ -36,6 +37,8 @@ export class InvariantMonitor {
   private budgetExceeded = false;
   private exitCode: number | null = null;
   private readonly lifespanStoppedPids = new Set<number>();
+  /** Live processes by worker incarnation, kept until their exit is checked. */
+  private readonly tracked = new Map<string, FakeProcess>();
   private readonly counted = { restartMetric: 0, sigkillMetric: 0, limitMetric: 0, sigkills: 0, lifespanStops: 0 };
   private readonly shutdownBoundMs: number;
   private readonly startupEndMs: number;
@@ -97,6 +100,12 @@ export class InvariantMonitor {
   }
 
   private noteEvent(event: SupervisorEvent, nowMs: number): void {
+    if (event.type === "exited") {
+      const process = this.tracked.get(refKey(event.ref));
+      this.tracked.delete(refKey(event.ref));
+      // A process that exits on its own after a deadline passed was never checked at the deadline.
+      if (process !== undefined) this.checkDeadlines(process, nowMs);
+    }
     if (event.type === "shutdownRequested") {
       this.shutdownRequests++;
       this.shutdownBegunAtMs ??= nowMs;
@@ -180,16 +189,25 @@ export class InvariantMonitor {
       const count = (perPool.get(ref.pool) ?? 0) + 1;
       perPool.set(ref.pool, count);
       if (count > pool.replicas) this.fail("live workers never exceed replicas", `pool ${pool.name} has ${count} live processes, replicas ${pool.replicas}`, nowMs, workerId);
-      if (process.sigtermAtMs !== null && process.sigkillAtMs === null && nowMs > process.sigtermAtMs + pool.signalTimeoutMs) {
-        this.fail("every worker alive signal_timeout after SIGTERM gets SIGKILL", `${workerId} still alive without SIGKILL ${nowMs - process.sigtermAtMs} ms after SIGTERM (signal_timeout ${pool.signalTimeoutMs} ms)`, nowMs, workerId);
-      }
-      const { lifespanMs, jitterRatio } = pool.limits;
-      if (this.shutdownBegunAtMs === null && lifespanMs > 0 && process.sigtermAtMs === null && nowMs > process.startedAtMs + lifespanMs * (1 + jitterRatio)) {
-        this.fail("lifespan restarts happen within [lifespan, lifespan × (1 + jitter_ratio)]", `${workerId} has run ${nowMs - process.startedAtMs} ms without a lifespan restart (lifespan ${lifespanMs} ms, jitter ${jitterRatio})`, nowMs, workerId);
-      }
+      if (!this.tracked.has(refKey(ref))) this.tracked.set(refKey(ref), process);
+      this.checkDeadlines(process, nowMs);
     }
     if (this.shutdownBegunAtMs !== null && this.exitCode === null && nowMs > this.shutdownBegunAtMs + this.shutdownBoundMs) {
       this.fail("shutdown finishes within max(signal_timeout) + kill wait", `still not exited ${nowMs - this.shutdownBegunAtMs} ms after shutdown began (bound ${this.shutdownBoundMs} ms)`, nowMs, null);
+    }
+  }
+
+  /** SIGKILL by signal_timeout after SIGTERM; a lifespan stop by lifespan × (1 + jitter_ratio) after start. */
+  private checkDeadlines(process: FakeProcess, nowMs: number): void {
+    const pool = this.config.pools[process.request.ref.pool];
+    if (pool === undefined) return;
+    const workerId = process.request.workerId;
+    if (process.sigtermAtMs !== null && process.sigkillAtMs === null && nowMs > process.sigtermAtMs + pool.signalTimeoutMs) {
+      this.fail("every worker alive signal_timeout after SIGTERM gets SIGKILL", `${workerId} still alive without SIGKILL ${nowMs - process.sigtermAtMs} ms after SIGTERM (signal_timeout ${pool.signalTimeoutMs} ms)`, nowMs, workerId);
+    }
+    const { lifespanMs, jitterRatio } = pool.limits;
+    if (this.shutdownBegunAtMs === null && lifespanMs > 0 && process.sigtermAtMs === null && nowMs > process.startedAtMs + lifespanMs * (1 + jitterRatio)) {
+      this.fail("lifespan restarts happen within [lifespan, lifespan × (1 + jitter_ratio)]", `${workerId} has run ${nowMs - process.startedAtMs} ms without a lifespan restart (lifespan ${lifespanMs} ms, jitter ${jitterRatio})`, nowMs, workerId);
     }
   }
 

@@ -1,0 +1,83 @@
+// A supervisor on the memory backend and virtual clock, for tests that read like the spec.
+import { MemoryBackend, type FakeProcessScript } from "../../src/backends/memory/memory-backend.js";
+import { VirtualClock } from "../../src/backends/memory/virtual-clock.js";
+import type { Config, PoolConfig } from "../../src/config/types.js";
+import { createSupervisorState } from "../../src/domain/state.js";
+import type { Command, MetricEvent, SupervisorEvent } from "../../src/domain/types.js";
+import { Runtime } from "../../src/runtime/runtime.js";
+import type { SpawnRequest } from "../../src/runtime/ports.js";
+
+export function pool(overrides: Partial<PoolConfig> = {}): PoolConfig {
+  return {
+    name: "web",
+    replicas: 2,
+    exec: "./server",
+    args: [],
+    signalTimeoutMs: 10_000,
+    maxRestarts: 3,
+    startupWaitMs: 0,
+    desiredHealthyPercentage: 0,
+    limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
+    server: null,
+    ...overrides,
+  };
+}
+
+export const runsForever: FakeProcessScript = {
+  exitAfterMs: null, exitCode: 0, exitSignal: null, onSigterm: { kind: "exit", afterMs: 10, code: 143, signal: null },
+};
+
+export interface Harness {
+  clock: VirtualClock;
+  backend: MemoryBackend;
+  runtime: Runtime;
+  spawns: SpawnRequest[];
+  commands: { atMs: number; command: Command }[];
+  metrics: MetricEvent[];
+  events: { atMs: number; event: SupervisorEvent }[];
+  /** Runs timers up to and including this simulated time. */
+  runUntil(atMs: number): void;
+  /** Runs until Monoceros exits (bounded); returns the exit code. */
+  runToExit(limitMs?: number): number | null;
+  signals(signal?: "SIGTERM" | "SIGKILL"): { atMs: number; workerId: string; signal: string }[];
+}
+
+export function harness(pools: PoolConfig[], scriptFor: (request: SpawnRequest, index: number) => FakeProcessScript = () => runsForever, seed = 1): Harness {
+  const config: Config = { admin: { port: 0 }, pools };
+  const clock = new VirtualClock();
+  const spawns: SpawnRequest[] = [];
+  const backend = new MemoryBackend(clock, (request, index) => {
+    spawns.push(request);
+    return scriptFor(request, index);
+  });
+  const commands: Harness["commands"] = [];
+  const metrics: MetricEvent[] = [];
+  const events: Harness["events"] = [];
+  const state = createSupervisorState(config, seed);
+  const runtime = new Runtime(state, backend, clock, {
+    metric: (metric) => metrics.push(metric),
+    observe: (event, cmds, atMs) => {
+      events.push({ atMs, event });
+      for (const command of cmds) commands.push({ atMs, command });
+    },
+  });
+  runtime.start();
+  const h: Harness = {
+    clock, backend, runtime, spawns, commands, metrics, events,
+    runUntil(atMs) {
+      while (clock.runNext(atMs));
+      clock.advanceTo(atMs);
+    },
+    runToExit(limitMs = 24 * 3_600_000) {
+      while (runtime.exited === null && clock.runNext(limitMs));
+      while (clock.runNext(clock.nowMs()));
+      return runtime.exited;
+    },
+    signals(signal) {
+      return commands
+        .filter((c): c is { atMs: number; command: Extract<Command, { type: "signal" }> } => c.command.type === "signal" && (signal === undefined || c.command.signal === signal))
+        .map(({ atMs, command }) => ({ atMs, workerId: state.pools[command.ref.pool]?.workers[command.ref.worker]?.id ?? "?", signal: command.signal }));
+    },
+  };
+  return h;
+}

@@ -1,0 +1,109 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { PoolConfig } from "../../../src/config/types.js";
+import { step } from "../../../src/domain/supervisor.js";
+import type { StepFunction } from "../../../src/runtime/runtime.js";
+import { runScenario, runSeed } from "../../../sim/run.js";
+import type { Scenario } from "../../../sim/scenario.js";
+
+const SEEDS = 1_000;
+
+describe("deterministic simulation", () => {
+  it(`keeps every invariant over ${SEEDS} generated scenarios`, () => {
+    const failures: string[] = [];
+    let events = 0;
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const result = runSeed(seed);
+      events += result.events;
+      if (result.violation) failures.push(`seed ${seed}: ${result.violation.message}`);
+    }
+    expect(failures).toEqual([]);
+    expect(events).toBeGreaterThan(SEEDS * 10);
+  });
+
+  it("gives a byte-identical trace for the same seed", () => {
+    for (const seed of [7, 42, 1234]) {
+      const first = runSeed(seed, { keepTrace: true });
+      const second = runSeed(seed, { keepTrace: true });
+      expect(second.trace).toEqual(first.trace);
+      expect(second.traceHash).toBe(first.traceHash);
+    }
+    expect(runSeed(7).traceHash).not.toBe(runSeed(8).traceHash);
+  });
+
+  const brokenPolicies: [string, StepFunction, string][] = [
+    [
+      "never escalates to SIGKILL",
+      (state, event, nowMs) => step(state, event, nowMs).filter((c) => !(c.type === "signal" && c.signal === "SIGKILL")),
+      "every worker alive signal_timeout after SIGTERM gets SIGKILL",
+    ],
+    [
+      "ignores the restart budget",
+      (state, event, nowMs) => {
+        for (const pool of state.pools) for (const worker of pool.workers) worker.restarts = 0;
+        return step(state, event, nowMs);
+      },
+      "no spawn after shutdown began",
+    ],
+    [
+      "never finishes a shutdown",
+      (state, event, nowMs) => step(state, event, nowMs).filter((c) => c.type !== "exit"),
+      "shutdown finishes",
+    ],
+  ];
+
+  it.each(brokenPolicies)("catches a core that %s, with a replayable seed", (_name, broken, invariant) => {
+    let caught: { seed: number; message: string } | null = null;
+    for (let seed = 1; seed <= 2_000 && caught === null; seed++) {
+      const result = runSeed(seed, { step: broken });
+      if (result.violation) caught = { seed, message: result.violation.message };
+    }
+    expect(caught).not.toBeNull();
+    expect(caught?.message).toContain(invariant);
+    const replay = runSeed(caught?.seed ?? 0, { step: broken });
+    expect(replay.violation?.message).toBe(caught?.message);
+  });
+
+  it("holds for scenarios fast-check generates and shrinks", () => {
+    const poolArb = fc.record({
+      replicas: fc.integer({ min: 1, max: 5 }),
+      signalTimeoutMs: fc.integer({ min: 1, max: 20_000 }),
+      maxRestarts: fc.oneof(fc.constant(Infinity), fc.integer({ min: 0, max: 10 })),
+      startupWaitMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3_000 })),
+      lifespanMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 120_000 })),
+      jitterRatio: fc.double({ min: 0, max: 1, noNaN: true }),
+    });
+    const scenarioArb = fc.record({
+      seed: fc.integer(),
+      pools: fc.array(poolArb, { minLength: 1, maxLength: 3 }),
+      faults: fc.option(
+        fc.record({
+          spawnFailure: fc.double({ min: 0, max: 0.5, noNaN: true }),
+          crash: fc.double({ min: 0, max: 1, noNaN: true }),
+          ignoreSigterm: fc.double({ min: 0, max: 1, noNaN: true }),
+          slowSigterm: fc.double({ min: 0, max: 1, noNaN: true }),
+          meanLifetimeMs: fc.integer({ min: 1, max: 600_000 }),
+        }),
+      ),
+      signals: fc.array(fc.integer({ min: 0, max: 600_000 }), { minLength: 1, maxLength: 4 }),
+    });
+    fc.assert(
+      fc.property(scenarioArb, (generated) => {
+        const pools: PoolConfig[] = generated.pools.map((p, index) => ({
+          name: `p${index}`, replicas: p.replicas, exec: "worker", args: [], signalTimeoutMs: p.signalTimeoutMs, maxRestarts: p.maxRestarts,
+          startupWaitMs: p.startupWaitMs, desiredHealthyPercentage: 50,
+          limits: { lifespanMs: p.lifespanMs, jitterRatio: p.jitterRatio, memoryBytes: 0 }, server: null,
+        }));
+        const scenario: Scenario = {
+          seed: generated.seed,
+          config: { admin: { port: 0 }, pools },
+          faults: generated.faults,
+          shutdownSignalsAtMs: [...generated.signals].sort((a, b) => a - b),
+        };
+        const result = runScenario(scenario);
+        if (result.violation !== null) throw new Error(result.violation.message);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
