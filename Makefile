@@ -37,6 +37,10 @@ SEEDS ?= 10000
 sim: $(NODE_MODULES)
 	npm run --silent sim -- --seeds $(SEEDS)
 
+## Benchmarks (not part of make test): writes BENCHMARKS.md and bench/results.json
+bench: build
+	npm run --silent bench
+
 lint: $(NODE_MODULES)
 	npx --no-install tsc --noEmit -p tsconfig.json
 	npx --no-install eslint .
