@@ -6,6 +6,13 @@ const io = {
   stderr: (line: string) => process.stderr.write(`${line}\n`),
 };
 
+// A reader that went away (`monoceros --help | head`) is not an internal error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+  });
+}
+
 process.on("uncaughtException", (error) => {
   // One line, no stack trace: this is a bug in Monoceros, and the message says so.
   io.stderr(`monoceros: internal error: ${error instanceof Error ? error.message : String(error)} (please report this)`);
