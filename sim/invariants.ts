@@ -39,6 +39,8 @@ export class InvariantMonitor {
   private readonly lifespanStoppedPids = new Set<number>();
   /** Live processes by worker incarnation, kept until their exit is checked. */
   private readonly tracked = new Map<string, FakeProcess>();
+  /** Spawns asked for and not yet answered, per pool: a worker being started counts as there. */
+  private readonly spawnsInFlight = new Map<number, number>();
   private readonly counted = { restartMetric: 0, sigkillMetric: 0, limitMetric: 0, sigkills: 0, lifespanStops: 0 };
   private readonly shutdownBoundMs: number;
   private readonly startupEndMs: number;
@@ -72,9 +74,9 @@ export class InvariantMonitor {
   afterInstant(nowMs: number): void {
     if (!this.faultFree || this.shutdownBegunAtMs !== null || nowMs < this.startupEndMs || this.exitCode !== null) return;
     this.config.pools.forEach((pool, poolIndex) => {
-      const alive = this.aliveIn(poolIndex);
-      if (alive !== pool.replicas) {
-        this.fail("all replicas run once start-up is over", `pool ${pool.name} has ${alive} of ${pool.replicas} workers running and nothing failed`, nowMs, null);
+      const present = this.aliveIn(poolIndex) + (this.spawnsInFlight.get(poolIndex) ?? 0);
+      if (present !== pool.replicas) {
+        this.fail("all replicas run once start-up is over", `pool ${pool.name} has ${present} of ${pool.replicas} workers running or starting, and nothing failed`, nowMs, null);
       }
     });
   }
@@ -100,6 +102,7 @@ export class InvariantMonitor {
   }
 
   private noteEvent(event: SupervisorEvent, nowMs: number): void {
+    if (event.type === "spawned" || event.type === "spawnFailed") this.spawnsInFlight.set(event.ref.pool, (this.spawnsInFlight.get(event.ref.pool) ?? 0) - 1);
     if (event.type === "exited") {
       const process = this.tracked.get(refKey(event.ref));
       this.tracked.delete(refKey(event.ref));
@@ -126,6 +129,7 @@ export class InvariantMonitor {
     switch (command.type) {
       case "spawn": {
         const slot = this.slots.get(slotKey(command.ref.pool, command.ref.worker)) as Slot;
+        this.spawnsInFlight.set(command.ref.pool, (this.spawnsInFlight.get(command.ref.pool) ?? 0) + 1);
         if (this.shutdownBegunAtMs !== null) this.fail("no spawn after shutdown began", `spawned ${slot.id} after shutdown began at ${this.shutdownBegunAtMs} ms`, nowMs, slot.id);
         slot.spawns++;
         if (slot.spawns > 1 && !slot.plannedNext) slot.unplannedRestarts++;

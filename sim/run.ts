@@ -31,6 +31,8 @@ export interface RunResult {
 }
 
 const MAX_EVENTS_DEFAULT = 2_000_000;
+/** A real fork and exec take about a millisecond; with none, a worker that crashes at once would loop without time passing. */
+const SPAWN_LATENCY_MS = 1;
 
 export function runSeed(seed: number, options: RunOptions = {}): RunResult {
   return runScenario(generateScenario(seed), options);
@@ -38,8 +40,10 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
 
 export function runScenario(scenario: Scenario, options: RunOptions = {}): RunResult {
   const clock = new VirtualClock();
-  const backend = new MemoryBackend(clock, (request, spawnIndex) =>
-    scriptForSpawn(scenario, scenario.config.pools[request.ref.pool] ?? (scenario.config.pools[0] as never), spawnIndex),
+  const backend = new MemoryBackend(
+    clock,
+    (request, spawnIndex) => scriptForSpawn(scenario, scenario.config.pools[request.ref.pool] ?? (scenario.config.pools[0] as never), spawnIndex),
+    SPAWN_LATENCY_MS,
   );
   const state = createSupervisorState(scenario.config, scenario.seed);
   const monitor = new InvariantMonitor(scenario.config, backend, scenario.faults === null);
