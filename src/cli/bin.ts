@@ -1,4 +1,5 @@
 // The executable's entry point: wires the CLI to the real process.
+import { runCrashCleanups } from "./crash-guard.js";
 import { main } from "./main.js";
 
 const io = {
@@ -14,16 +15,18 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 process.on("uncaughtException", (error) => {
+  // Workers first: an unexpected error must not leave them running unsupervised.
+  runCrashCleanups();
   // One line, no stack trace: this is a bug in Monoceros, and the message says so.
   io.stderr(`monoceros: internal error: ${error instanceof Error ? error.message : String(error)} (please report this)`);
   process.exit(1);
 });
 
 main(process.argv.slice(2), io).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  // process.exit: the output channels and timers must not keep a finished Monoceros alive.
+  (code) => process.exit(code),
   (error: unknown) => {
+    runCrashCleanups();
     io.stderr(`monoceros: internal error: ${error instanceof Error ? error.message : String(error)} (please report this)`);
     process.exitCode = 1;
   },

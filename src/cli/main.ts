@@ -1,10 +1,10 @@
 // `monoceros -c cfg.yaml [-d] [-k]`: the command line of the Go original.
 import { Command, CommanderError } from "commander";
 import { loadConfigText } from "../config/load.js";
-import { createLogger } from "../logs/logger.js";
 import { BUILD_INFO } from "../version.js";
 import { EXIT_CODES } from "./exit-codes.js";
 import { readConfigFile } from "./read-config-file.js";
+import { runSupervisor } from "./run.js";
 
 export interface CliIo {
   stdout: (line: string) => void;
@@ -73,8 +73,5 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return EXIT_CODES.ok;
   }
 
-  const logger = createLogger({ debug: options.debug ?? false });
-  for (const line of warnings) logger.warn({ config: options.config }, line);
-  logger.error("supervising workers is not implemented in this build yet; only --validate works");
-  return EXIT_CODES.runtimeFailure;
+  return runSupervisor(config, { debug: options.debug ?? false, warnings, stderr: io.stderr });
 }

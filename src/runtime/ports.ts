@@ -30,8 +30,8 @@ export interface ProcessBackend {
   spawn(request: SpawnRequest): void;
   /** Signals the process's whole group; a process already gone is not an error. */
   signal(pid: number, signal: Signal): void;
-  /** Resource use of a live process, or null if it is gone. */
-  stats(pid: number): ProcessStats | null;
+  /** Resource use of a live process, or null if it is gone (optional until the admin endpoint reads it). */
+  stats?(pid: number): ProcessStats | null;
   attach(sink: (event: BackendEvent) => void): void;
 }
 

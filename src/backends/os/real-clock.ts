@@ -1,0 +1,41 @@
+// Wall-clock time for the runtime: monotonic milliseconds, and timers of any length (Node's
+// setTimeout caps at about 24.8 days; a lifespan may be longer).
+import type { Clock, TimerHandle } from "../../runtime/ports.js";
+
+const SET_TIMEOUT_MAX_MS = 2 ** 31 - 1;
+
+export class RealClock implements Clock {
+  private nextId = 1;
+  private readonly timers = new Map<number, NodeJS.Timeout>();
+
+  nowMs(): number {
+    return performance.now();
+  }
+
+  setTimer(atMs: number, fire: () => void): TimerHandle {
+    const id = this.nextId++;
+    const arm = () => {
+      const delayMs = atMs - this.nowMs();
+      if (delayMs > SET_TIMEOUT_MAX_MS) {
+        this.timers.set(id, setTimeout(arm, SET_TIMEOUT_MAX_MS));
+        return;
+      }
+      this.timers.set(
+        id,
+        setTimeout(() => {
+          this.timers.delete(id);
+          fire();
+        }, Math.max(0, delayMs)),
+      );
+    };
+    arm();
+    return { id };
+  }
+
+  cancelTimer(handle: TimerHandle): void {
+    const timer = this.timers.get(handle.id);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.timers.delete(handle.id);
+  }
+}

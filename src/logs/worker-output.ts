@@ -1,0 +1,49 @@
+// Forwards one worker's stdout and stderr, line by line, to Monoceros's output channels.
+import type { Readable } from "node:stream";
+import { LineSplitter, LINE_BYTES_MAX_DEFAULT } from "./line-splitter.js";
+import type { OutputChannel } from "./output-channel.js";
+import { formatWorkerLine, type WorkerStream } from "./worker-log-format.js";
+
+export interface LogChannels {
+  stdout: OutputChannel;
+  stderr: OutputChannel;
+  /** Where Monoceros's own records go (stderr, like the original's zap logger). */
+  records: OutputChannel;
+}
+
+export interface ForwardOptions {
+  maxLineBytes?: number;
+  /** Counted when a JSON line already had worker_id (monoceros_workerpool_failed_to_parse_log_json_total). */
+  onCollision?: () => void;
+}
+
+/** Reads a stream to its end, forwarding each chunk's lines in one write per destination. */
+export function forwardStream(readable: Readable, stream: WorkerStream, workerId: string, channels: LogChannels, options: ForwardOptions = {}): void {
+  const workerIdJson = JSON.stringify(workerId);
+  const own = stream === "stdout" ? channels.stdout : channels.stderr;
+  let passthrough = "";
+  let records = "";
+  let nowSeconds = 0;
+  const splitter = new LineSplitter((line) => {
+    const formatted = formatWorkerLine(line, stream, workerIdJson, nowSeconds);
+    if (formatted.collided) options.onCollision?.();
+    if (formatted.target === "passthrough") passthrough += formatted.text + "\n";
+    else records += formatted.text + "\n";
+  }, options.maxLineBytes ?? LINE_BYTES_MAX_DEFAULT);
+  const flush = () => {
+    if (passthrough !== "") own.write(passthrough, readable);
+    if (records !== "") channels.records.write(records, readable);
+    passthrough = "";
+    records = "";
+  };
+  readable.on("data", (chunk: Buffer) => {
+    nowSeconds = Date.now() / 1000;
+    splitter.push(chunk);
+    flush();
+  });
+  readable.on("end", () => {
+    nowSeconds = Date.now() / 1000;
+    splitter.end();
+    flush();
+  });
+}
