@@ -5,6 +5,7 @@
 import { createWriteStream, fstatSync } from "node:fs";
 import { Socket } from "node:net";
 import type { Readable, Writable } from "node:stream";
+import { waitUntilWritten } from "./wait-until-written.js";
 
 /** Bytes buffered before sources are paused. */
 export const OUTPUT_HIGH_WATER_BYTES = 1024 * 1024;
@@ -43,14 +44,7 @@ export class OutputChannel {
 
   /** Resolves when everything written so far has been handed to the OS, or after timeoutMs. */
   flush(timeoutMs: number): Promise<void> {
-    if (this.broken || this.stream.writableLength === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      this.stream.write("", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return this.broken ? Promise.resolve() : waitUntilWritten(this.stream, timeoutMs);
   }
 
   private resumeSources(): void {

@@ -1,6 +1,7 @@
 // Line output to stdout/stderr with backpressure: a write that the stream cannot take right now
 // waits for 'drain', so a fast logger never buffers without bound inside this process.
 import type { Writable } from "node:stream";
+import { waitUntilWritten } from "../logs/wait-until-written.js";
 
 export interface Identity {
   readonly pid: number;
@@ -84,14 +85,7 @@ export class LineSink {
   /** Resolves when everything written so far has been handed to the OS, or after maxWaitMs. */
   flush(maxWaitMs: number): Promise<void> {
     if (this.broken || this.stream.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, maxWaitMs);
-      // Writes complete in order, so an empty write's callback fires after all earlier ones.
-      this.stream.write("", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return waitUntilWritten(this.stream, maxWaitMs);
   }
 }
 
