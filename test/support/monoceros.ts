@@ -1,0 +1,114 @@
+// Runs the built dist/monoceros on a config in a temp folder and watches its output, for
+// integration tests. Every process started is killed in stop() (by pid; workers by group).
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(new URL("../..", import.meta.url).pathname);
+export const MONOCEROS = join(ROOT, "dist/monoceros");
+export const PROCESSBIN = join(ROOT, "dist/processbin");
+
+export interface Running {
+  child: ChildProcess;
+  pid: number;
+  stdoutLines: string[];
+  stderrLines: string[];
+  /** stderr lines that are Monoceros's own JSON records. */
+  records(): Record<string, unknown>[];
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs?: number): Promise<T>;
+  stop(): Promise<void>;
+}
+
+export function writeConfig(yaml: string): string {
+  const folder = mkdtempSync(join(tmpdir(), "monoceros-it-"));
+  const path = join(folder, "config.yaml");
+  writeFileSync(path, yaml);
+  return path;
+}
+
+export function startMonoceros(yaml: string, extraArgs: string[] = []): Running {
+  const child = spawn(process.execPath, [MONOCEROS, "-c", writeConfig(yaml), ...extraArgs], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const stdoutLines: string[] = [];
+  const stderrLines: string[] = [];
+  const collect = (stream: NodeJS.ReadableStream, into: string[]) => {
+    let rest = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop() ?? "";
+      for (const part of parts) into.push(part);
+    });
+    stream.on("end", () => {
+      if (rest !== "") into.push(rest);
+    });
+  };
+  collect(child.stdout as NodeJS.ReadableStream, stdoutLines);
+  collect(child.stderr as NodeJS.ReadableStream, stderrLines);
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolveExit) => {
+    child.on("close", (code, signal) => resolveExit({ code, signal }));
+  });
+  let done = false;
+  void exited.then(() => (done = true));
+  const running: Running = {
+    child,
+    pid: child.pid as number,
+    stdoutLines,
+    stderrLines,
+    records: () => stderrLines.flatMap((line) => {
+      try {
+        const parsed: unknown = JSON.parse(line);
+        return typeof parsed === "object" && parsed !== null ? [parsed as Record<string, unknown>] : [];
+      } catch {
+        return [];
+      }
+    }),
+    exited,
+    waitFor: (what, probe, timeoutMs = 20_000) => pollFor(what, probe, timeoutMs),
+    async stop() {
+      if (done) return;
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+  return running;
+}
+
+export async function pollFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Alive and not a zombie (orphans are reaped late by some PID 1s, so kill -0 is not enough). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/** Last resort for a test that failed half-way: SIGKILL these process groups and pids. */
+export function killAll(pids: Iterable<number>): void {
+  for (const pid of pids) {
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+  }
+}
+
+export function workerPids(running: Running): number[] {
+  return running.records().filter((r) => r.msg === "Worker started").map((r) => r.pid as number);
+}
