@@ -69,7 +69,7 @@ export function scriptForSpawn(scenario: Scenario, pool: PoolConfig, spawnIndex:
     return { exitAfterMs: null, exitCode: 0, exitSignal: null, onSigterm: promptExit };
   }
   if (rng.chance(faults.spawnFailure)) {
-    return { spawnError: pick(rng, ["EAGAIN", "EMFILE", "ENOMEM"]), exitAfterMs: null, exitCode: null, exitSignal: null, onSigterm: promptExit };
+    return { spawnError: pick(rng, ["ENOENT", "EAGAIN", "EMFILE", "ENOMEM"]), exitAfterMs: null, exitCode: null, exitSignal: null, onSigterm: promptExit };
   }
   const crashes = rng.chance(faults.crash);
   const bySignal = rng.chance(0.3);

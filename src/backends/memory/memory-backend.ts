@@ -16,7 +16,11 @@ export interface FakeProcessScript {
   exitCode: number | null;
   exitSignal: string | null;
   onSigterm: SigtermBehaviour;
+  /** Resident memory at start, and how fast it grows (a leaking worker). */
   rssBytes?: number;
+  rssGrowthBytesPerSecond?: number;
+  /** Health checks fail from this long after start on (undefined: always healthy). */
+  unhealthyAfterMs?: number;
   /** Lines written to stdout right after start (for log tests). */
   lines?: readonly string[];
 }
@@ -85,14 +89,23 @@ export class MemoryBackend implements ProcessBackend {
   stats(pid: number): ProcessStats | null {
     const process = this.processes.get(pid);
     if (process === undefined || !process.alive) return null;
+    const ranSeconds = (this.clock.nowMs() - process.startedAtMs) / 1000;
     return {
       cpuSeconds: 0,
-      rssBytes: process.script.rssBytes ?? 10 * 1024 * 1024,
+      rssBytes: (process.script.rssBytes ?? 10 * 1024 * 1024) + Math.round((process.script.rssGrowthBytesPerSecond ?? 0) * ranSeconds),
       virtualMemoryBytes: 100 * 1024 * 1024,
       openFds: 8,
       maxFds: 1024,
       startTimeSeconds: process.startedAtMs / 1000,
     };
+  }
+
+  /** Whether the process would pass a health check now; null if it is gone. */
+  healthy(pid: number): boolean | null {
+    const process = this.processes.get(pid);
+    if (process === undefined || !process.alive) return null;
+    const failAfterMs = process.script.unhealthyAfterMs;
+    return failAfterMs === undefined || this.clock.nowMs() - process.startedAtMs < failAfterMs;
   }
 
   /** Processes that exist right now: the ground truth the simulator checks the core against. */
