@@ -1,0 +1,153 @@
+// Supervisor-mode benchmarks for Monoceros against the physical floor, with the same tiny C
+// worker (bench/c/worker.c). Every process started here is killed by pid or process group.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const ROOT = resolve(new URL("..", import.meta.url).pathname);
+const BIN = join(ROOT, "bench/bin");
+const MONOCEROS = join(ROOT, "dist/monoceros");
+
+export interface Stats {
+  median: number;
+  p99: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+export function stats(values: number[]): Stats {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  return { median: at(0.5), p99: at(0.99), min: sorted[0] ?? NaN, max: sorted.at(-1) ?? NaN, n: sorted.length };
+}
+
+/** Compiles the C worker and floor loop; null (with the reason printed) when there is no C compiler. */
+export function buildWorkers(): { worker: string; floor: string } | null {
+  mkdirSync(BIN, { recursive: true });
+  const worker = join(BIN, "worker");
+  const floor = join(BIN, "floor");
+  try {
+    execFileSync("cc", ["-O2", "-o", worker, join(ROOT, "bench/c/worker.c")]);
+    execFileSync("cc", ["-O2", "-o", floor, join(ROOT, "bench/c/floor.c")]);
+  } catch (error) {
+    console.log(`bench: skipping supervisor benchmarks: cannot compile the C worker (${(error as Error).message.split("\n")[0]})`);
+    return null;
+  }
+  return { worker, floor };
+}
+
+function folder(): string {
+  return mkdtempSync(join(tmpdir(), "monoceros-bench-"));
+}
+
+function startMonoceros(yaml: string, stdio: "ignore" | "pipe" = "ignore"): ChildProcess {
+  const dir = folder();
+  writeFileSync(join(dir, "config.yaml"), yaml);
+  return spawn(process.execPath, [MONOCEROS, "-c", join(dir, "config.yaml")], { stdio: ["ignore", stdio, stdio] });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const exited = (child: ChildProcess) => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once("exit", () => r())));
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const done = exited(child);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  await done;
+  clearTimeout(timer);
+}
+
+async function pollFor(probe: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (probe()) return true;
+    await sleep(5);
+  }
+  return false;
+}
+
+/** Gaps (ms) between each recorded exit and the next start, from a worker's time file. */
+function gapsFrom(file: string): number[] {
+  const lines = existsSync(file) ? readFileSync(file, "utf8").trim().split("\n") : [];
+  const gaps: number[] = [];
+  let lastExitNs: bigint | null = null;
+  for (const line of lines) {
+    const [what, ns] = line.split(" ");
+    if (what === "exit") lastExitNs = BigInt(ns ?? "0");
+    if (what === "start" && lastExitNs !== null) {
+      gaps.push(Number(BigInt(ns ?? "0") - lastExitNs) / 1e6);
+      lastExitNs = null;
+    }
+  }
+  return gaps;
+}
+
+export async function benchRestartGap(bins: { worker: string; floor: string }, restarts = 200): Promise<{ floor: Stats; monoceros: Stats }> {
+  const floorFile = join(folder(), "times");
+  execFileSync(bins.floor, [bins.worker, floorFile, String(restarts)]);
+  const monocerosFile = join(folder(), "times");
+  const child = startMonoceros(
+    `supervisor:\n  workers:\n    - name: gap\n      replicas: 1\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [restart, ${monocerosFile}]\n`,
+  );
+  await pollFor(() => gapsFrom(monocerosFile).length >= restarts, 60_000);
+  await stop(child);
+  return { floor: stats(gapsFrom(floorFile)), monoceros: stats(gapsFrom(monocerosFile).slice(0, restarts)) };
+}
+
+export async function benchLogs(bins: { worker: string }, format: "json" | "plain", linesPerWorker = 200_000, workers = 4): Promise<{ linesPerSecond: number; lost: number; seconds: number }> {
+  const child = startMonoceros(
+    `supervisor:\n  workers:\n    - name: log\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [log, "${linesPerWorker}", ${format}]\n`,
+    "pipe",
+  );
+  const startedAt = performance.now();
+  const expected = linesPerWorker * workers;
+  let seen = 0;
+  // JSON lines come out on stdout; plain ones as records on stderr (Monoceros's own records are few).
+  const count = (chunk: Buffer) => {
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) seen++;
+  };
+  child.stdout?.on("data", format === "json" ? count : () => {});
+  child.stderr?.on("data", format === "plain" ? count : () => {});
+  const monocerosOwnLines = workers + 1; // "Monoceros started" and one "Worker started" per worker
+  await pollFor(() => seen >= expected + (format === "plain" ? monocerosOwnLines : 0), 120_000);
+  const seconds = (performance.now() - startedAt) / 1000;
+  const arrived = Math.min(seen - (format === "plain" ? monocerosOwnLines : 0), expected);
+  await stop(child);
+  return { linesPerSecond: Math.round(arrived / seconds), lost: expected - arrived, seconds };
+}
+
+function cpuSecondsAndRss(pid: number): { cpuSeconds: number; rssBytes: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const rssPages = Number(fields[21]);
+  return { cpuSeconds: ticks / 100, rssBytes: rssPages * 4096 };
+}
+
+export async function benchIdle(bins: { worker: string }, workers = 32, seconds = 20): Promise<{ cpuPercentOfCore: number; rssBytes: number }> {
+  const child = startMonoceros(`supervisor:\n  workers:\n    - name: idle\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [sleep]\n`);
+  await sleep(2_000); // let start-up settle
+  const before = cpuSecondsAndRss(child.pid as number);
+  await sleep(seconds * 1000);
+  const after = cpuSecondsAndRss(child.pid as number);
+  await stop(child);
+  return { cpuPercentOfCore: ((after.cpuSeconds - before.cpuSeconds) / seconds) * 100, rssBytes: after.rssBytes };
+}
+
+export async function benchStartAndStop(bins: { worker: string }, workers = 32): Promise<{ startMs: number; shutdownMs: number }> {
+  const file = join(folder(), "times");
+  const launchedNs = BigInt(Date.now()) * 1_000_000n;
+  const child = startMonoceros(`supervisor:\n  workers:\n    - name: up\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [sleep, ${file}]\n`);
+  const starts = () => (existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean) : []);
+  await pollFor(() => starts().length >= workers, 30_000);
+  const lastStartNs = starts().map((line) => BigInt(line.split(" ")[1] ?? "0")).reduce((a, b) => (a > b ? a : b), 0n);
+  await sleep(500);
+  const signalledAt = performance.now();
+  child.kill("SIGTERM");
+  await exited(child);
+  const shutdownMs = performance.now() - signalledAt;
+  return { startMs: Number(lastStartNs - launchedNs) / 1e6, shutdownMs };
+}
