@@ -1,7 +1,7 @@
 // Supervisor-mode benchmarks for Monoceros against the physical floor, with the same tiny C
 // worker (bench/c/worker.c). Every process started here is killed by pid or process group.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -119,17 +119,24 @@ export async function benchLogs(bins: { worker: string }, format: "json" | "plai
   return { linesPerSecond: Math.round(arrived / seconds), lost: expected - arrived, seconds };
 }
 
+/** CPU time of every thread, in ns precision (schedstat), and resident memory. */
 function cpuSecondsAndRss(pid: number): { cpuSeconds: number; rssBytes: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const rssPages = Number(fields[21]);
-  return { cpuSeconds: ticks / 100, rssBytes: rssPages * 4096 };
+  let cpuNs = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      cpuNs += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+  return { cpuSeconds: cpuNs / 1e9, rssBytes: rssKiB * 1024 };
 }
 
 export async function benchIdle(bins: { worker: string }, workers = 32, seconds = 20): Promise<{ cpuPercentOfCore: number; rssBytes: number }> {
   const child = startMonoceros(`supervisor:\n  workers:\n    - name: idle\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [sleep]\n`);
-  await sleep(2_000); // let start-up settle
+  // V8's memory reducer runs a few full GCs about 8-10 s after start-up, then nothing runs: measure after it.
+  await sleep(12_000);
   const before = cpuSecondsAndRss(child.pid as number);
   await sleep(seconds * 1000);
   const after = cpuSecondsAndRss(child.pid as number);
@@ -150,4 +157,18 @@ export async function benchStartAndStop(bins: { worker: string }, workers = 32):
   await exited(child);
   const shutdownMs = performance.now() - signalledAt;
   return { startMs: Number(lastStartNs - launchedNs) / 1e6, shutdownMs };
+}
+
+/** The same restart loop done by Node's child_process directly: what any Node supervisor starts from. */
+export async function benchNodeSpawnFloor(bins: { worker: string }, restarts = 200): Promise<Stats> {
+  const file = join(folder(), "times");
+  for (let i = 0; i <= restarts; i++) {
+    await new Promise<void>((done) => {
+      const child = spawn(bins.worker, ["restart", file], { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+      child.stdout?.resume();
+      child.stderr?.resume();
+      child.once("close", () => done());
+    });
+  }
+  return stats(gapsFrom(file));
 }

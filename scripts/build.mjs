@@ -37,6 +37,7 @@ for (const name of names) {
     target: "node20",
     sourcemap: false,
     legalComments: "none",
+    minify: true,
     logLevel: "warning",
     define: {
       __MONOCEROS_VERSION__: JSON.stringify(version),

@@ -1,21 +1,10 @@
 // Value parsers for processbin's flags. Pure functions that return a result instead of throwing,
 // so options.ts decides how an error is shown (one line, exit code 2).
 import { constants as osConstants } from "node:os";
+import { parseGoDuration } from "../config/duration.js";
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
-const MS_PER_UNIT: Readonly<Record<string, number>> = {
-  ns: 1e-6,
-  us: 1e-3,
-  "\u00b5s": 1e-3, // micro sign
-  "\u03bcs": 1e-3, // Greek mu
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-const DURATION_SEGMENT = /^(\d*)(?:\.(\d*))?([^\d.]*)/;
 const BARE_SECONDS = /^\d+(?:\.\d+)?$/;
 
 /**
@@ -33,24 +22,10 @@ export function parseDurationMs(text: string, maxMs: number): Parsed<number> {
   return { ok: true, value: Math.round(ms) };
 }
 
-/** Go's time.ParseDuration without a sign (negative durations make no sense for any flag here). */
+/** Go's time.ParseDuration (the config's parser); negative durations make no sense for any flag here. */
 function parseGoDurationMs(text: string): number | undefined {
-  if (text === "0") return 0;
-  if (text === "") return undefined;
-  let rest = text;
-  let totalMs = 0;
-  while (rest !== "") {
-    const match = DURATION_SEGMENT.exec(rest);
-    const whole = match?.[1] ?? "";
-    const fraction = match?.[2] ?? "";
-    const unit = match?.[3] ?? "";
-    if (match === null || (whole === "" && fraction === "")) return undefined;
-    const msPerUnit = MS_PER_UNIT[unit];
-    if (msPerUnit === undefined) return undefined;
-    totalMs += Number(`${whole || "0"}.${fraction || "0"}`) * msPerUnit;
-    rest = rest.slice(match[0].length);
-  }
-  return totalMs;
+  const parsed = parseGoDuration(text);
+  return parsed.ok && parsed.ms >= 0 ? parsed.ms : undefined;
 }
 
 /** Seconds for human-facing messages: "5", "1.5", "0.2" (the original printed whole seconds). */

@@ -191,3 +191,18 @@ describe("supervisor mode with real processes", () => {
     expect([...seen].sort()).toEqual(["w_w-0", "w_w-1", "w_w-2"]);
   });
 });
+
+describe("backpressure", () => {
+  it("pauses worker pipes while Monoceros's stdout is not read, then delivers every line", async () => {
+    const m = run(pool(`      replicas: 2\n      max_restarts: -1\n      args: [--log-structured, --log-interval, "0", --log-count, "100000", --log-size, "64"]\n`));
+    m.child.stdout?.pause(); // the reader stops reading: the pipe fills up, then Monoceros's buffer
+    await m.waitFor("both workers started", () => recordsWith(m, "Worker started").length === 2);
+    await new Promise((r) => setTimeout(r, 3_000)); // setup: give the workers time to fill every buffer
+    const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${m.pid}/status`, "utf8"))?.[1]);
+    // 200,000 lines of ~190 bytes are 38 MB; Monoceros holds at most ~1 MiB per stream of them.
+    expect(rssKiB).toBeLessThan(80 * 1024);
+    m.child.stdout?.resume();
+    await m.waitFor("all 200,000 lines", () => m.stdoutLines.filter((l) => l.includes('"seq"')).length >= 200_000, 60_000);
+    expect(m.stdoutLines.filter((l) => l.includes('"seq"'))).toHaveLength(200_000);
+  });
+});
