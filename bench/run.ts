@@ -32,7 +32,7 @@ const supervisor = bins === null ? null : await (async () => {
   for (let run = 1; run <= REPEATS; run++) {
     console.log(`bench: supervisor run ${run}/${REPEATS}: restart gap, log forwarding, start-up and shutdown…`);
     gapRuns.push(await benchRestartGap(bins));
-    nodeFloor.push(await benchNodeSpawnFloor(bins));
+    nodeFloor.push(benchNodeSpawnFloor(bins));
     json.push(await benchLogs(bins, "json"));
     plain.push(await benchLogs(bins, "plain"));
     startStop.push(await benchStartAndStop(bins));

@@ -159,16 +159,9 @@ export async function benchStartAndStop(bins: { worker: string }, workers = 32):
   return { startMs: Number(lastStartNs - launchedNs) / 1e6, shutdownMs };
 }
 
-/** The same restart loop done by Node's child_process directly: what any Node supervisor starts from. */
-export async function benchNodeSpawnFloor(bins: { worker: string }, restarts = 200): Promise<Stats> {
+/** The same restart loop done by Node's child_process directly, in a process of its own. */
+export function benchNodeSpawnFloor(bins: { worker: string }, restarts = 200): Stats {
   const file = join(folder(), "times");
-  for (let i = 0; i <= restarts; i++) {
-    await new Promise<void>((done) => {
-      const child = spawn(bins.worker, ["restart", file], { detached: true, stdio: ["ignore", "pipe", "pipe"] });
-      child.stdout?.resume();
-      child.stderr?.resume();
-      child.once("close", () => done());
-    });
-  }
+  execFileSync(process.execPath, [join(ROOT, "bench/node-floor.mjs"), bins.worker, file, String(restarts)]);
   return stats(gapsFrom(file));
 }
