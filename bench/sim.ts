@@ -21,7 +21,7 @@ export function benchSimulator(seeds = 3_000): SimBenchResult {
   const day: Scenario = {
     seed: 2026,
     config: {
-      admin: { port: 0 },
+      admin: { port: 0, host: null },
       pools: [{
         name: "web", replicas: 64, exec: "worker", args: [], signalTimeoutMs: 15_000, maxRestarts: Infinity, startupWaitMs: 0,
         desiredHealthyPercentage: 75, limits: { lifespanMs: 3_600_000, jitterRatio: 0.1, memoryBytes: 0 }, server: null,

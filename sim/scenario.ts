@@ -57,7 +57,7 @@ export function generateScenario(seed: number): Scenario {
   const extraSignals = pick(rng, [0, 0, 0, 1, 2]);
   for (let i = 0; i < extraSignals; i++) shutdownSignalsAtMs.push(firstSignalAtMs + rng.int(0, 20_000));
   shutdownSignalsAtMs.sort((a, b) => a - b);
-  return { seed, config: { admin: { port: 0 }, pools }, faults, shutdownSignalsAtMs };
+  return { seed, config: { admin: { port: 0, host: null }, pools }, faults, shutdownSignalsAtMs };
 }
 
 /** What the n-th spawn does; drawn from its own stream so that it does not depend on event order. */

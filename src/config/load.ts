@@ -52,7 +52,7 @@ export function loadConfigText(text: string): LoadResult {
 
 function normalise(raw: RawConfig): Config {
   return {
-    admin: { port: raw.admin?.port ?? DEFAULTS.adminPort },
+    admin: { port: raw.admin?.port ?? DEFAULTS.adminPort, host: raw.admin?.host ?? null },
     pools: raw.supervisor.workers.map(normalisePool),
   };
 }

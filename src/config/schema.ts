@@ -127,7 +127,15 @@ export const poolSchema = z.strictObject(
 
 export const configSchema = z.strictObject(
   {
-    admin: z.strictObject({ port: portOrZero().nullish() }, { error: message("a mapping with port") }).nullish(),
+    admin: z
+      .strictObject(
+        {
+          port: portOrZero().nullish(),
+          host: nonEmptyString("an address to listen on, e.g. 127.0.0.1, 0.0.0.0 or ::").nullish(),
+        },
+        { error: message("a mapping with port and host") },
+      )
+      .nullish(),
     supervisor: z.strictObject(
       {
         workers: z

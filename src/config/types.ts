@@ -49,6 +49,8 @@ export interface PoolConfig {
 export interface AdminConfig {
   /** 0 lets the operating system choose a free port, as in the original. */
   port: number;
+  /** Address to listen on; null means every interface (IPv6 and IPv4), as the original's ":port". */
+  host: string | null;
 }
 
 export interface Config {

@@ -22,6 +22,7 @@ export interface ProcessStats {
   virtualMemoryBytes: number;
   openFds: number | null;
   maxFds: number | null;
+  virtualMemoryMaxBytes: number | null;
   startTimeSeconds: number;
 }
 

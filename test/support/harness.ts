@@ -43,7 +43,7 @@ export interface Harness {
 }
 
 export function harness(pools: PoolConfig[], scriptFor: (request: SpawnRequest, index: number) => FakeProcessScript = () => runsForever, seed = 1): Harness {
-  const config: Config = { admin: { port: 0 }, pools };
+  const config: Config = { admin: { port: 0, host: null }, pools };
   const clock = new VirtualClock();
   const spawns: SpawnRequest[] = [];
   const backend = new MemoryBackend(clock, (request, index) => {

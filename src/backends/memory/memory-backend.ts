@@ -96,6 +96,7 @@ export class MemoryBackend implements ProcessBackend {
       virtualMemoryBytes: 100 * 1024 * 1024,
       openFds: 8,
       maxFds: 1024,
+      virtualMemoryMaxBytes: null,
       startTimeSeconds: process.startedAtMs / 1000,
     };
   }

@@ -5,7 +5,8 @@ import { spawn } from "node:child_process";
 import type { Signal } from "../../domain/types.js";
 import type { LogChannels } from "../../logs/worker-output.js";
 import { forwardStream } from "../../logs/worker-output.js";
-import type { BackendEvent, ProcessBackend, SpawnRequest } from "../../runtime/ports.js";
+import { forgetProcess, readProcessStats } from "../../metrics/process-stats.js";
+import type { BackendEvent, ProcessBackend, ProcessStats, SpawnRequest } from "../../runtime/ports.js";
 import { Watchdog } from "./watchdog.js";
 
 export interface OsBackendOptions {
@@ -59,6 +60,7 @@ export class OsBackend implements ProcessBackend {
       if (drainTimer !== null) clearTimeout(drainTimer);
       this.groups.delete(pid);
       this.watchdog.remove(pid);
+      forgetProcess(pid);
       const { code, signal } = exit;
       exit = null;
       this.sink({ type: "exited", ref, code, signal });
@@ -104,6 +106,10 @@ export class OsBackend implements ProcessBackend {
         // gone, or not ours to signal: its exit (or the lack of it) is the core's business
       }
     }
+  }
+
+  stats(pid: number): ProcessStats | null {
+    return readProcessStats(pid);
   }
 
   /** Last resort on an unexpected crash of Monoceros: SIGKILL every worker group now. */

@@ -96,7 +96,7 @@ describe("deterministic simulation", () => {
         }));
         const scenario: Scenario = {
           seed: generated.seed,
-          config: { admin: { port: 0 }, pools },
+          config: { admin: { port: 0, host: null }, pools },
           faults: generated.faults,
           shutdownSignalsAtMs: [...generated.signals].sort((a, b) => a - b),
         };

@@ -1,0 +1,82 @@
+// The admin endpoint: /metrics (Prometheus), /health, /status. Read-only: nothing here changes
+// state, so listening on every interface (the original's default) exposes no control.
+import { createServer, type Server } from "node:http";
+import type { Metrics } from "../metrics/registry.js";
+import { buildStatus, healthText, type StatusSources } from "./status.js";
+
+/** Bounds on what a client can make the admin server hold. */
+const HEADERS_TIMEOUT_MS = 15_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const CONNECTIONS_MAX = 256;
+
+export interface AdminOptions {
+  port: number;
+  /** undefined: every interface (IPv6 and IPv4), like the original's ":port". */
+  host: string | undefined;
+}
+
+export class AdminServer {
+  private readonly server: Server;
+
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly status: StatusSources,
+  ) {
+    this.server = createServer((request, response) => {
+      const path = (request.url ?? "/").split("?")[0];
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("method not allowed\n");
+        return;
+      }
+      if (path === "/metrics") {
+        this.metrics.text().then(
+          (text) => response.writeHead(200, { "content-type": this.metrics.contentType }).end(text),
+          (error: unknown) => response.writeHead(500, { "content-type": "text/plain" }).end(`cannot collect metrics: ${String(error)}\n`),
+        );
+        return;
+      }
+      if (path === "/health") {
+        const { healthy, text } = healthText(this.status.state);
+        response.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" }).end(text);
+        return;
+      }
+      if (path === "/status") {
+        response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(buildStatus(this.status), null, 2)}\n`);
+        return;
+      }
+      response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /health or /status\n");
+    });
+    this.server.headersTimeout = HEADERS_TIMEOUT_MS;
+    this.server.requestTimeout = REQUEST_TIMEOUT_MS;
+    this.server.maxConnections = CONNECTIONS_MAX;
+  }
+
+  /** Resolves with the bound port; rejects with a one-line reason (port in use, bad address). */
+  listen(options: AdminOptions): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        const where = `${options.host ?? "*"}:${options.port}`;
+        const reasons: Record<string, string> = {
+          EADDRINUSE: `port ${options.port} is already in use`,
+          EACCES: `permission denied for ${where}`,
+          EADDRNOTAVAIL: `address ${options.host ?? ""} is not available on this machine`,
+          ENOTFOUND: `host ${options.host ?? ""} cannot be resolved`,
+        };
+        reject(new Error(`cannot listen on ${where}: ${reasons[error.code ?? ""] ?? error.message}`));
+      };
+      this.server.once("error", onError);
+      this.server.listen(options.port, options.host, () => {
+        this.server.off("error", onError);
+        const address = this.server.address();
+        resolve(typeof address === "object" && address !== null ? address.port : options.port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}

@@ -1,0 +1,67 @@
+// Parsers for the /proc files the Go process collector reads (prometheus/procfs), as pure
+// functions over their text, so they are tested on captured samples.
+
+/** What /proc/<pid>/stat tells us. Times are in clock ticks, sizes as the kernel gives them. */
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  state: string;
+  utimeTicks: number;
+  stimeTicks: number;
+  startTimeTicks: number;
+  virtualMemoryBytes: number;
+  rssPages: number;
+}
+
+/**
+ * The command name sits in parentheses and may itself contain spaces and parentheses
+ * ("(my (odd) name)"), so the fields are split after the *last* ")".
+ */
+export function parseProcStat(text: string): ProcStat | null {
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  if (open < 0 || close < open) return null;
+  const fields = text.slice(close + 2).trim().split(/\s+/);
+  // fields[0] is field 3 (state) of proc(5); field n is fields[n - 3].
+  const field = (n: number) => Number(fields[n - 3]);
+  const stat: ProcStat = {
+    pid: Number(text.slice(0, open).trim()),
+    comm: text.slice(open + 1, close),
+    state: fields[0] ?? "",
+    utimeTicks: field(14),
+    stimeTicks: field(15),
+    startTimeTicks: field(22),
+    virtualMemoryBytes: field(23),
+    rssPages: field(24),
+  };
+  const numbers = [stat.pid, stat.utimeTicks, stat.stimeTicks, stat.startTimeTicks, stat.virtualMemoryBytes, stat.rssPages];
+  return numbers.every(Number.isFinite) ? stat : null;
+}
+
+/** What the Go collector reports for an "unlimited" limit: the kernel's RLIM_INFINITY as a float. */
+export const UNLIMITED = 18446744073709551615;
+
+export interface ProcLimits {
+  maxOpenFiles: number | null;
+  maxAddressSpaceBytes: number | null;
+}
+
+/** Soft limits from /proc/<pid>/limits ("unlimited" becomes UNLIMITED, as in the Go collector). */
+export function parseLimits(text: string): ProcLimits {
+  const soft = (name: string): number | null => {
+    const line = text.split("\n").find((l) => l.startsWith(name));
+    const value = line?.slice(name.length).trim().split(/\s+/)[0];
+    if (value === undefined) return null;
+    if (value === "unlimited") return UNLIMITED;
+    const number = Number(value);
+    return Number.isFinite(number) ? number : null;
+  };
+  return { maxOpenFiles: soft("Max open files"), maxAddressSpaceBytes: soft("Max address space") };
+}
+
+/** Boot time (epoch seconds) from the "btime" line of /proc/stat. */
+export function parseBootTimeSeconds(text: string): number | null {
+  const line = text.split("\n").find((l) => l.startsWith("btime "));
+  const value = Number(line?.slice(6).trim());
+  return Number.isFinite(value) ? value : null;
+}

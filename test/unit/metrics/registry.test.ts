@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { healthText } from "../../../src/admin/status.js";
+import { Metrics } from "../../../src/metrics/registry.js";
+import type { ProcessStats } from "../../../src/runtime/ports.js";
+import { harness, pool, runsForever } from "../../support/harness.js";
+
+const BUILD = { version: "1.2.3", revision: "abc", branch: "main" };
+
+describe("metrics", () => {
+  it("exposes the original's metrics, counters at 0 per pool from the start", async () => {
+    const h = harness([pool({ name: "web", replicas: 2, limits: { lifespanMs: 60_000, jitterRatio: 0, memoryBytes: 0 } })]);
+    h.runUntil(0);
+    const metrics = new Metrics({ admin: { port: 0, host: null }, pools: h.runtime.state.pools.map((p) => p.config) }, h.runtime.state, () => null, BUILD);
+    const text = await metrics.text();
+    for (const line of [
+      'monoceros_workerpool_restarts_total{pool="web",worker_type="worker"} 0',
+      'monoceros_workerpool_restarts_total{pool="web",worker_type="proxy"} 0',
+      'monoceros_workerpool_sigkill_total{pool="web"} 0',
+      'monoceros_workerpool_limits_events_total{pool="web",limit_event="time"} 0',
+      "monoceros_workerpool_failed_to_parse_log_json_total 0",
+      "monoceros_supervisor_sigterm_received 0",
+      "monoceros_supervisor_proxy_mode 0",
+      `monoceros_build_info{version="1.2.3",revision="abc",branch="main",nodeversion="${process.version}"} 1`,
+      'monoceros_workerpool_worker_state{pool="web",state="running"} 2',
+    ]) {
+      expect(text).toContain(line);
+    }
+    expect(text).toMatch(/^# HELP process_cpu_seconds_total /m);
+    expect(text).toMatch(/^# HELP nodejs_heap_size_total_bytes /m);
+  });
+
+  it("counts what the core reports and every metric has HELP text", async () => {
+    const h = harness([pool({ name: "web", replicas: 1, maxRestarts: 5 })], (_r, index) => (index < 2 ? { ...runsForever, exitAfterMs: 10 } : runsForever));
+    const metrics = new Metrics({ admin: { port: 0, host: null }, pools: h.runtime.state.pools.map((p) => p.config) }, h.runtime.state, () => null, BUILD);
+    h.runUntil(1_000);
+    for (const event of h.metrics) metrics.record(event);
+    metrics.logJsonCollision();
+    const text = await metrics.text();
+    expect(text).toContain('monoceros_workerpool_restarts_total{pool="web",worker_type="worker"} 2');
+    expect(text).toContain("monoceros_workerpool_failed_to_parse_log_json_total 1");
+    const names = new Set([...text.matchAll(/^([a-z_]+)(?:\{| )/gm)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, "")));
+    const helped = new Set([...text.matchAll(/^# HELP (\S+) \S/gm)].map((m) => m[1]));
+    for (const name of names) expect(helped.has(name) || helped.has(name.replace(/_total$/, "")), name).toBe(true);
+  });
+
+  it("reads per-worker process figures at scrape time and skips a worker that exited meanwhile", async () => {
+    const h = harness([pool({ name: "web", replicas: 2 })]);
+    h.runUntil(0);
+    const [first, second] = h.runtime.state.pools[0]!.workers;
+    const stats: ProcessStats = { cpuSeconds: 1.5, rssBytes: 1000, virtualMemoryBytes: 2000, openFds: 7, maxFds: 1024, virtualMemoryMaxBytes: null, startTimeSeconds: 1700000000 };
+    const metrics = new Metrics({ admin: { port: 0, host: null }, pools: h.runtime.state.pools.map((p) => p.config) }, h.runtime.state, (pid) => (pid === first!.pid ? stats : null), BUILD);
+    const text = await metrics.text();
+    expect(text).toContain('monoceros_workerpool_process_cpu_seconds_total{pool="web",worker="web-0"} 1.5');
+    expect(text).toContain('monoceros_workerpool_process_resident_memory_bytes{pool="web",worker="web-0"} 1000');
+    expect(text).toContain('monoceros_workerpool_process_open_fds{pool="web",worker="web-0"} 7');
+    expect(text).toContain('monoceros_workerpool_process_start_time_seconds{pool="web",worker="web-0"} 1700000000');
+    expect(text).not.toContain(`worker="${second!.id}"`);
+    expect(text).toMatch(/# TYPE monoceros_workerpool_process_cpu_seconds_total counter/);
+  });
+
+  it("answers /health like the original and says which pool is short, and 503 from shutdown on", () => {
+    const h = harness([pool({ name: "web", replicas: 4, desiredHealthyPercentage: 75, startupWaitMs: 1_000 })]);
+    h.runUntil(1_000);
+    expect(healthText(h.runtime.state)).toEqual({ healthy: false, text: "pool web: 2 of 4 workers running (50% < 75%)\n" });
+    h.runUntil(2_000);
+    expect(healthText(h.runtime.state)).toEqual({ healthy: true, text: "ok\n" });
+    h.runtime.dispatch({ type: "shutdownRequested", signal: "SIGTERM" });
+    expect(healthText(h.runtime.state)).toEqual({ healthy: false, text: "shutting down\n" });
+  });
+});
