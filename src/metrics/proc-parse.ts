@@ -39,7 +39,7 @@ export function parseProcStat(text: string): ProcStat | null {
 }
 
 /** What the Go collector reports for an "unlimited" limit: the kernel's RLIM_INFINITY as a float. */
-export const UNLIMITED = 18446744073709551615;
+export const UNLIMITED = 2 ** 64;
 
 export interface ProcLimits {
   maxOpenFiles: number | null;

@@ -83,7 +83,10 @@ describe("admin endpoint", () => {
 
   it("stays up during shutdown: sigterm_received 1, /health 503, a SIGKILL counted; /health 200 only once enough workers run", async () => {
     const port = freePort();
-    const m = run(port, `      replicas: 2\n      max_restarts: -1\n      desired_healthy_percentage: 100\n      startup_wait_time: 1500ms\n      signal_timeout: 1500ms\n      args: [--ignore-signals, --log-interval, 10s]\n`);
+    // A second pool whose worker takes 3 s to exit keeps Monoceros (and its admin endpoint) up
+    // after the first pool's workers were SIGKILLed at 1.5 s, so that count can be scraped.
+    const slowPool = `    - name: slow\n      replicas: 1\n      max_restarts: -1\n      exec: ${PROCESSBIN}\n      signal_timeout: 10s\n      args: [--signal-timeout, 3s, --log-interval, 10s]\n`;
+    const m = run(port, `      replicas: 2\n      max_restarts: -1\n      desired_healthy_percentage: 100\n      startup_wait_time: 1500ms\n      signal_timeout: 1500ms\n      args: [--ignore-signals, --log-interval, 10s]\n${slowPool}`);
     await m.waitFor("the admin endpoint", () => m.records().some((r) => r.msg?.toString().startsWith("Admin endpoint listening")));
     const early = await get(port, "/health");
     expect(early.status).toBe(503);
@@ -94,7 +97,7 @@ describe("admin endpoint", () => {
       return health.status === 200;
     });
     expect(health.text).toBe("ok\n");
-    await m.waitFor("both workers ready", () => m.stderrLines.filter((l) => l.includes("processbin started")).length === 2);
+    await m.waitFor("all three workers ready", () => m.stderrLines.filter((l) => l.includes("processbin started")).length === 3);
     m.child.kill("SIGTERM");
     const during = await scrapeUntil(m, port, "sigterm_received 1", (t) => metric(t, "monoceros_supervisor_sigterm_received") === 1);
     expect(during).toBeTruthy();
