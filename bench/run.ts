@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { benchSimulator } from "./sim.js";
-import { benchIdle, benchLogs, benchNodeSpawnFloor, benchRestartGap, benchStartAndStop, buildWorkers, stats, type Stats } from "./supervisor.js";
+import { benchIdle, benchLogs, benchMetrics, benchNodeSpawnFloor, benchRestartGap, benchStartAndStop, buildWorkers, stats, type Stats } from "./supervisor.js";
 
 function machine(): string {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
@@ -39,7 +39,10 @@ const supervisor = bins === null ? null : await (async () => {
   }
   console.log("bench: idle cost (20 s)…");
   const idle = await benchIdle(bins);
-  return { gapRuns, nodeFloor, json, plain, startStop, idle };
+  console.log("bench: /metrics with 64 and 256 workers…");
+  const metrics64 = await benchMetrics(bins, 64, { cpuSeconds: 20 });
+  const metrics256 = await benchMetrics(bins, 256);
+  return { gapRuns, nodeFloor, json, plain, startStop, idle, metrics64, metrics256 };
 })();
 
 const results = { date: startedAt.toISOString(), machine: machine(), simulator: sim, supervisor };
@@ -76,6 +79,9 @@ if (supervisor !== null) {
 | | Monoceros RSS | ${(supervisor.idle.rssBytes / 2 ** 20).toFixed(1)} MiB | | ≤ 55 MB | ${verdict(supervisor.idle.rssBytes <= 55e6)} |
 | Start-up, 32 workers, no stagger | launch → last worker started | ${range(supervisor.startStop.map((r) => r.startMs), ms)} | | ≤ 100 ms | ${verdict(start <= 100)} |
 | Shutdown, 32 workers that exit on SIGTERM | SIGTERM → Monoceros gone | ${range(supervisor.startStop.map((r) => r.shutdownMs), ms)} | | ≤ 20 ms | ${verdict(shutdown <= 20)} |
+| \`/metrics\` with 64 workers (100 sequential scrapes, ${Math.round(supervisor.metrics64.bytes / 1024)} KiB each) | median scrape time (p99) | ${ms(supervisor.metrics64.scrape.median)} (${ms(supervisor.metrics64.scrape.p99)}) | | ≤ 4.5 ms | ${verdict(supervisor.metrics64.scrape.median <= 4.5)} |
+| \`/metrics\` with 256 workers (${Math.round(supervisor.metrics256.bytes / 1024)} KiB) | median scrape time (p99) | ${ms(supervisor.metrics256.scrape.median)} (${ms(supervisor.metrics256.scrape.p99)}) | | ≤ 15 ms | ${verdict(supervisor.metrics256.scrape.median <= 15)} |
+| 64 workers scraped every second for 20 s | Monoceros CPU | ${(supervisor.metrics64.cpuPercentOfCore ?? NaN).toFixed(2)}% of a core | | < 1% | ${verdict((supervisor.metrics64.cpuPercentOfCore ?? Infinity) < 1)} |
 `;
 }
 

@@ -165,3 +165,46 @@ export function benchNodeSpawnFloor(bins: { worker: string }, restarts = 200): S
   execFileSync(process.execPath, [join(ROOT, "bench/node-floor.mjs"), bins.worker, file, String(restarts)]);
   return stats(gapsFrom(file));
 }
+
+/** `/metrics` with many workers: scrape time (sequential scrapes), and CPU while scraped every second. */
+export async function benchMetrics(bins: { worker: string }, workers: number, options: { scrapes?: number; cpuSeconds?: number } = {}): Promise<{ scrape: Stats; bytes: number; cpuPercentOfCore: number | null }> {
+  const port = 40_000 + Math.floor(Math.random() * 10_000);
+  const child = startMonoceros(
+    `admin:\n  port: ${port}\n  host: 127.0.0.1\nsupervisor:\n  workers:\n    - name: web\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [sleep]\n`,
+  );
+  try {
+    const url = `http://127.0.0.1:${port}/metrics`;
+    const running = `monoceros_workerpool_worker_state{pool="web",state="running"} ${workers}`;
+    let ready = false;
+    for (let i = 0; i < 600 && !ready; i++) {
+      try {
+        ready = (await (await fetch(url)).text()).includes(running);
+      } catch {
+        // not listening yet
+      }
+      if (!ready) await sleep(50);
+    }
+    if (!ready) throw new Error(`monoceros did not report ${workers} running workers`);
+    const times: number[] = [];
+    let bytes = 0;
+    for (let i = 0; i < (options.scrapes ?? 100); i++) {
+      const startedAt = performance.now();
+      const text = await (await fetch(url)).text();
+      times.push(performance.now() - startedAt);
+      bytes = text.length;
+    }
+    let cpuPercentOfCore: number | null = null;
+    if (options.cpuSeconds !== undefined) {
+      const before = cpuSecondsAndRss(child.pid as number);
+      for (let second = 0; second < options.cpuSeconds; second++) {
+        await (await fetch(url)).text();
+        await sleep(1_000);
+      }
+      const after = cpuSecondsAndRss(child.pid as number);
+      cpuPercentOfCore = ((after.cpuSeconds - before.cpuSeconds) / options.cpuSeconds) * 100;
+    }
+    return { scrape: stats(times), bytes, cpuPercentOfCore };
+  } finally {
+    await stop(child);
+  }
+}
