@@ -106,8 +106,8 @@ ${supervisorSection}
 
 - **Restart gap.** The floor is a C loop of fork, exec and waitpid. Node's own \`child_process.spawn\`
   (a loop that does nothing but respawn the same worker with pipes, measured above) already costs
-  about twice the floor: Node forks the whole (40+ MB) process, builds the ChildProcess and its two
-  pipe streams, and reports the exit through the event loop. Monoceros adds about 0.7 ms on top
+  two to three times the floor: Node forks the whole (40+ MB) process, builds the ChildProcess and its two
+  pipe streams, and reports the exit through the event loop. Monoceros adds about 0.4–0.7 ms on top
   (the core's step, two log records, the watchdog's bookkeeping, waiting for both pipes to close so
   no line is lost). Reaching floor + 1 ms needs spawning outside Node's event loop, e.g. a small
   native spawner process that forks and execs on request: not built yet.
@@ -115,15 +115,19 @@ ${supervisorSection}
   is parsed with \`JSON.parse\` to know it is one and whether it has \`worker_id\` (as the original does),
   and written in one batch per chunk. It sits at about the target; a faster path would validate JSON
   without building objects, or forward on a worker thread.
-- **Start-up.** Node itself takes 50–70 ms to start here. Compiling and evaluating the 760 KB bundle
-  (zod, yaml, commander, pino) adds about 30 ms (Node 20 has no compile cache), and each of the 32
-  spawns about 1 ms. Lazily loading what a run does not need (pino-pretty, commander's help) and a
-  smaller schema library would cut part of it.
-- **Idle cost and memory.** Measured from 12 s after start-up: Monoceros runs no timer and no poll when
-  nothing happens, but V8's memory reducer runs a few full collections 8–10 s after start (about
-  40 ms of CPU in all), which a window starting earlier would count. A bare Node 20 process holds
-  about 40 MB here; the rest is the bundle and 32 workers' pipes and streams, so the RSS target is
-  met by little.
+- **Start-up.** Node itself takes 50–70 ms to start here. Compiling and evaluating the bundle
+  (zod, yaml, commander, pino, prom-client: about 840 KB minified) takes 40–60 ms more, since Node 20
+  has no compile cache, and each of the 32 spawns about 1 ms. The admin endpoint is bound before the
+  first worker starts (so a taken port fails cleanly); that costs well under a millisecond. Lazily
+  loading what a run does not need (pino-pretty, commander's help, the schema after validation) and
+  a smaller schema library would cut part of it; reaching 100 ms would need a compile cache (Node 22).
+- **Idle cost and memory.** Measured from 12 s after start-up: Monoceros runs no poll of its own when
+  nothing happens. What remains is prom-client's event-loop-delay monitor, set to sample once a
+  second (its default is 100 times a second), and V8's memory reducer, which runs a few full
+  collections 8–10 s after start (about 40 ms of CPU, outside the window). A bare Node 20 process holds
+  about 40 MB here; the bundle, prom-client's registry with Node's default metrics, and 32 workers'
+  pipes and streams bring Monoceros to about 60 MiB, over the 55 MB target. Dropping Node's default
+  metrics would save a few MB but they are asked for; a smaller bundle would save more.
 `;
 writeFileSync("BENCHMARKS.md", markdown);
 console.log(markdown);

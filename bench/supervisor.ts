@@ -92,8 +92,11 @@ export async function benchRestartGap(bins: { worker: string; floor: string }, r
   const child = startMonoceros(
     `supervisor:\n  workers:\n    - name: gap\n      replicas: 1\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [restart, ${monocerosFile}]\n`,
   );
-  await pollFor(() => gapsFrom(monocerosFile).length >= restarts, 60_000);
-  await stop(child);
+  try {
+    await pollFor(() => gapsFrom(monocerosFile).length >= restarts, 60_000);
+  } finally {
+    await stop(child);
+  }
   return { floor: stats(gapsFrom(floorFile)), monoceros: stats(gapsFrom(monocerosFile).slice(0, restarts)) };
 }
 
@@ -111,11 +114,14 @@ export async function benchLogs(bins: { worker: string }, format: "json" | "plai
   };
   child.stdout?.on("data", format === "json" ? count : () => {});
   child.stderr?.on("data", format === "plain" ? count : () => {});
-  const monocerosOwnLines = workers + 1; // "Monoceros started" and one "Worker started" per worker
-  await pollFor(() => seen >= expected + (format === "plain" ? monocerosOwnLines : 0), 120_000);
+  const monocerosOwnLines = workers + 2; // "Admin endpoint listening", "Monoceros started", one "Worker started" per worker
+  try {
+    await pollFor(() => seen >= expected + (format === "plain" ? monocerosOwnLines : 0), 120_000);
+  } finally {
+    await stop(child);
+  }
   const seconds = (performance.now() - startedAt) / 1000;
   const arrived = Math.min(seen - (format === "plain" ? monocerosOwnLines : 0), expected);
-  await stop(child);
   return { linesPerSecond: Math.round(arrived / seconds), lost: expected - arrived, seconds };
 }
 
@@ -136,11 +142,16 @@ function cpuSecondsAndRss(pid: number): { cpuSeconds: number; rssBytes: number }
 export async function benchIdle(bins: { worker: string }, workers = 32, seconds = 20): Promise<{ cpuPercentOfCore: number; rssBytes: number }> {
   const child = startMonoceros(`supervisor:\n  workers:\n    - name: idle\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [sleep]\n`);
   // V8's memory reducer runs a few full GCs about 8-10 s after start-up, then nothing runs: measure after it.
-  await sleep(12_000);
-  const before = cpuSecondsAndRss(child.pid as number);
-  await sleep(seconds * 1000);
-  const after = cpuSecondsAndRss(child.pid as number);
-  await stop(child);
+  let before: { cpuSeconds: number; rssBytes: number };
+  let after: { cpuSeconds: number; rssBytes: number };
+  try {
+    await sleep(12_000);
+    before = cpuSecondsAndRss(child.pid as number);
+    await sleep(seconds * 1000);
+    after = cpuSecondsAndRss(child.pid as number);
+  } finally {
+    await stop(child);
+  }
   return { cpuPercentOfCore: ((after.cpuSeconds - before.cpuSeconds) / seconds) * 100, rssBytes: after.rssBytes };
 }
 
@@ -149,7 +160,10 @@ export async function benchStartAndStop(bins: { worker: string }, workers = 32):
   const launchedNs = BigInt(Date.now()) * 1_000_000n;
   const child = startMonoceros(`supervisor:\n  workers:\n    - name: up\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [sleep, ${file}]\n`);
   const starts = () => (existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean) : []);
-  await pollFor(() => starts().length >= workers, 30_000);
+  if (!(await pollFor(() => starts().length >= workers, 30_000))) {
+    await stop(child);
+    throw new Error(`only ${starts().length} of ${workers} workers started`);
+  }
   const lastStartNs = starts().map((line) => BigInt(line.split(" ")[1] ?? "0")).reduce((a, b) => (a > b ? a : b), 0n);
   await sleep(500);
   const signalledAt = performance.now();
