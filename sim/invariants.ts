@@ -3,6 +3,7 @@
 // path to each property the core is meant to have.
 import type { Config } from "../src/config/types.js";
 import type { FakeProcess, MemoryBackend } from "../src/backends/memory/memory-backend.js";
+import { PROXY_INDEX } from "../src/domain/state.js";
 import { TIMING } from "../src/domain/supervisor.js";
 import type { Command, SupervisorEvent } from "../src/domain/types.js";
 
@@ -41,6 +42,11 @@ export class InvariantMonitor {
   private readonly tracked = new Map<string, FakeProcess>();
   /** Spawns asked for and not yet answered, per pool: a worker being started counts as there. */
   private readonly spawnsInFlight = new Map<number, number>();
+  /** Proxy spawns per pool (restarts of the proxy are counted in restarts_total too). */
+  private readonly proxySpawns = new Map<number, number>();
+  private readonly proxySpawnsInFlight = new Map<number, number>();
+  /** The last rotation sent for each proxy pool: which workers may get requests. */
+  private readonly rotation = new Map<number, readonly { worker: number; inRotation: boolean }[]>();
   private readonly counted = { restartMetric: 0, sigkillMetric: 0, limitMetric: 0, sigkills: 0, lifespanStops: 0 };
   private readonly shutdownBoundMs: number;
   private readonly startupEndMs: number;
@@ -55,7 +61,9 @@ export class InvariantMonitor {
         this.slots.set(slotKey(poolIndex, worker), { poolIndex, id: `${pool.name}-${worker}`, spawns: 0, unplannedEnds: 0, unplannedRestarts: 0, plannedNext: false });
       }
     });
-    this.shutdownBoundMs = Math.max(...config.pools.map((pool) => pool.signalTimeoutMs)) + TIMING.killWaitMs;
+    // Workers stop first, then each proxy: both phases may run to SIGKILL and the wait after it.
+    const proxyBoundMs = Math.max(0, ...config.pools.map((pool) => (pool.server === null ? 0 : pool.server.signalTimeoutMs + TIMING.killWaitMs)));
+    this.shutdownBoundMs = Math.max(...config.pools.map((pool) => pool.signalTimeoutMs)) + TIMING.killWaitMs + proxyBoundMs;
     this.startupEndMs = Math.max(...config.pools.map((pool) => (pool.replicas - 1) * pool.startupWaitMs));
   }
 
@@ -74,6 +82,10 @@ export class InvariantMonitor {
   afterInstant(nowMs: number): void {
     if (!this.faultFree || this.shutdownBegunAtMs !== null || nowMs < this.startupEndMs || this.exitCode !== null) return;
     this.config.pools.forEach((pool, poolIndex) => {
+      const proxyThere = (this.proxySpawnsInFlight.get(poolIndex) ?? 0) > 0 || [...this.backend.alive()].some((p) => p.request.ref.pool === poolIndex && p.request.ref.worker === PROXY_INDEX);
+      if (pool.server !== null && !proxyThere) {
+        this.fail("all replicas run once start-up is over", `the proxy of pool ${pool.name} is not running and nothing failed`, nowMs, null);
+      }
       const present = this.aliveIn(poolIndex) + (this.spawnsInFlight.get(poolIndex) ?? 0);
       if (present !== pool.replicas) {
         this.fail("all replicas run once start-up is over", `pool ${pool.name} has ${present} of ${pool.replicas} workers running or starting, and nothing failed`, nowMs, null);
@@ -90,7 +102,9 @@ export class InvariantMonitor {
     if (this.exitCode !== expectedCode) {
       this.fail("exit code", `exited ${this.exitCode}, expected ${expectedCode} (${this.budgetExceeded ? "a restart budget was exceeded" : "shutdown was requested"})`, nowMs, null);
     }
-    const restarts = [...this.slots.values()].reduce((sum, slot) => sum + Math.max(0, slot.spawns - 1), 0);
+    const restarts =
+      [...this.slots.values()].reduce((sum, slot) => sum + Math.max(0, slot.spawns - 1), 0) +
+      [...this.proxySpawns.values()].reduce((sum, spawns) => sum + Math.max(0, spawns - 1), 0);
     const expectations: [string, number, number][] = [
       ["restarts_total", this.counted.restartMetric, restarts],
       ["sigkill_total", this.counted.sigkillMetric, this.counted.sigkills],
@@ -102,7 +116,12 @@ export class InvariantMonitor {
   }
 
   private noteEvent(event: SupervisorEvent, nowMs: number): void {
-    if (event.type === "spawned" || event.type === "spawnFailed") this.spawnsInFlight.set(event.ref.pool, (this.spawnsInFlight.get(event.ref.pool) ?? 0) - 1);
+    if ((event.type === "spawned" || event.type === "spawnFailed") && event.ref.worker === PROXY_INDEX) {
+      this.proxySpawnsInFlight.set(event.ref.pool, (this.proxySpawnsInFlight.get(event.ref.pool) ?? 0) - 1);
+    }
+    if ((event.type === "spawned" || event.type === "spawnFailed") && event.ref.worker !== PROXY_INDEX) {
+      this.spawnsInFlight.set(event.ref.pool, (this.spawnsInFlight.get(event.ref.pool) ?? 0) - 1);
+    }
     if (event.type === "exited") {
       const process = this.tracked.get(refKey(event.ref));
       this.tracked.delete(refKey(event.ref));
@@ -116,6 +135,7 @@ export class InvariantMonitor {
     }
     if (this.shutdownBegunAtMs !== null) return;
     if (event.type !== "exited" && event.type !== "spawnFailed") return;
+    if (event.ref.worker === PROXY_INDEX) return; // a proxy has no restart budget
     const slot = this.slots.get(slotKey(event.ref.pool, event.ref.worker)) as Slot;
     if (slot.plannedNext && event.type === "exited") return;
     slot.unplannedEnds++;
@@ -128,6 +148,12 @@ export class InvariantMonitor {
   private checkCommand(command: Command, nowMs: number): void {
     switch (command.type) {
       case "spawn": {
+        if (command.ref.worker === PROXY_INDEX) {
+          if (this.shutdownBegunAtMs !== null) this.fail("no spawn after shutdown began", `spawned the proxy of pool ${command.ref.pool} after shutdown began`, nowMs, null);
+          this.proxySpawns.set(command.ref.pool, (this.proxySpawns.get(command.ref.pool) ?? 0) + 1);
+          this.proxySpawnsInFlight.set(command.ref.pool, (this.proxySpawnsInFlight.get(command.ref.pool) ?? 0) + 1);
+          return;
+        }
         const slot = this.slots.get(slotKey(command.ref.pool, command.ref.worker)) as Slot;
         this.spawnsInFlight.set(command.ref.pool, (this.spawnsInFlight.get(command.ref.pool) ?? 0) + 1);
         if (this.shutdownBegunAtMs !== null) this.fail("no spawn after shutdown began", `spawned ${slot.id} after shutdown began at ${this.shutdownBegunAtMs} ms`, nowMs, slot.id);
@@ -144,14 +170,19 @@ export class InvariantMonitor {
         const pool = this.config.pools[command.ref.pool];
         const id = process.request.workerId;
         if (pool === undefined) return;
+        const forced = this.shutdownRequests >= 3;
+        const isProxy = command.ref.worker === PROXY_INDEX;
+        if (isProxy && !forced) {
+          const workersLeft = [...this.backend.alive()].filter((p) => p.request.ref.pool === command.ref.pool && p.request.ref.worker !== PROXY_INDEX).length;
+          if (workersLeft > 0) this.fail("the proxy is signalled only after all workers of its pool exited", `${command.signal} to ${id} while ${workersLeft} worker(s) of its pool are alive`, nowMs, id);
+        }
         if (command.signal === "SIGKILL") {
           this.counted.sigkills++;
-          const forced = this.shutdownRequests >= 3;
-          const dueAtMs = process.sigtermAtMs === null ? Infinity : process.sigtermAtMs + pool.signalTimeoutMs;
+          const dueAtMs = process.sigtermAtMs === null ? Infinity : process.sigtermAtMs + this.timeoutOf(pool, isProxy);
           if (!forced && nowMs < dueAtMs) this.fail("SIGKILL only signal_timeout after SIGTERM", `${id} got SIGKILL at ${nowMs} ms, SIGTERM was at ${process.sigtermAtMs} ms`, nowMs, id);
           return;
         }
-        if (this.shutdownBegunAtMs !== null || this.lifespanStoppedPids.has(process.pid)) return;
+        if (isProxy || this.shutdownBegunAtMs !== null || this.lifespanStoppedPids.has(process.pid)) return;
         // A SIGTERM while running normally can only be a lifespan restart.
         const { lifespanMs, jitterRatio } = pool.limits;
         const earliest = process.startedAtMs + lifespanMs;
@@ -174,6 +205,9 @@ export class InvariantMonitor {
         if (this.exitCode !== null) this.fail("exit once", "a second exit command", nowMs, null);
         this.exitCode = command.code;
         return;
+      case "proxyRotation":
+        this.rotation.set(command.pool, command.endpoints);
+        return;
       default:
         return;
     }
@@ -183,18 +217,29 @@ export class InvariantMonitor {
   private checkWorld(nowMs: number): void {
     const ids = new Set<string>();
     const perPool = new Map<number, number>();
+    const inRotationOk = new Set<string>();
     for (const process of this.backend.alive()) {
       const { ref, env, workerId } = process.request;
       const pool = this.config.pools[ref.pool];
       if (pool === undefined) continue;
+      if (!this.tracked.has(refKey(ref))) this.tracked.set(refKey(ref), process);
+      this.checkDeadlines(process, nowMs);
+      if (ref.worker === PROXY_INDEX) continue;
+      if (process.sigtermAtMs === null) inRotationOk.add(`${ref.pool}/${ref.worker}`);
       const envId = env.MULTIPROCESS_WORKER_ID ?? "";
       if (ids.has(envId)) this.fail("every live worker has a unique id", `two live processes have MULTIPROCESS_WORKER_ID ${envId}`, nowMs, workerId);
       ids.add(envId);
       const count = (perPool.get(ref.pool) ?? 0) + 1;
       perPool.set(ref.pool, count);
       if (count > pool.replicas) this.fail("live workers never exceed replicas", `pool ${pool.name} has ${count} live processes, replicas ${pool.replicas}`, nowMs, workerId);
-      if (!this.tracked.has(refKey(ref))) this.tracked.set(refKey(ref), process);
-      this.checkDeadlines(process, nowMs);
+    }
+    for (const [poolIndex, endpoints] of this.rotation) {
+      for (const endpoint of endpoints) {
+        if (endpoint.inRotation && !inRotationOk.has(`${poolIndex}/${endpoint.worker}`)) {
+          const id = `${this.config.pools[poolIndex]?.name}-${endpoint.worker}`;
+          this.fail("only running workers are in the proxy's rotation", `${id} is in rotation but is gone or was asked to stop`, nowMs, id);
+        }
+      }
     }
     if (this.shutdownBegunAtMs !== null && this.exitCode === null && nowMs > this.shutdownBegunAtMs + this.shutdownBoundMs) {
       this.fail("shutdown finishes within max(signal_timeout) + kill wait", `still not exited ${nowMs - this.shutdownBegunAtMs} ms after shutdown began (bound ${this.shutdownBoundMs} ms)`, nowMs, null);
@@ -206,18 +251,25 @@ export class InvariantMonitor {
     const pool = this.config.pools[process.request.ref.pool];
     if (pool === undefined) return;
     const workerId = process.request.workerId;
-    if (process.sigtermAtMs !== null && process.sigkillAtMs === null && nowMs > process.sigtermAtMs + pool.signalTimeoutMs) {
-      this.fail("every worker alive signal_timeout after SIGTERM gets SIGKILL", `${workerId} still alive without SIGKILL ${nowMs - process.sigtermAtMs} ms after SIGTERM (signal_timeout ${pool.signalTimeoutMs} ms)`, nowMs, workerId);
+    const isProxy = process.request.ref.worker === PROXY_INDEX;
+    const timeoutMs = this.timeoutOf(pool, isProxy);
+    if (process.sigtermAtMs !== null && process.sigkillAtMs === null && nowMs > process.sigtermAtMs + timeoutMs) {
+      this.fail("every worker alive signal_timeout after SIGTERM gets SIGKILL", `${workerId} still alive without SIGKILL ${nowMs - process.sigtermAtMs} ms after SIGTERM (signal_timeout ${timeoutMs} ms)`, nowMs, workerId);
     }
+    if (isProxy) return;
     const { lifespanMs, jitterRatio } = pool.limits;
     if (this.shutdownBegunAtMs === null && lifespanMs > 0 && process.sigtermAtMs === null && nowMs > process.startedAtMs + lifespanMs * (1 + jitterRatio)) {
       this.fail("lifespan restarts happen within [lifespan, lifespan × (1 + jitter_ratio)]", `${workerId} has run ${nowMs - process.startedAtMs} ms without a lifespan restart (lifespan ${lifespanMs} ms, jitter ${jitterRatio})`, nowMs, workerId);
     }
   }
 
+  private timeoutOf(pool: Config["pools"][number], isProxy: boolean): number {
+    return isProxy && pool.server !== null ? pool.server.signalTimeoutMs : pool.signalTimeoutMs;
+  }
+
   private aliveIn(poolIndex: number): number {
     let count = 0;
-    for (const process of this.backend.alive()) if (process.request.ref.pool === poolIndex) count++;
+    for (const process of this.backend.alive()) if (process.request.ref.pool === poolIndex && process.request.ref.worker !== PROXY_INDEX) count++;
     return count;
   }
 

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { MemoryBackend } from "../src/backends/memory/memory-backend.js";
 import { VirtualClock } from "../src/backends/memory/virtual-clock.js";
-import { createSupervisorState } from "../src/domain/state.js";
+import { createSupervisorState, PROXY_INDEX } from "../src/domain/state.js";
 import type { Command, SupervisorEvent } from "../src/domain/types.js";
 import { Runtime, type StepFunction } from "../src/runtime/runtime.js";
 import { InvariantMonitor, InvariantViolation } from "./invariants.js";
@@ -42,10 +42,11 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   const clock = new VirtualClock();
   const backend = new MemoryBackend(
     clock,
-    (request, spawnIndex) => scriptForSpawn(scenario, scenario.config.pools[request.ref.pool] ?? (scenario.config.pools[0] as never), spawnIndex),
+    (request, spawnIndex) =>
+      scriptForSpawn(scenario, scenario.config.pools[request.ref.pool] ?? (scenario.config.pools[0] as never), spawnIndex, request.ref.worker === PROXY_INDEX),
     SPAWN_LATENCY_MS,
   );
-  const state = createSupervisorState(scenario.config, scenario.seed);
+  const state = createSupervisorState(scenario.config, scenario.seed, () => ({ exec: "proxy", args: [] }));
   const monitor = new InvariantMonitor(scenario.config, backend, scenario.faults === null);
   const hash = createHash("sha256");
   const trace: string[] = [];

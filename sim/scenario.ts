@@ -29,6 +29,7 @@ export function generateScenario(seed: number): Scenario {
   const poolCount = rng.int(1, 3);
   for (let index = 0; index < poolCount; index++) {
     const lifespanMs = rng.chance(0.5) ? rng.int(1_000, 300_000) : 0;
+    const proxyMode = rng.chance(0.3);
     pools.push({
       name: `pool${index}`,
       replicas: rng.int(1, 6),
@@ -39,7 +40,12 @@ export function generateScenario(seed: number): Scenario {
       startupWaitMs: rng.chance(0.5) ? 0 : rng.int(1, 2_000),
       desiredHealthyPercentage: rng.int(0, 100),
       limits: { lifespanMs, jitterRatio: pick(rng, [0, 1e-9, 0.0001, 0.1, 0.5, 1, rng.float()]), memoryBytes: 0 },
-      server: null,
+      server: proxyMode
+        ? {
+            portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9000 + index * 100, signalTimeoutMs: pick(rng, [100, 5_000, 20_000]),
+            healthCheckPath: "/health", loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: `./proxy${index}`, proxyAdminPort: 0, listenerPort: 10_000 + index,
+          }
+        : null,
     });
   }
   const faults: FaultRates | null = rng.chance(0.2)
@@ -61,12 +67,21 @@ export function generateScenario(seed: number): Scenario {
 }
 
 /** What the n-th spawn does; drawn from its own stream so that it does not depend on event order. */
-export function scriptForSpawn(scenario: Scenario, pool: PoolConfig, spawnIndex: number): FakeProcessScript {
+export function scriptForSpawn(scenario: Scenario, pool: PoolConfig, spawnIndex: number, isProxy = false): FakeProcessScript {
   const rng = new Rng((scenario.seed * 7919 + spawnIndex * 104729) | 0);
   const faults = scenario.faults;
   const promptExit = { kind: "exit", afterMs: rng.int(0, 50), code: 143, signal: null } as const;
   if (faults === null) {
     return { exitAfterMs: null, exitCode: 0, exitSignal: null, onSigterm: promptExit };
+  }
+  if (isProxy) {
+    // A proxy rarely crashes, but it may, and it may be slow or deaf to SIGTERM like anything else.
+    return {
+      exitAfterMs: rng.chance(faults.crash / 3) ? rng.int(0, faults.meanLifetimeMs * 4) : null,
+      exitCode: 1,
+      exitSignal: null,
+      onSigterm: rng.chance(faults.ignoreSigterm) ? { kind: "ignore" } : promptExit,
+    };
   }
   if (rng.chance(faults.spawnFailure)) {
     return { spawnError: pick(rng, ["ENOENT", "EAGAIN", "EMFILE", "ENOMEM"]), exitAfterMs: null, exitCode: null, exitSignal: null, onSigterm: promptExit };

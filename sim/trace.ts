@@ -1,9 +1,11 @@
 // One short line per event and command; the trace of a seed is byte-identical on every run.
-import type { SupervisorState } from "../src/domain/state.js";
+import { PROXY_INDEX, type SupervisorState } from "../src/domain/state.js";
 import type { Command, SupervisorEvent, WorkerRef } from "../src/domain/types.js";
 
 function name(state: SupervisorState, ref: WorkerRef): string {
-  return `${state.pools[ref.pool]?.workers[ref.worker]?.id ?? "?"}#${ref.generation}`;
+  const pool = state.pools[ref.pool];
+  const process = ref.worker === PROXY_INDEX ? pool?.proxy : pool?.workers[ref.worker];
+  return `${process?.id ?? "?"}#${ref.generation}`;
 }
 
 export function describeEvent(state: SupervisorState, event: SupervisorEvent): string {
@@ -20,6 +22,7 @@ export function describeEvent(state: SupervisorState, event: SupervisorEvent): s
       const timer = event.timer;
       if (timer.kind === "stagger") return `timer stagger pool=${timer.pool}`;
       if (timer.kind === "retrySpawn") return `timer retrySpawn ${state.pools[timer.pool]?.workers[timer.worker]?.id}`;
+      if (timer.kind === "retryProxy") return `timer retryProxy pool=${timer.pool}`;
       return `timer ${timer.kind} ${name(state, timer.ref)}`;
     }
     case "shutdownRequested":
@@ -43,5 +46,9 @@ export function describeCommand(state: SupervisorState, command: Command): strin
       return `metric ${command.metric}${"pool" in command ? ` ${command.pool}` : ""}`;
     case "exit":
       return `exit ${command.code}`;
+    case "proxyRotation":
+      return `proxyRotation pool=${command.pool} ${command.endpoints.map((e) => (e.inRotation ? "1" : "0")).join("")}`;
+    case "drainProxy":
+      return `drainProxy pool=${command.pool}`;
   }
 }

@@ -38,12 +38,26 @@ export interface WorkerState {
   lastExit: WorkerExit | null;
 }
 
+/** How the runtime launches a pool's proxy (decided by its data plane, outside the core). */
+export interface ProxyLaunch {
+  exec: string;
+  args: readonly string[];
+}
+
+/** The `worker` index of a pool's proxy in a WorkerRef. */
+export const PROXY_INDEX = -1;
+
 export interface PoolState {
   readonly index: number;
   readonly config: PoolConfig;
   readonly workers: WorkerState[];
   /** Index of the next worker a staggered start will spawn; replicas when done. */
   nextToStart: number;
+  /** The pool's proxy in proxy mode (a supervised process like a worker, with its own rules), else null. */
+  readonly proxy: WorkerState | null;
+  readonly proxyLaunch: ProxyLaunch | null;
+  /** The rotation last sent to the proxy, as a key, so it is sent again only when it changes. */
+  rotationKey: string;
 }
 
 export type Phase = "idle" | "running" | "stopping" | "exited";
@@ -59,10 +73,10 @@ export interface SupervisorState {
   randomSeed: number;
 }
 
-export function createSupervisorState(config: Config, seed: number): SupervisorState {
+export function createSupervisorState(config: Config, seed: number, proxyLaunch: (pool: PoolConfig) => ProxyLaunch | null = () => null): SupervisorState {
   return {
     phase: "idle",
-    pools: config.pools.map((pool, index) => createPoolState(pool, index)),
+    pools: config.pools.map((pool, index) => createPoolState(pool, index, pool.server === null ? null : proxyLaunch(pool))),
     shutdownRequests: 0,
     shutdownStartedAtMs: null,
     exitCode: null,
@@ -70,14 +84,21 @@ export function createSupervisorState(config: Config, seed: number): SupervisorS
   };
 }
 
-function createPoolState(config: PoolConfig, index: number): PoolState {
+function createPoolState(config: PoolConfig, index: number, proxyLaunch: ProxyLaunch | null): PoolState {
   const workers: WorkerState[] = [];
   for (let worker = 0; worker < config.replicas; worker++) {
-    workers.push({
-      index: worker,
-      id: workerId(config.name, worker),
-      env: { MULTIPROCESS_WORKER_ID: multiprocessWorkerId(config.name, worker) },
-      args: workerArgs(config, worker),
+    workers.push(newWorker(worker, workerId(config.name, worker), { MULTIPROCESS_WORKER_ID: multiprocessWorkerId(config.name, worker) }, workerArgs(config, worker)));
+  }
+  const proxy = proxyLaunch === null ? null : newWorker(PROXY_INDEX, `${config.name}-proxy`, {}, proxyLaunch.args);
+  return { index, config, workers, nextToStart: 0, proxy, proxyLaunch, rotationKey: "" };
+}
+
+function newWorker(index: number, id: string, env: Record<string, string>, args: readonly string[]): WorkerState {
+  return {
+      index,
+      id,
+      env,
+      args,
       status: "pending",
       generation: 0,
       pid: null,
@@ -89,9 +110,7 @@ function createPoolState(config: PoolConfig, index: number): PoolState {
       sigtermAtMs: null,
       sigkillAtMs: null,
       lastExit: null,
-    });
-  }
-  return { index, config, workers, nextToStart: 0 };
+  };
 }
 
 /** A worker that has or may soon have a process: what "live" means for the replicas bound. */

@@ -2,7 +2,7 @@
 // event and the current time, updates the state in place and returns the commands the runtime
 // must carry out. No I/O, no clock, no randomness other than the seeded generator in the state.
 import { nextRandom } from "./random.js";
-import { isLive, type PoolState, type SupervisorState, type WorkerExit, type WorkerState } from "./state.js";
+import { isLive, PROXY_INDEX, type PoolState, type SupervisorState, type WorkerExit, type WorkerState } from "./state.js";
 import { timerKey, type Command, type SupervisorEvent, type TimerPayload, type WorkerRef } from "./types.js";
 
 /** Bounds of our own; the config has no say in them. */
@@ -12,6 +12,8 @@ export const TIMING = {
   spawnRetryMaxMs: 5_000,
   /** How long after SIGKILL a process may take to be reported gone before we give up on it. */
   killWaitMs: 5_000,
+  /** A proxy that ran this long before exiting is restarted after the shortest delay again. */
+  proxyStableAfterMs: 10_000,
 } as const;
 
 /** Exit codes Monoceros itself ends with (see the README). */
@@ -44,6 +46,8 @@ export function step(state: SupervisorState, event: SupervisorEvent, nowMs: numb
       onShutdownRequested(state, event.signal, nowMs, out);
       break;
   }
+  stopProxiesOfDrainedPools(state, nowMs, out);
+  sendRotationChanges(state, out);
   finishShutdownIfDone(state, out);
   return out;
 }
@@ -52,7 +56,14 @@ function start(state: SupervisorState, nowMs: number, out: Out): void {
   if (state.phase !== "idle") return;
   state.phase = "running";
   log(out, "info", "Monoceros started", { pools: state.pools.length, workers: state.pools.reduce((n, p) => n + p.config.replicas, 0) });
-  for (const pool of state.pools) startNextWorkers(state, pool, nowMs, out);
+  for (const pool of state.pools) {
+    // The proxy first, so its listener is up when the first worker joins the rotation.
+    if (pool.proxy !== null) {
+      sendRotationChanges(state, out);
+      spawn(pool, pool.proxy, out);
+    }
+    startNextWorkers(state, pool, nowMs, out);
+  }
 }
 
 /** Staggered start: one worker, then the next after startup_wait_time; all at once when it is 0. */
@@ -70,7 +81,8 @@ function startNextWorkers(state: SupervisorState, pool: PoolState, nowMs: number
 
 /** Spawns the worker's next incarnation; every one after the first counts in restarts_total, as in the original. */
 function spawn(pool: PoolState, worker: WorkerState, out: Out): void {
-  if (worker.generation > 0) out.push({ type: "metric", metric: "restart", pool: pool.config.name, workerType: "worker" });
+  const isProxy = worker.index === PROXY_INDEX;
+  if (worker.generation > 0) out.push({ type: "metric", metric: "restart", pool: pool.config.name, workerType: isProxy ? "proxy" : "worker" });
   worker.generation++;
   worker.status = "spawning";
   worker.pid = null;
@@ -78,7 +90,8 @@ function spawn(pool: PoolState, worker: WorkerState, out: Out): void {
   worker.stopReason = null;
   worker.sigtermAtMs = null;
   worker.sigkillAtMs = null;
-  out.push({ type: "spawn", ref: refOf(pool, worker), exec: pool.config.exec, args: worker.args, env: worker.env });
+  const exec = isProxy ? (pool.proxyLaunch?.exec ?? "") : pool.config.exec;
+  out.push({ type: "spawn", ref: refOf(pool, worker), exec, args: worker.args, env: worker.env });
 }
 
 function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: number, out: Out): void {
@@ -92,6 +105,15 @@ function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: n
   const { pool, worker } = found;
   worker.pid = pid;
   worker.startedAtMs = nowMs;
+  if (worker.index === PROXY_INDEX) {
+    worker.status = "running";
+    log(out, "info", "Proxy started", { pool: pool.config.name, pid, restarts: worker.restarts });
+    // Asked to stop while it was being spawned (its pool had drained): stop it now.
+    if (worker.stopReason === "shutdown") requestStop(state, pool, worker, "shutdown", nowMs, out);
+    // Shutdown began while it was being spawned: it drains like the proxy it replaces would have.
+    else if (state.phase === "stopping") out.push({ type: "drainProxy", pool: pool.index });
+    return;
+  }
   worker.consecutiveSpawnFailures = 0;
   if (state.phase !== "running") {
     // Shutdown began while it was being spawned: it gets the same SIGTERM the others got.
@@ -121,6 +143,10 @@ function onSpawnFailed(state: SupervisorState, ref: WorkerRef, errorCode: string
     worker.status = "stopped";
     return;
   }
+  if (worker.index === PROXY_INDEX) {
+    scheduleProxyRestart(pool, worker, 0, nowMs, out);
+    return;
+  }
   if (!takeRestart(state, pool, worker, nowMs, out)) return;
   worker.status = "pending";
   const delayMs = Math.min(TIMING.spawnRetryMaxMs, TIMING.spawnRetryBaseMs * 2 ** (worker.consecutiveSpawnFailures - 1));
@@ -143,12 +169,27 @@ function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, nowM
     worker.status = "stopped";
     return;
   }
+  if (worker.index === PROXY_INDEX) {
+    scheduleProxyRestart(pool, worker, ranForMs, nowMs, out);
+    return;
+  }
   if (worker.stopReason === "lifespan") {
     worker.plannedRestarts++;
     spawn(pool, worker, out);
     return;
   }
   if (takeRestart(state, pool, worker, nowMs, out)) spawn(pool, worker, out);
+}
+
+/** A proxy is always restarted (it is Monoceros's, not the application's), after a bounded backoff. */
+function scheduleProxyRestart(pool: PoolState, proxy: WorkerState, ranForMs: number, nowMs: number, out: Out): void {
+  if (ranForMs >= TIMING.proxyStableAfterMs) proxy.consecutiveSpawnFailures = 0;
+  proxy.consecutiveSpawnFailures++;
+  proxy.status = "pending";
+  proxy.restarts++;
+  const delayMs = Math.min(TIMING.spawnRetryMaxMs, TIMING.spawnRetryBaseMs * 2 ** (proxy.consecutiveSpawnFailures - 1));
+  log(out, "warn", "Proxy exited; restarting it", { pool: pool.config.name, delay_ms: delayMs });
+  setTimer(out, nowMs + delayMs, { kind: "retryProxy", pool: pool.index });
 }
 
 /**
@@ -181,6 +222,11 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
       if (pool !== undefined && worker !== undefined && worker.status === "pending" && state.phase === "running") spawn(pool, worker, out);
       return;
     }
+    case "retryProxy": {
+      const pool = state.pools[timer.pool];
+      if (pool?.proxy != null && pool.proxy.status === "pending" && state.phase === "running") spawn(pool, pool.proxy, out);
+      return;
+    }
     case "lifespan": {
       const found = lookup(state, timer.ref);
       if (found === null || found.worker.status !== "running" || state.phase !== "running") return;
@@ -193,7 +239,7 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
       const found = lookup(state, timer.ref);
       if (found === null || found.worker.status !== "stopping" || found.worker.sigkillAtMs !== null) return;
       log(out, "warn", "Worker did not exit within signal_timeout after SIGTERM; sending SIGKILL", {
-        pool: found.pool.config.name, worker_id: found.worker.id, signal_timeout_ms: found.pool.config.signalTimeoutMs,
+        pool: found.pool.config.name, worker_id: found.worker.id, signal_timeout_ms: signalTimeoutMs(found.pool, found.worker),
       });
       kill(found.pool, found.worker, nowMs, out);
       return;
@@ -221,7 +267,12 @@ function requestStop(state: SupervisorState, pool: PoolState, worker: WorkerStat
   worker.status = "stopping";
   worker.sigtermAtMs = nowMs;
   out.push({ type: "signal", ref, pid: worker.pid as number, signal: "SIGTERM" });
-  setTimer(out, nowMs + pool.config.signalTimeoutMs, { kind: "kill", ref });
+  setTimer(out, nowMs + signalTimeoutMs(pool, worker), { kind: "kill", ref });
+}
+
+/** Workers get the pool's signal_timeout; the proxy gets server.signal_timeout. */
+export function signalTimeoutMs(pool: PoolState, worker: WorkerState): number {
+  return worker.index === PROXY_INDEX && pool.config.server !== null ? pool.config.server.signalTimeoutMs : pool.config.signalTimeoutMs;
 }
 
 function kill(pool: PoolState, worker: WorkerState, nowMs: number, out: Out): void {
@@ -249,10 +300,15 @@ function onShutdownRequested(state: SupervisorState, signal: string, nowMs: numb
   }
   log(out, "warn", "Signal received again during shutdown: sending SIGKILL to every worker", { signal });
   for (const pool of state.pools) {
-    for (const worker of pool.workers) {
+    for (const worker of processesOf(pool)) {
       if (worker.pid !== null && isLive(worker) && worker.sigkillAtMs === null) kill(pool, worker, nowMs, out);
     }
   }
+}
+
+/** The pool's workers, then its proxy. */
+function processesOf(pool: PoolState): WorkerState[] {
+  return pool.proxy === null ? pool.workers : [...pool.workers, pool.proxy];
 }
 
 /** Stops starting workers and asks every worker to stop; idempotent. */
@@ -263,6 +319,15 @@ function beginShutdown(state: SupervisorState, exitCode: number, nowMs: number, 
   state.shutdownStartedAtMs = nowMs;
   for (const pool of state.pools) {
     cancelTimer(out, { kind: "stagger", pool: pool.index });
+    const proxy = pool.proxy;
+    if (proxy !== null) {
+      // The proxy stops taking new connections now; it is stopped itself once its workers are gone.
+      if (proxy.status === "running") out.push({ type: "drainProxy", pool: pool.index });
+      if (proxy.status === "pending") {
+        proxy.status = "stopped";
+        cancelTimer(out, { kind: "retryProxy", pool: pool.index });
+      }
+    }
     for (const worker of pool.workers) {
       if (worker.status === "pending") {
         worker.status = "stopped";
@@ -274,10 +339,40 @@ function beginShutdown(state: SupervisorState, exitCode: number, nowMs: number, 
   }
 }
 
+/** During shutdown a proxy is stopped last: once every worker of its pool has exited. */
+function stopProxiesOfDrainedPools(state: SupervisorState, nowMs: number, out: Out): void {
+  if (state.phase !== "stopping") return;
+  for (const pool of state.pools) {
+    const proxy = pool.proxy;
+    if (proxy === null || !isLive(proxy) || proxy.stopReason !== null) continue;
+    if (pool.workers.every((worker) => worker.status === "stopped")) {
+      log(out, "info", "All workers of the pool stopped; stopping its proxy", { pool: pool.config.name });
+      requestStop(state, pool, proxy, "shutdown", nowMs, out);
+    }
+  }
+}
+
+/** Tells a pool's proxy which workers may get requests, whenever that changes. */
+function sendRotationChanges(state: SupervisorState, out: Out): void {
+  for (const pool of state.pools) {
+    const server = pool.config.server;
+    if (pool.proxy === null || server === null) continue;
+    let key = "";
+    for (const worker of pool.workers) key += worker.status === "running" ? "1" : "0";
+    if (key === pool.rotationKey) continue;
+    pool.rotationKey = key;
+    out.push({
+      type: "proxyRotation",
+      pool: pool.index,
+      endpoints: pool.workers.map((worker) => ({ worker: worker.index, port: server.startPort + worker.index, inRotation: worker.status === "running" })),
+    });
+  }
+}
+
 function finishShutdownIfDone(state: SupervisorState, out: Out): void {
   if (state.phase !== "stopping") return;
   for (const pool of state.pools) {
-    for (const worker of pool.workers) if (worker.status !== "stopped") return;
+    for (const worker of processesOf(pool)) if (worker.status !== "stopped") return;
   }
   state.phase = "exited";
   const code = state.exitCode ?? EXIT.requested;
@@ -287,8 +382,8 @@ function finishShutdownIfDone(state: SupervisorState, out: Out): void {
 
 function lookup(state: SupervisorState, ref: WorkerRef): { pool: PoolState; worker: WorkerState } | null {
   const pool = state.pools[ref.pool];
-  const worker = pool?.workers[ref.worker];
-  if (pool === undefined || worker === undefined || worker.generation !== ref.generation) return null;
+  const worker = ref.worker === PROXY_INDEX ? pool?.proxy : pool?.workers[ref.worker];
+  if (pool === undefined || worker === undefined || worker === null || worker.generation !== ref.generation) return null;
   return { pool, worker };
 }
 

@@ -14,6 +14,7 @@ export type Signal = "SIGTERM" | "SIGKILL";
 export type TimerPayload =
   | { kind: "stagger"; pool: number }
   | { kind: "retrySpawn"; pool: number; worker: number }
+  | { kind: "retryProxy"; pool: number }
   | { kind: "lifespan"; ref: WorkerRef }
   | { kind: "kill"; ref: WorkerRef }
   | { kind: "abandon"; ref: WorkerRef };
@@ -41,7 +42,14 @@ export type Command =
   | { type: "cancelTimer"; key: string }
   | { type: "log"; level: LogLevel; msg: string; fields: Readonly<Record<string, unknown>> }
   | ({ type: "metric" } & MetricEvent)
-  | { type: "exit"; code: number };
+  | { type: "exit"; code: number }
+  /** Which workers the pool's proxy may send requests to: only those running and not asked to stop. */
+  | { type: "proxyRotation"; pool: number; endpoints: readonly { worker: number; port: number; inRotation: boolean }[] }
+  /** Shutdown began: the proxy stops accepting new connections and finishes those it has. */
+  | { type: "drainProxy"; pool: number };
+
+/** Each endpoint in rotation has a port; the proxy's own ref uses worker index -1 (PROXY_INDEX). */
+export type ProxyRotation = Extract<Command, { type: "proxyRotation" }>;
 
 /** One key per timer purpose, so setting a timer again replaces it and cancelling needs no handle. */
 export function timerKey(timer: TimerPayload): string {
@@ -50,6 +58,8 @@ export function timerKey(timer: TimerPayload): string {
       return `stagger/${timer.pool}`;
     case "retrySpawn":
       return `retrySpawn/${timer.pool}/${timer.worker}`;
+    case "retryProxy":
+      return `retryProxy/${timer.pool}`;
     case "lifespan":
     case "kill":
     case "abandon":

@@ -1,7 +1,7 @@
 // Connects a backend and a clock to the pure core: feeds it events one at a time and carries
 // out the commands it returns. The same code runs with real processes and in the simulator.
 import { step as coreStep } from "../domain/supervisor.js";
-import type { SupervisorState } from "../domain/state.js";
+import { PROXY_INDEX, type SupervisorState } from "../domain/state.js";
 import type { Command, MetricEvent, SupervisorEvent } from "../domain/types.js";
 import type { Clock, ProcessBackend, TimerHandle } from "./ports.js";
 
@@ -9,6 +9,8 @@ export interface RuntimeHooks {
   log?: (level: "debug" | "info" | "warn" | "error", msg: string, fields: Readonly<Record<string, unknown>>) => void;
   metric?: (event: MetricEvent) => void;
   exit?: (code: number) => void;
+  /** Proxy mode: the rotation changed, or the proxy must drain (the data plane carries it out). */
+  proxy?: (command: Extract<Command, { type: "proxyRotation" | "drainProxy" }>) => void;
   /** Sees every event and the commands the core answered it with, once they were carried out (simulator, tests). */
   observe?: (event: SupervisorEvent, commands: readonly Command[], nowMs: number) => void;
 }
@@ -69,7 +71,7 @@ export class Runtime {
     switch (command.type) {
       case "spawn": {
         const pool = this.state.pools[command.ref.pool];
-        const worker = pool?.workers[command.ref.worker];
+        const worker = command.ref.worker === PROXY_INDEX ? pool?.proxy : pool?.workers[command.ref.worker];
         this.backend.spawn({
           ref: command.ref,
           poolName: pool?.config.name ?? "",
@@ -114,6 +116,10 @@ export class Runtime {
         for (const handle of this.timers.values()) this.clock.cancelTimer(handle);
         this.timers.clear();
         this.hooks.exit?.(command.code);
+        return;
+      case "proxyRotation":
+      case "drainProxy":
+        this.hooks.proxy?.(command);
         return;
     }
   }

@@ -53,7 +53,7 @@ export function harness(pools: PoolConfig[], scriptFor: (request: SpawnRequest, 
   const commands: Harness["commands"] = [];
   const metrics: MetricEvent[] = [];
   const events: Harness["events"] = [];
-  const state = createSupervisorState(config, seed);
+  const state = createSupervisorState(config, seed, () => ({ exec: "envoy", args: ["-c", "bootstrap.yaml"] }));
   const runtime = new Runtime(state, backend, clock, {
     metric: (metric) => metrics.push(metric),
     observe: (event, cmds, atMs) => {
@@ -76,7 +76,11 @@ export function harness(pools: PoolConfig[], scriptFor: (request: SpawnRequest, 
     signals(signal) {
       return commands
         .filter((c): c is { atMs: number; command: Extract<Command, { type: "signal" }> } => c.command.type === "signal" && (signal === undefined || c.command.signal === signal))
-        .map(({ atMs, command }) => ({ atMs, workerId: state.pools[command.ref.pool]?.workers[command.ref.worker]?.id ?? "?", signal: command.signal }));
+        .map(({ atMs, command }) => {
+          const pool = state.pools[command.ref.pool];
+          const process = command.ref.worker === -1 ? pool?.proxy : pool?.workers[command.ref.worker];
+          return { atMs, workerId: process?.id ?? "?", signal: command.signal };
+        });
     },
   };
   return h;

@@ -46,6 +46,25 @@ describe("deterministic simulation", () => {
       "no spawn after shutdown began",
     ],
     [
+      "stops a proxy together with its workers",
+      (state, event, nowMs) => {
+        const commands = step(state, event, nowMs);
+        const extra = commands.flatMap((command) => {
+          const proxy = command.type === "drainProxy" ? state.pools[command.pool]?.proxy : null;
+          return proxy?.pid != null && command.type === "drainProxy"
+            ? [{ type: "signal" as const, ref: { pool: command.pool, worker: -1, generation: proxy.generation }, pid: proxy.pid, signal: "SIGTERM" as const }]
+            : [];
+        });
+        return [...commands, ...extra];
+      },
+      "the proxy is signalled only after all workers of its pool exited",
+    ],
+    [
+      "never takes a worker out of the proxy's rotation",
+      (state, event, nowMs) => step(state, event, nowMs).filter((c) => !(c.type === "proxyRotation" && c.endpoints.some((e) => !e.inRotation) && event.type !== "start")),
+      "only running workers are in the proxy's rotation",
+    ],
+    [
       "never finishes a shutdown",
       (state, event, nowMs) => step(state, event, nowMs).filter((c) => c.type !== "exit"),
       "shutdown finishes",
