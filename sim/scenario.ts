@@ -43,7 +43,7 @@ export function generateScenario(seed: number): Scenario {
       server: proxyMode
         ? {
             portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9000 + index * 100, signalTimeoutMs: pick(rng, [100, 5_000, 20_000]),
-            healthCheckPath: "/health", loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: `./proxy${index}`, proxyAdminPort: 0, listenerPort: 10_000 + index,
+            healthCheckPath: "/health", loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: `./proxy${index}`, proxyAdminPort: 0, listenerPort: 10_000 + index, proxyBinary: "proxy",
           }
         : null,
     });

@@ -86,6 +86,7 @@ function normalisePool(raw: RawPool): PoolConfig {
           proxyConfigPath: server.proxy_config_path ?? DEFAULTS.proxyConfigPath,
           proxyAdminPort: server.admin_port ?? DEFAULTS.proxyAdminPort,
           listenerPort: server.listener_port ?? DEFAULTS.listenerPort,
+          proxyBinary: server.proxy_binary ?? DEFAULTS.proxyBinary,
         }
       : null,
   };

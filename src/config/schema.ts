@@ -84,6 +84,7 @@ export const serverSchema = z.strictObject(
     proxy_config_path: nonEmptyString("a folder path").nullish(),
     admin_port: portOrZero().nullish(),
     listener_port: port().nullish(),
+    proxy_binary: nonEmptyString("the proxy's executable, a path or a name in PATH").nullish(),
   },
   { error: message("a mapping (the proxy mode settings)") },
 );
@@ -165,4 +166,5 @@ export const STRING_FIELD_PATHS: readonly (readonly (string | "*")[])[] = [
   ["supervisor", "workers", "*", "server", "health_check_path"],
   ["supervisor", "workers", "*", "server", "load_balancer_algorithm"],
   ["supervisor", "workers", "*", "server", "proxy_config_path"],
+  ["supervisor", "workers", "*", "server", "proxy_binary"],
 ];

@@ -21,6 +21,8 @@ export interface ServerConfig {
   /** The proxy's admin port; 0 as in the original (no fixed port). */
   proxyAdminPort: number;
   listenerPort: number;
+  /** The proxy's executable: a path, or a name looked up in PATH. */
+  proxyBinary: string;
 }
 
 export interface LimitsConfig {
@@ -70,6 +72,7 @@ export const DEFAULTS = {
   proxyConfigPath: "./envoy",
   proxyAdminPort: 0,
   listenerPort: 10_000,
+  proxyBinary: "envoy",
   adminPort: 0,
 } as const;
 

@@ -78,6 +78,7 @@ describe("config loading", () => {
       proxyConfigPath: "./envoy",
       proxyAdminPort: 0,
       listenerPort: 10_000,
+      proxyBinary: "envoy",
     });
   });
 

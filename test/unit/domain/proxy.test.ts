@@ -5,7 +5,7 @@ import { harness, pool, runsForever } from "../../support/harness.js";
 
 const server = (overrides: Partial<ServerConfig> = {}): ServerConfig => ({
   portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9090, signalTimeoutMs: 20_000, healthCheckPath: "/health",
-  loadBalancerAlgorithm: "LEAST_REQUEST", proxyConfigPath: "./envoy", proxyAdminPort: 9901, listenerPort: 8080, ...overrides,
+  loadBalancerAlgorithm: "LEAST_REQUEST", proxyConfigPath: "./envoy", proxyAdminPort: 9901, listenerPort: 8080, proxyBinary: "envoy", ...overrides,
 });
 const rotations = (commands: { command: Command }[]) =>
   commands.flatMap(({ command }) => (command.type === "proxyRotation" ? [command.endpoints.map((e) => (e.inRotation ? "1" : "0")).join("")] : []));
