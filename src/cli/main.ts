@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { loadConfigText } from "../config/load.js";
 import { BUILD_INFO } from "../version.js";
 import { EXIT_CODES } from "./exit-codes.js";
+import { proxyConfigCommand } from "./proxy-config.js";
 import { readConfigFile } from "./read-config-file.js";
 import { runSupervisor } from "./run.js";
 
@@ -30,6 +31,7 @@ function buildProgram(io: CliIo): Command {
     .option("-k, --validate", "only validate the config: exit 0 if it is valid, 2 with every problem listed if not")
     .version(versionText(), "-v, --version", "print the version and exit")
     .helpOption("-h, --help", "show this help")
+    .addHelpText("after", "\nAlso: monoceros proxy-config -c <file> -o <dir>   write the proxy configuration and run nothing")
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({
@@ -41,6 +43,7 @@ function buildProgram(io: CliIo): Command {
 
 /** Runs the CLI and resolves to the process exit code; never throws for expected failures. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv[0] === "proxy-config") return proxyConfigCommand(argv.slice(1), io);
   const program = buildProgram(io);
   try {
     program.parse([...argv], { from: "user" });

@@ -6,7 +6,8 @@ import { findExecutable } from "../backends/os/executable.js";
 import { OsBackend } from "../backends/os/os-backend.js";
 import { RealClock } from "../backends/os/real-clock.js";
 import { AdminServer } from "../admin/server.js";
-import { createSupervisorState } from "../domain/state.js";
+import { createSupervisorState, type SupervisorState } from "../domain/state.js";
+import { EnvoyDataPlane } from "../envoy/data-plane.js";
 import { readProcessStats } from "../metrics/process-stats.js";
 import { Metrics } from "../metrics/registry.js";
 import { BUILD_INFO } from "../version.js";
@@ -28,8 +29,16 @@ export interface RunOptions {
 /** Start-up checks that need the machine: every `exec` can be run. */
 export function startupProblems(config: Config): string[] {
   return config.pools.flatMap((pool, index) => {
+    const problems: string[] = [];
     const found = findExecutable(pool.exec);
-    return found.ok ? [] : [`supervisor.workers[${index}].exec: cannot run "${pool.exec}": ${found.reason}`];
+    if (!found.ok) problems.push(`supervisor.workers[${index}].exec: cannot run "${pool.exec}": ${found.reason}`);
+    if (pool.server !== null) {
+      const proxy = findExecutable(pool.server.proxyBinary);
+      if (!proxy.ok) {
+        problems.push(`supervisor.workers[${index}].server.proxy_binary: cannot run "${pool.server.proxyBinary}": ${proxy.reason} (proxy mode runs Envoy: install it, or set server.proxy_binary)`);
+      }
+    }
+    return problems;
   });
 }
 
@@ -39,8 +48,27 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     for (const line of problems) options.stderr(line);
     return EXIT_CODES.usage;
   }
-  const state = createSupervisorState(config, randomInt(2 ** 31));
+  const proxyReports: [level: "info" | "warn", msg: string, fields: Record<string, unknown>][] = [];
+  // Until the logger exists (after the admin port is bound), reports wait in a list.
+  let report = (level: "info" | "warn", msg: string, fields: Record<string, unknown>): void => {
+    proxyReports.push([level, msg, fields]);
+  };
+  const dataPlane = new EnvoyDataPlane(
+    (pool) => {
+      const found = findExecutable(pool.server?.proxyBinary ?? "envoy");
+      return found.ok ? found.path : (pool.server?.proxyBinary ?? "envoy");
+    },
+    (level, msg, fields) => report(level, msg, fields),
+  );
+  let state: SupervisorState;
+  try {
+    state = createSupervisorState(config, randomInt(2 ** 31), (pool) => dataPlane.prepare(pool));
+  } catch (error) {
+    options.stderr(`proxy: cannot write the proxy configuration: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT_CODES.usage;
+  }
   const metrics = new Metrics(config, state, readProcessStats, BUILD_INFO);
+  metrics.setProxyMode(config.pools.some((pool) => pool.server !== null));
   // The admin endpoint is bound before any worker starts: a port in use fails with nothing to clean up.
   const admin = new AdminServer(metrics, {
     state,
@@ -60,6 +88,10 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   const stderr = new OutputChannel(2);
   const logger = createLogger({ debug: options.debug, destination: { write: (text) => stderr.write(text) } });
   for (const warning of options.warnings) logger.warn(warning);
+  report = (level, msg, fields) => {
+    logger[level](fields, msg);
+  };
+  for (const [level, msg, fields] of proxyReports) report(level, msg, fields);
   logger.info({ port: adminPort, host: config.admin.host ?? "*" }, "Admin endpoint listening (/metrics, /health, /status)");
 
   const backend = new OsBackend({
@@ -72,6 +104,16 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     const runtime = new Runtime(state, backend, new RealClock(), {
       log: (level, msg, fields) => logAt(logger, level, msg, fields),
       metric: (event) => metrics.record(event),
+      proxy: (command) => {
+        const pool = config.pools[command.pool];
+        if (pool === undefined) return;
+        try {
+          if (command.type === "drainProxy") dataPlane.drain(pool);
+          else dataPlane.rotation(pool, command.endpoints);
+        } catch (error) {
+          logger.error({ pool: pool.name, error: String(error) }, "Could not update the proxy");
+        }
+      },
       exit: resolve,
     });
     const onSignal = (signal: NodeJS.Signals) => runtime.dispatch({ type: "shutdownRequested", signal });

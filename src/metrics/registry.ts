@@ -38,6 +38,7 @@ export class Metrics {
   private readonly limitEvents: Counter<"pool" | "limit_event">;
   private readonly failedToParseLogJson: Counter;
   private readonly sigtermReceived: Gauge;
+  private readonly proxyMode: Gauge;
   private samples: WorkerSample[] = [];
 
   constructor(
@@ -52,8 +53,7 @@ export class Metrics {
     this.limitEvents = new Counter({ name: "monoceros_workerpool_limits_events_total", help: "Number of times limits have been enforced on a worker", labelNames: ["pool", "limit_event"], registers });
     this.failedToParseLogJson = new Counter({ name: "monoceros_workerpool_failed_to_parse_log_json_total", help: "Number of times we have failed to parse the log line as JSON, even tho it is valid JSON", registers });
     this.sigtermReceived = new Gauge({ name: "monoceros_supervisor_sigterm_received", help: "Supervisor current state, it becomes 1 when the supervisor receives a SIGTERM", registers });
-    // No proxy runs in this version, so this stays 0 (the original sets it for a pool with a server section).
-    new Gauge({ name: "monoceros_supervisor_proxy_mode", help: "Supervisor proxy mode, it becomes 1 if monoceros is running on proxy mode", registers });
+    this.proxyMode = new Gauge({ name: "monoceros_supervisor_proxy_mode", help: "Supervisor proxy mode, it becomes 1 if monoceros is running on proxy mode", registers });
     new Gauge({
       name: "monoceros_build_info",
       help: "A metric with a constant '1' value labeled by version, revision, branch, and the Node.js version from which monoceros was built.",
@@ -104,6 +104,10 @@ export class Metrics {
         this.sigtermReceived.set(1);
         return;
     }
+  }
+
+  setProxyMode(on: boolean): void {
+    this.proxyMode.set(on ? 1 : 0);
   }
 
   logJsonCollision(): void {
