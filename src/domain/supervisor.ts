@@ -161,7 +161,7 @@ function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, nowM
   worker.pid = null;
   worker.lastExit = exit;
   for (const kind of ["lifespan", "kill", "abandon"] as const) cancelTimer(out, { kind, ref });
-  log(out, "info", "Worker exited", {
+  log(out, "info", worker.index === PROXY_INDEX ? "Proxy exited" : "Worker exited", {
     pool: pool.config.name, worker_id: worker.id, rc: exit.code, signal: exit.signal, restarts: worker.restarts, ran_for_ms: Math.round(ranForMs),
   });
 
