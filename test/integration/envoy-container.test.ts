@@ -72,7 +72,7 @@ async function untilServing(port: number): Promise<void> {
 
 describe.skipIf(!docker.ok)("proxy mode through a real Envoy (Docker)", () => {
   it("spreads requests over every worker", async () => {
-    const { m, listener } = run("ROUND_ROBIN");
+    const { listener } = run("ROUND_ROBIN");
     await untilServing(listener);
     const seen = new Set<string>();
     for (let i = 0; i < 60; i++) seen.add(await workerOf(listener));
@@ -80,7 +80,7 @@ describe.skipIf(!docker.ok)("proxy mode through a real Envoy (Docker)", () => {
   }, 120_000);
 
   it("LEAST_REQUEST sends clearly fewer requests to a slow worker", async () => {
-    const { m, listener } = run("LEAST_REQUEST", join(ROOT, "test/fixtures/slow-first-worker.sh"));
+    const { listener } = run("LEAST_REQUEST", join(ROOT, "test/fixtures/slow-first-worker.sh"));
     await untilServing(listener);
     const counts = new Map<string, number>();
     await Promise.all(
