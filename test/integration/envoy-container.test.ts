@@ -5,10 +5,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getContainerRuntimeClient } from "testcontainers";
+import { findExecutable } from "../../src/backends/os/executable.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { killAll, PROCESSBIN, ROOT, startMonoceros, workerPids, type Running } from "../support/monoceros.js";
 
 async function dockerAvailability(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  // Monoceros starts Envoy through test/fixtures/envoy-docker.sh, which needs the docker client too.
+  if (!findExecutable("docker").ok) return { ok: false, reason: "no docker client in PATH" };
   try {
     await getContainerRuntimeClient();
     return { ok: true };
