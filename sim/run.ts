@@ -46,7 +46,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       scriptForSpawn(scenario, scenario.config.pools[request.ref.pool] ?? (scenario.config.pools[0] as never), spawnIndex, request.ref.worker === PROXY_INDEX),
     SPAWN_LATENCY_MS,
   );
-  const state = createSupervisorState(scenario.config, scenario.seed, () => ({ exec: "proxy", args: [] }));
+  const state = createSupervisorState(scenario.config, scenario.seed, (pool) => ({ exec: "proxy", args: [], stopSignal: pool.name.endsWith("1") ? ("SIGUSR1" as const) : ("SIGTERM" as const) }));
   const monitor = new InvariantMonitor(scenario.config, backend, scenario.faults === null);
   const hash = createHash("sha256");
   const trace: string[] = [];

@@ -42,7 +42,7 @@ export function generateScenario(seed: number): Scenario {
       limits: { lifespanMs, jitterRatio: pick(rng, [0, 1e-9, 0.0001, 0.1, 0.5, 1, rng.float()]), memoryBytes: 0 },
       server: proxyMode
         ? {
-            portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9000 + index * 100, signalTimeoutMs: pick(rng, [100, 5_000, 20_000]),
+            proxy: "envoy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9000 + index * 100, signalTimeoutMs: pick(rng, [100, 5_000, 20_000]),
             healthCheckPath: "/health", loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: `./proxy${index}`, proxyAdminPort: 0, listenerPort: 10_000 + index, proxyBinary: "proxy",
           }
         : null,

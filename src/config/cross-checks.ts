@@ -62,7 +62,8 @@ export function crossCheck(raw: unknown): PathedMessage[] {
     if (isPort(server.admin_port)) {
       ranges.push({ path: [...serverPath, "admin_port"], first: server.admin_port, last: server.admin_port, what: "the proxy admin port" });
     }
-    const proxyPath = typeof server.proxy_config_path === "string" ? normaliseFolder(server.proxy_config_path) : normaliseFolder(DEFAULTS.proxyConfigPath);
+    const defaultPath = server.proxy === "haproxy" ? "./haproxy" : DEFAULTS.proxyConfigPath;
+    const proxyPath = normaliseFolder(typeof server.proxy_config_path === "string" ? server.proxy_config_path : defaultPath);
     const firstWithPath = firstPoolWithProxyPath.get(proxyPath);
     if (firstWithPath === undefined) firstPoolWithProxyPath.set(proxyPath, index);
     else {

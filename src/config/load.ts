@@ -60,6 +60,7 @@ function normalise(raw: RawConfig): Config {
 function normalisePool(raw: RawPool): PoolConfig {
   const maxRestarts = raw.max_restarts ?? DEFAULTS.maxRestarts;
   const server = raw.server;
+  const proxy = server?.proxy ?? DEFAULTS.proxy;
   return {
     name: raw.name,
     replicas: raw.replicas,
@@ -77,19 +78,25 @@ function normalisePool(raw: RawPool): PoolConfig {
     },
     server: server
       ? {
+          proxy,
           portArgName: server.port_arg.name,
           portValueTemplate: server.port_arg.value_template,
           startPort: server.port_arg.start_port,
           signalTimeoutMs: server.signal_timeout || DEFAULTS.proxySignalTimeoutMs,
           healthCheckPath: server.health_check_path,
           loadBalancerAlgorithm: server.load_balancer_algorithm ?? DEFAULTS.loadBalancerAlgorithm,
-          proxyConfigPath: server.proxy_config_path ?? DEFAULTS.proxyConfigPath,
+          proxyConfigPath: server.proxy_config_path ?? defaultProxyConfigPath(proxy),
           proxyAdminPort: server.admin_port ?? DEFAULTS.proxyAdminPort,
           listenerPort: server.listener_port ?? DEFAULTS.listenerPort,
-          proxyBinary: server.proxy_binary ?? DEFAULTS.proxyBinary,
+          proxyBinary: server.proxy_binary ?? proxy,
         }
       : null,
   };
+}
+
+/** The original's ./envoy for Envoy; ./haproxy for HAProxy, so switching does not mix files. */
+export function defaultProxyConfigPath(proxy: string | null | undefined): string {
+  return proxy === "haproxy" ? "./haproxy" : DEFAULTS.proxyConfigPath;
 }
 
 function warningsFor(raw: RawConfig): PathedMessage[] {

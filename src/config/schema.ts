@@ -5,7 +5,7 @@ import { z } from "zod";
 import { parseByteSize } from "./byte-size.js";
 import { parseGoDuration } from "./duration.js";
 import { parsePortTemplate } from "./port-template.js";
-import { LIMITS, LOAD_BALANCER_ALGORITHMS, type LoadBalancerAlgorithm } from "./types.js";
+import { LIMITS, LOAD_BALANCER_ALGORITHMS, PROXY_KINDS, type LoadBalancerAlgorithm } from "./types.js";
 
 type Issue = { input?: unknown };
 const message = (what: string) => (issue: Issue) => (issue.input === undefined ? "is required" : `must be ${what}`);
@@ -85,6 +85,7 @@ export const serverSchema = z.strictObject(
     admin_port: portOrZero().nullish(),
     listener_port: port().nullish(),
     proxy_binary: nonEmptyString("the proxy's executable, a path or a name in PATH").nullish(),
+    proxy: z.enum(PROXY_KINDS, { error: `must be one of ${PROXY_KINDS.join(", ")}` }).nullish(),
   },
   { error: message("a mapping (the proxy mode settings)") },
 );

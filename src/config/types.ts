@@ -5,7 +5,12 @@
 export const LOAD_BALANCER_ALGORITHMS = ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"] as const;
 export type LoadBalancerAlgorithm = (typeof LOAD_BALANCER_ALGORITHMS)[number];
 
+export const PROXY_KINDS = ["envoy", "haproxy"] as const;
+export type ProxyKind = (typeof PROXY_KINDS)[number];
+
 export interface ServerConfig {
+  /** Which proxy runs in front of the workers. */
+  proxy: ProxyKind;
   /** Flag put before the worker's args, e.g. `--port`. */
   portArgName: string;
   /** Go template for the flag's value; only `{{.Port}}` is supported. */
@@ -16,12 +21,12 @@ export interface ServerConfig {
   signalTimeoutMs: number;
   healthCheckPath: string;
   loadBalancerAlgorithm: LoadBalancerAlgorithm;
-  /** Folder the proxy's configuration files are written to. */
+  /** Folder the proxy's configuration files are written to (default ./envoy, or ./haproxy for HAProxy). */
   proxyConfigPath: string;
   /** The proxy's admin port; 0 as in the original (no fixed port). */
   proxyAdminPort: number;
   listenerPort: number;
-  /** The proxy's executable: a path, or a name looked up in PATH. */
+  /** The proxy's executable: a path, or a name looked up in PATH (default: envoy or haproxy). */
   proxyBinary: string;
 }
 
@@ -70,9 +75,9 @@ export const DEFAULTS = {
   jitterRatio: 0,
   loadBalancerAlgorithm: "ROUND_ROBIN" as LoadBalancerAlgorithm,
   proxyConfigPath: "./envoy",
+  proxy: "envoy" as ProxyKind,
   proxyAdminPort: 0,
   listenerPort: 10_000,
-  proxyBinary: "envoy",
   adminPort: 0,
 } as const;
 

@@ -42,6 +42,8 @@ export interface WorkerState {
 export interface ProxyLaunch {
   exec: string;
   args: readonly string[];
+  /** The signal that stops this proxy gracefully (Envoy: SIGTERM; HAProxy: SIGUSR1, a soft stop). */
+  stopSignal: "SIGTERM" | "SIGUSR1";
 }
 
 /** The `worker` index of a pool's proxy in a WorkerRef. */

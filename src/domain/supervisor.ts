@@ -107,6 +107,8 @@ function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: n
   worker.startedAtMs = nowMs;
   if (worker.index === PROXY_INDEX) {
     worker.status = "running";
+    // A restarted proxy starts from its files: send it the current rotation again.
+    pool.rotationKey = "";
     log(out, "info", "Proxy started", { pool: pool.config.name, pid, restarts: worker.restarts });
     // Asked to stop while it was being spawned (its pool had drained): stop it now.
     if (worker.stopReason === "shutdown") requestStop(state, pool, worker, "shutdown", nowMs, out);
@@ -266,7 +268,8 @@ function requestStop(state: SupervisorState, pool: PoolState, worker: WorkerStat
   if (worker.status === "spawning") return; // SIGTERMed as soon as it has a pid (onSpawned)
   worker.status = "stopping";
   worker.sigtermAtMs = nowMs;
-  out.push({ type: "signal", ref, pid: worker.pid as number, signal: "SIGTERM" });
+  const signal = worker.index === PROXY_INDEX ? (pool.proxyLaunch?.stopSignal ?? "SIGTERM") : "SIGTERM";
+  out.push({ type: "signal", ref, pid: worker.pid as number, signal });
   setTimer(out, nowMs + signalTimeoutMs(pool, worker), { kind: "kill", ref });
 }
 

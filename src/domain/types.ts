@@ -8,7 +8,8 @@ export interface WorkerRef {
   generation: number;
 }
 
-export type Signal = "SIGTERM" | "SIGKILL";
+/** SIGUSR1 is HAProxy's graceful stop (its SIGTERM stops at once). */
+export type Signal = "SIGTERM" | "SIGUSR1" | "SIGKILL";
 
 /** What a timer is for; the runtime hands it back unchanged when the timer fires. */
 export type TimerPayload =

@@ -63,7 +63,7 @@ export class EnvoyDataPlane implements ProxyDataPlane {
     const folder = envoyFolder(pool);
     const notInRotation = Array.from({ length: pool.replicas }, (_, i) => ({ port: (pool.server?.startPort ?? 0) + i, inRotation: false }));
     writeFolder(folder, envoyFiles(pool, folder, notInRotation));
-    return { exec: this.binaryFor(pool), args: [...envoyArgs(pool, folder), "--admin-address-path", join(folder, ADMIN_ADDRESS_FILE)] };
+    return { exec: this.binaryFor(pool), args: [...envoyArgs(pool, folder), "--admin-address-path", join(folder, ADMIN_ADDRESS_FILE)], stopSignal: "SIGTERM" };
   }
 
   rotation(pool: PoolConfig, endpoints: readonly EndpointState[]): void {

@@ -53,7 +53,7 @@ export function harness(pools: PoolConfig[], scriptFor: (request: SpawnRequest, 
   const commands: Harness["commands"] = [];
   const metrics: MetricEvent[] = [];
   const events: Harness["events"] = [];
-  const state = createSupervisorState(config, seed, () => ({ exec: "envoy", args: ["-c", "bootstrap.yaml"] }));
+  const state = createSupervisorState(config, seed, () => ({ exec: "envoy", args: ["-c", "bootstrap.yaml"], stopSignal: "SIGTERM" as const }));
   const runtime = new Runtime(state, backend, clock, {
     metric: (metric) => metrics.push(metric),
     observe: (event, cmds, atMs) => {

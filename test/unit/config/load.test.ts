@@ -69,6 +69,7 @@ describe("config loading", () => {
       minimal("      server:\n        port_arg: {name: --port, value_template: '{{ .Port }}', start_port: 9090}\n        health_check_path: /health\n        load_balancer_algorithm: least_request\n"),
     ).pools[0]?.server;
     expect(server).toEqual({
+      proxy: "envoy",
       portArgName: "--port",
       portValueTemplate: "{{ .Port }}",
       startPort: 9090,

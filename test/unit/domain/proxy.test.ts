@@ -4,6 +4,7 @@ import type { Command } from "../../../src/domain/types.js";
 import { harness, pool, runsForever } from "../../support/harness.js";
 
 const server = (overrides: Partial<ServerConfig> = {}): ServerConfig => ({
+  proxy: "envoy",
   portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9090, signalTimeoutMs: 20_000, healthCheckPath: "/health",
   loadBalancerAlgorithm: "LEAST_REQUEST", proxyConfigPath: "./envoy", proxyAdminPort: 9901, listenerPort: 8080, proxyBinary: "envoy", ...overrides,
 });
@@ -19,7 +20,7 @@ describe("proxy mode in the core", () => {
       ["web-0", "./server", ["--port", "9090"]],
       ["web-1", "./server", ["--port", "9091"]],
     ]);
-    expect(rotations(h.commands)).toEqual(["00", "10", "11"]);
+    expect(rotations(h.commands)).toEqual(["00", "00", "10", "11"]); // sent again once the proxy runs
   });
 
   it("takes a worker out of rotation the moment it is asked to stop, and back in once its replacement runs", () => {
@@ -28,7 +29,7 @@ describe("proxy mode in the core", () => {
     const sigterm = h.commands.find(({ command }) => command.type === "signal" && command.signal === "SIGTERM");
     const atSigterm = h.commands.filter((c) => c.atMs === sigterm?.atMs && c.command.type === "proxyRotation");
     expect(atSigterm.length).toBeGreaterThan(0);
-    expect(rotations(h.commands)).toEqual(["00", "10", "11", "01", "00", "10", "11"]);
+    expect(rotations(h.commands)).toEqual(["00", "00", "10", "11", "01", "00", "10", "11"]);
   });
 
   it("on shutdown drains the proxy, stops the workers, and stops the proxy last with server.signal_timeout", () => {

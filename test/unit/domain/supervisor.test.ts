@@ -26,7 +26,7 @@ describe("supervisor core", () => {
 
   it("puts the port flag before the configured args in proxy mode", () => {
     const h = harness([
-      pool({ args: ["--log-structured"], server: { portArgName: "--port", portValueTemplate: "{{ .Port }}", startPort: 9090, signalTimeoutMs: 10_000, healthCheckPath: "/health", loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: "./envoy", proxyAdminPort: 0, listenerPort: 10_000, proxyBinary: "envoy" } }),
+      pool({ args: ["--log-structured"], server: { proxy: "envoy", portArgName: "--port", portValueTemplate: "{{ .Port }}", startPort: 9090, signalTimeoutMs: 10_000, healthCheckPath: "/health", loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: "./envoy", proxyAdminPort: 0, listenerPort: 10_000, proxyBinary: "envoy" } }),
     ]);
     h.runUntil(0);
     expect(h.spawns.filter((s) => s.workerId !== "web-proxy").map((s) => s.args)).toEqual([
