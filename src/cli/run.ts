@@ -1,13 +1,14 @@
 // `monoceros -c cfg.yaml`: supervise real workers until a signal (exit 0) or a spent restart
 // budget (exit 1).
 import { randomInt } from "node:crypto";
-import type { Config } from "../config/types.js";
+import type { Config, PoolConfig } from "../config/types.js";
 import { findExecutable } from "../backends/os/executable.js";
 import { OsBackend } from "../backends/os/os-backend.js";
 import { RealClock } from "../backends/os/real-clock.js";
 import { AdminServer } from "../admin/server.js";
 import { createSupervisorState, type SupervisorState } from "../domain/state.js";
-import { EnvoyDataPlane } from "../envoy/data-plane.js";
+import { EnvoyDataPlane, type ProxyDataPlane } from "../envoy/data-plane.js";
+import { HaproxyDataPlane } from "../haproxy/data-plane.js";
 import { readProcessStats } from "../metrics/process-stats.js";
 import { Metrics } from "../metrics/registry.js";
 import { BUILD_INFO } from "../version.js";
@@ -35,7 +36,8 @@ export function startupProblems(config: Config): string[] {
     if (pool.server !== null) {
       const proxy = findExecutable(pool.server.proxyBinary);
       if (!proxy.ok) {
-        problems.push(`supervisor.workers[${index}].server.proxy_binary: cannot run "${pool.server.proxyBinary}": ${proxy.reason} (proxy mode runs Envoy: install it, or set server.proxy_binary)`);
+        const kind = pool.server.proxy === "haproxy" ? "HAProxy" : "Envoy";
+        problems.push(`supervisor.workers[${index}].server.proxy_binary: cannot run "${pool.server.proxyBinary}": ${proxy.reason} (this pool's proxy is ${kind}: install it, or set server.proxy_binary)`);
       }
     }
     return problems;
@@ -53,13 +55,21 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   let report = (level: "info" | "warn", msg: string, fields: Record<string, unknown>): void => {
     proxyReports.push([level, msg, fields]);
   };
-  const dataPlane = new EnvoyDataPlane(
-    (pool) => {
-      const found = findExecutable(pool.server?.proxyBinary ?? "envoy");
-      return found.ok ? found.path : (pool.server?.proxyBinary ?? "envoy");
-    },
-    (level, msg, fields) => report(level, msg, fields),
-  );
+  const binaryFor = (pool: PoolConfig) => {
+    const binary = pool.server?.proxyBinary ?? "envoy";
+    const found = findExecutable(binary);
+    return found.ok ? found.path : binary;
+  };
+  const dataPlanes = {
+    envoy: new EnvoyDataPlane(binaryFor, (level, msg, fields) => report(level, msg, fields)),
+    haproxy: new HaproxyDataPlane(binaryFor, (level, msg, fields) => report(level, msg, fields)),
+  };
+  // Both data planes behind one interface: the proxy lifecycle is the core's, the same for both.
+  const dataPlane: ProxyDataPlane = {
+    prepare: (pool) => dataPlanes[pool.server?.proxy ?? "envoy"].prepare(pool),
+    rotation: (pool, endpoints) => dataPlanes[pool.server?.proxy ?? "envoy"].rotation(pool, endpoints),
+    drain: (pool) => dataPlanes[pool.server?.proxy ?? "envoy"].drain(pool),
+  };
   let state: SupervisorState;
   try {
     state = createSupervisorState(config, randomInt(2 ** 31), (pool) => dataPlane.prepare(pool));

@@ -50,6 +50,12 @@ export class OsBackend implements ProcessBackend {
       queueMicrotask(() => this.sink({ type: "spawnFailed", ref, errorCode: code, message }));
       return;
     }
+    // Registered with the watchdog at once (the pid is known as soon as spawn() returns), not on
+    // the "spawn" event a tick later: a Monoceros killed in between would otherwise orphan it.
+    if (child.pid !== undefined) {
+      this.groups.add(child.pid);
+      this.watchdog.add(child.pid);
+    }
     let spawned = false;
     let exit: { code: number | null; signal: string | null } | null = null;
     let openPipes = 2;
@@ -67,10 +73,7 @@ export class OsBackend implements ProcessBackend {
     };
     child.once("spawn", () => {
       spawned = true;
-      const pid = child.pid as number;
-      this.groups.add(pid);
-      this.watchdog.add(pid);
-      this.sink({ type: "spawned", ref, pid });
+      this.sink({ type: "spawned", ref, pid: child.pid as number });
     });
     child.once("error", (error: NodeJS.ErrnoException) => {
       if (spawned) return; // e.g. a failed kill(); the exit is reported by "exit"
