@@ -22,6 +22,7 @@ processbin: $(NODE_MODULES)
 
 ## Every test: unit (in-memory workers), simulation, integration (real processes).
 test: build
+	@scripts/ensure-haproxy.sh
 	@mkdir -p $(RESULTS)
 	$(VITEST) --reporter=default --reporter=json --outputFile.json=$(RESULTS)/vitest.json
 
@@ -30,6 +31,7 @@ test-unit: $(NODE_MODULES)
 	$(VITEST) --project unit
 
 test-integration: build
+	@scripts/ensure-haproxy.sh
 	$(VITEST) --project integration
 
 ## The simulator over many seeds: make sim SEEDS=10000; replay one: npm run sim -- --seed N --trace

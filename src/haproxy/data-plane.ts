@@ -32,10 +32,22 @@ export function runtimeCommand(socketPath: string, command: string): Promise<str
   });
 }
 
+/**
+ * Out of rotation: maint (no new requests; those in flight finish). Into rotation: ready, but
+ * marked down until its health check passes (checked every 200 ms while down), so a worker that
+ * is running but not listening yet gets no request.
+ */
+function rotationCommand(pool: PoolConfig, index: number, inRotation: boolean): string {
+  const server = `${pool.name}/${haproxyServerName(pool, index)}`;
+  return inRotation ? `set server ${server} health down; set server ${server} state ready` : `set server ${server} state maint`;
+}
+
 export class HaproxyDataPlane implements ProxyDataPlane {
   /** Per pool: the rotation to apply next, so a burst of changes sends only the latest. */
   private readonly pending = new Map<string, readonly EndpointState[]>();
   private readonly applying = new Set<string>();
+  /** Per pool: what HAProxy was last told, so only changes are sent (sending "ready" again would reset a server's health). */
+  private readonly applied = new Map<string, boolean[]>();
 
   constructor(
     private readonly binaryFor: (pool: PoolConfig) => string,
@@ -69,10 +81,14 @@ export class HaproxyDataPlane implements ProxyDataPlane {
       for (let attempt = 1; this.pending.has(pool.name); attempt++) {
         const endpoints = this.pending.get(pool.name) as readonly EndpointState[];
         this.pending.delete(pool.name);
-        const command = endpoints.map((e, i) => `set server ${pool.name}/${haproxyServerName(pool, i)} state ${e.inRotation ? "ready" : "maint"}`).join("; ");
+        // A fresh HAProxy starts from its file, written with the same rotation before it started.
+        const before = this.applied.get(pool.name) ?? endpoints.map(() => false);
+        const changes = endpoints.flatMap((e, i) => (e.inRotation === before[i] ? [] : [rotationCommand(pool, i, e.inRotation)]));
+        if (changes.length === 0) continue;
         try {
-          const answer = await runtimeCommand(socketPath, command);
+          const answer = await runtimeCommand(socketPath, changes.join("; "));
           if (answer !== "") this.report("warn", "HAProxy's runtime API answered", { pool: pool.name, answer });
+          this.applied.set(pool.name, endpoints.map((e) => e.inRotation));
           attempt = 0;
         } catch (error) {
           // Not listening yet (just started or restarting): the newest rotation wins on the next try.

@@ -42,6 +42,8 @@ export function renderHaproxyConfig(pool: PoolConfig, folder: string, endpoints:
     "  retries 3",
     "  option redispatch 1",
     "  retry-on all-retryable-errors",
+    // A worker being replaced closes its idle connections; reusing one at that moment loses the request.
+    "  http-reuse never",
     "",
     `frontend ${pool.name}`,
     `  bind :${server.listenerPort}`,
@@ -50,7 +52,7 @@ export function renderHaproxyConfig(pool: PoolConfig, folder: string, endpoints:
     `backend ${pool.name}`,
     `  balance ${BALANCE[server.loadBalancerAlgorithm]}`,
     `  option httpchk GET ${server.healthCheckPath}`,
-    "  default-server inter 2s fall 2 rise 1",
+    "  default-server inter 2s downinter 200ms fall 2 rise 1",
     ...endpoints.map((endpoint, index) => `  server ${haproxyServerName(pool, index)} 127.0.0.1:${endpoint.port} check${endpoint.inRotation ? "" : " disabled"}`),
   ];
   if (server.proxyAdminPort > 0) {
