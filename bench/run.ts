@@ -3,6 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import { benchLoadBalancing, benchProxyOverhead, haproxyAvailable } from "./proxy.js";
 import { benchSimulator } from "./sim.js";
 import { benchIdle, benchLogs, benchMetrics, benchNodeSpawnFloor, benchRestartGap, benchStartAndStop, buildWorkers, stats, type Stats } from "./supervisor.js";
 
@@ -45,7 +46,15 @@ const supervisor = bins === null ? null : await (async () => {
   return { gapRuns, nodeFloor, json, plain, startStop, idle, metrics64, metrics256 };
 })();
 
-const results = { date: startedAt.toISOString(), machine: machine(), simulator: sim, supervisor };
+let proxy: { overhead: Awaited<ReturnType<typeof benchProxyOverhead>>; balancing: Awaited<ReturnType<typeof benchLoadBalancing>> } | null = null;
+if (haproxyAvailable()) {
+  console.log("bench: proxy overhead and load-balancing quality (HAProxy)…");
+  proxy = { overhead: await benchProxyOverhead(), balancing: await benchLoadBalancing() };
+} else {
+  console.log("bench: skipping the proxy benchmarks: haproxy is not installed (apt-get install haproxy)");
+}
+
+const results = { date: startedAt.toISOString(), machine: machine(), simulator: sim, supervisor, proxy };
 writeFileSync("bench/results.json", `${JSON.stringify(results, null, 2)}\n`);
 
 const verdict = (ok: boolean) => (ok ? "met" : "**missed**");
@@ -102,6 +111,9 @@ Each event is handled by the real core and runtime, and the invariant monitor ch
 ## Supervisor mode
 
 ${supervisorSection}
+## Proxy mode (HAProxy)
+
+${proxySection()}
 ## What limits the figures
 
 - **Restart gap.** The floor is a C loop of fork, exec and waitpid. Node's own \`child_process.spawn\`
@@ -130,4 +142,33 @@ ${supervisorSection}
   metrics would save a few MB but they are asked for; a smaller bundle would save more.
 `;
 writeFileSync("BENCHMARKS.md", markdown);
+
+function proxySection(): string {
+  if (proxy === null) return "Skipped: haproxy is not installed.\n";
+  const { overhead, balancing } = proxy;
+  const added = overhead.proxied.median - overhead.direct.median;
+  const spread = (cpu: number[]) => (cpu.length === 0 ? "n/a" : `${Math.min(...cpu).toFixed(2)}–${Math.max(...cpu).toFixed(2)} s`);
+  const row = (name: string, r: (typeof balancing)["reuseport"]) =>
+    `| ${name} | ${ms(r.latency.median)} | ${ms(r.latency.p99)} | ${r.failed} | ${spread(r.cpuSecondsPerWorker)} |`;
+  const ratio = balancing.leastconn.latency.p99 / balancing.reuseport.latency.p99;
+  return `Light load, one client, a new connection per request (${overhead.direct.n} requests each, interleaved):
+
+| Path | median | p99 |
+|---|---|---|
+| direct to a worker | ${ms(overhead.direct.median)} | ${ms(overhead.direct.p99)} |
+| through HAProxy | ${ms(overhead.proxied.median)} | ${ms(overhead.proxied.p99)} |
+| added by the proxy (median) | ${ms(added)} | target < 1 ms: ${verdict(added < 1)} |
+
+Load-balancing quality: 3 workers, an open loop of 120 requests/s for 15 s on new connections, 90% fast (\`/\`) and
+10% slow (\`/work?ms=40\`, 40 ms of CPU); latency of the fast requests, which suffer when they land behind a slow one:
+
+| Setup | p50 | p99 | failed | CPU per worker (min–max) |
+|---|---|---|---|---|
+${row("supervisor mode, SO_REUSEPORT (the kernel spreads connections)", balancing.reuseport)}
+${row("HAProxy roundrobin", balancing.roundrobin)}
+${row("HAProxy leastconn (LEAST_REQUEST)", balancing.leastconn)}
+
+leastconn p99 is ${ratio.toFixed(2)}× SO_REUSEPORT's (target ≤ 0.5×: ${verdict(ratio <= 0.5)}).
+`;
+}
 console.log(markdown);
