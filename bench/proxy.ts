@@ -71,7 +71,7 @@ export function haproxyAvailable(): boolean {
 
 /** Median latency, sequential requests on new connections: direct to worker 0 and through HAProxy. */
 export async function benchProxyOverhead(requests = 500): Promise<{ direct: Stats; proxied: Stats }> {
-  const start = 32_000 + Math.floor(Math.random() * 5_000);
+  const start = 16_000 + Math.floor(Math.random() * 2_000); // below the ephemeral range (32768+), where client ports would collide
   const child = startMonoceros(pool(start, 2, haproxyServer(start, "ROUND_ROBIN"), ""));
   try {
     await untilWorkers(start + 50, 2);
@@ -148,7 +148,7 @@ export async function benchLoadBalancing(ratePerSecond = 120, seconds = 15, work
     ["leastconn", (start) => ({ yaml: pool(start, workers, haproxyServer(start, "LEAST_REQUEST"), ""), port: start + 50 })],
   ];
   for (const [name, setup] of setups) {
-    const start = 33_000 + Math.floor(Math.random() * 5_000);
+    const start = 18_000 + Math.floor(Math.random() * 2_000);
     const { yaml, port } = setup(start);
     const child = startMonoceros(yaml);
     try {

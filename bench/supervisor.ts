@@ -182,7 +182,7 @@ export function benchNodeSpawnFloor(bins: { worker: string }, restarts = 200): S
 
 /** `/metrics` with many workers: scrape time (sequential scrapes), and CPU while scraped every second. */
 export async function benchMetrics(bins: { worker: string }, workers: number, options: { scrapes?: number; cpuSeconds?: number } = {}): Promise<{ scrape: Stats; bytes: number; cpuPercentOfCore: number | null }> {
-  const port = 40_000 + Math.floor(Math.random() * 10_000);
+  const port = 14_000 + Math.floor(Math.random() * 2_000); // below the ephemeral range (32768+)
   const child = startMonoceros(
     `admin:\n  port: ${port}\n  host: 127.0.0.1\nsupervisor:\n  workers:\n    - name: web\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [sleep]\n`,
   );

@@ -1,10 +1,9 @@
 // `monoceros -c cfg.yaml [-d] [-k]`: the command line of the Go original.
-import { Command, CommanderError } from "commander";
-import { loadConfigText } from "../config/load.js";
+import { Command } from "commander";
 import { BUILD_INFO } from "../version.js";
+import { loadConfigFile, parseArguments } from "./config-file.js";
 import { EXIT_CODES } from "./exit-codes.js";
 import { proxyConfigCommand } from "./proxy-config.js";
-import { readConfigFile } from "./read-config-file.js";
 import { runSupervisor } from "./run.js";
 
 export interface CliIo {
@@ -45,27 +44,11 @@ function buildProgram(io: CliIo): Command {
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   if (argv[0] === "proxy-config") return proxyConfigCommand(argv.slice(1), io);
   const program = buildProgram(io);
-  try {
-    program.parse([...argv], { from: "user" });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      const benign = error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help";
-      return benign ? EXIT_CODES.ok : EXIT_CODES.usage;
-    }
-    throw error;
-  }
+  const parsed = parseArguments(program, argv);
+  if (parsed !== null) return parsed;
   const options = program.opts<CliOptions>();
-
-  const file = readConfigFile(options.config);
-  if (!file.ok) {
-    io.stderr(`monoceros: ${file.error}`);
-    return EXIT_CODES.usage;
-  }
-  const loaded = loadConfigText(file.text);
-  if (!loaded.ok) {
-    for (const line of loaded.errors) io.stderr(line);
-    return EXIT_CODES.usage;
-  }
+  const loaded = loadConfigFile(options.config, io);
+  if (loaded === null) return EXIT_CODES.usage;
   const { config, warnings } = loaded;
 
   if (options.validate) {

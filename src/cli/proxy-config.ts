@@ -1,12 +1,11 @@
 // `monoceros proxy-config -c cfg.yaml -o DIR`: renders each proxy pool's Envoy configuration into
 // DIR/<pool>/ without running anything, to read it or check it with `envoy --mode validate`.
-import { Command, CommanderError } from "commander";
+import { Command } from "commander";
 import { join, resolve } from "node:path";
-import { loadConfigText } from "../config/load.js";
 import { envoyFiles, writeFolder } from "../envoy/data-plane.js";
 import type { CliIo } from "./main.js";
+import { loadConfigFile, parseArguments } from "./config-file.js";
 import { EXIT_CODES } from "./exit-codes.js";
-import { readConfigFile } from "./read-config-file.js";
 
 export async function proxyConfigCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const program = new Command()
@@ -21,23 +20,11 @@ export async function proxyConfigCommand(argv: readonly string[], io: CliIo): Pr
       writeErr: (text) => io.stderr(text.trimEnd()),
       outputError: (text, write) => write(`${text.trim().replace(/^error: /, "monoceros proxy-config: ")} (see monoceros proxy-config --help)`),
     });
-  try {
-    program.parse([...argv], { from: "user" });
-  } catch (error) {
-    if (error instanceof CommanderError) return error.code === "commander.helpDisplayed" ? EXIT_CODES.ok : EXIT_CODES.usage;
-    throw error;
-  }
+  const parsed = parseArguments(program, argv);
+  if (parsed !== null) return parsed;
   const options = program.opts<{ config: string; output: string }>();
-  const file = readConfigFile(options.config);
-  if (!file.ok) {
-    io.stderr(`monoceros: ${file.error}`);
-    return EXIT_CODES.usage;
-  }
-  const loaded = loadConfigText(file.text);
-  if (!loaded.ok) {
-    for (const line of loaded.errors) io.stderr(line);
-    return EXIT_CODES.usage;
-  }
+  const loaded = loadConfigFile(options.config, io);
+  if (loaded === null) return EXIT_CODES.usage;
   const pools = loaded.config.pools.filter((pool) => pool.server !== null);
   if (pools.length === 0) {
     io.stderr(`monoceros proxy-config: no pool in ${options.config} has a server section (proxy mode)`);

@@ -13,7 +13,8 @@ afterEach(async () => {
   for (const server of servers.splice(0)) server.close();
 });
 
-const freePort = () => 30_000 + Math.floor(Math.random() * 20_000);
+// Below Linux's ephemeral range (32768+), so a client connection cannot hold the port.
+const freePort = () => 30_000 + Math.floor(Math.random() * 2_700);
 
 function run(port: number, poolFields: string): Running {
   const running = startMonoceros(`admin:\n  port: ${port}\n  host: 127.0.0.1\nsupervisor:\n  workers:\n    - name: web\n      exec: ${PROCESSBIN}\n${poolFields}`);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { getContainerRuntimeClient } from "testcontainers";
 import { findExecutable } from "../../src/backends/os/executable.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { killAll, PROCESSBIN, ROOT, startMonoceros, workerPids, type Running } from "../support/monoceros.js";
+import { cleanUpAfterEach, PROCESSBIN, ROOT, startMonoceros, workerPids, type Running } from "../support/monoceros.js";
 
 async function dockerAvailability(): Promise<{ ok: true } | { ok: false; reason: string }> {
   // Monoceros starts Envoy through test/fixtures/envoy-docker.sh, which needs the docker client too.
@@ -23,13 +23,7 @@ async function dockerAvailability(): Promise<{ ok: true } | { ok: false; reason:
 const docker = await dockerAvailability();
 if (!docker.ok) console.log(`SKIPPED envoy-container tests: no Docker engine reachable (${docker.reason}); run them where Docker runs: make test-integration`);
 
-const started: Running[] = [];
-afterEach(async () => {
-  for (const running of started.splice(0)) {
-    killAll(workerPids(running));
-    await running.stop();
-  }
-});
+const track = cleanUpAfterEach(afterEach);
 
 function run(algorithm: string, exec = PROCESSBIN): { m: Running; listener: number } {
   const start = 22_000 + Math.floor(Math.random() * 5_000);
@@ -51,7 +45,7 @@ function run(algorithm: string, exec = PROCESSBIN): { m: Running; listener: numb
         admin_port: ${start + 50}
         listener_port: ${start + 51}
 `);
-  started.push(m);
+  track(m);
   return { m, listener: start + 51 };
 }
 

@@ -6,18 +6,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { findExecutable } from "../../src/backends/os/executable.js";
-import { isAlive, killAll, PROCESSBIN, ROOT, startMonoceros, workerPids, type Running } from "../support/monoceros.js";
+import { cleanUpAfterEach, isAlive, PROCESSBIN, ROOT, startMonoceros, workerPids, type Running } from "../support/monoceros.js";
 
 const haproxy = findExecutable("haproxy");
 if (!haproxy.ok) console.log("SKIPPED haproxy tests: haproxy is not installed (make test installs it as root: apt-get install -y haproxy)");
 
-const started: Running[] = [];
-afterEach(async () => {
-  for (const running of started.splice(0)) {
-    killAll(workerPids(running));
-    await running.stop();
-  }
-});
+const track = cleanUpAfterEach(afterEach);
 
 interface Pool {
   m: Running;
@@ -47,7 +41,7 @@ ${options.extra ?? ""}      server:
         listener_port: ${start + 50}
         signal_timeout: 10s
 `);
-  started.push(m);
+  track(m);
   return { m, listener: start + 50 };
 }
 

@@ -137,7 +137,7 @@ function httpGet(port: number, path: string, timeoutMs = 10_000): Promise<HttpRe
 }
 
 function randomPort(): number {
-  return 20_000 + Math.floor(Math.random() * 20_000);
+  return 20_000 + Math.floor(Math.random() * 10_000); // below the ephemeral range (32768+)
 }
 
 /** Starts an HTTP processbin on a random high port, trying another port if that one is taken. */

@@ -5,18 +5,12 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { killAll, PROCESSBIN, ROOT, startMonoceros, workerPids, type Running } from "../support/monoceros.js";
+import { cleanUpAfterEach, PROCESSBIN, ROOT, startMonoceros, type Running } from "../support/monoceros.js";
 import { checkEnvoyObject } from "../support/envoy-schema.js";
 import { parse } from "yaml";
 
 const FAKE_ENVOY = join(ROOT, "test/fixtures/fake-envoy.mjs");
-const started: Running[] = [];
-afterEach(async () => {
-  for (const running of started.splice(0)) {
-    killAll(workerPids(running));
-    await running.stop();
-  }
-});
+const track = cleanUpAfterEach(afterEach);
 
 function runProxyPool(extra = ""): { m: Running; folder: string; port: number } {
   const folder = join(mkdtempSync(join(tmpdir(), "monoceros-envoy-")), "envoy");
@@ -41,7 +35,7 @@ supervisor:
         listener_port: ${port + 10}
         signal_timeout: 5s
 ${extra}`);
-  started.push(m);
+  track(m);
   return { m, folder, port };
 }
 

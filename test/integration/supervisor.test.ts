@@ -173,7 +173,7 @@ describe("supervisor mode with real processes", () => {
   });
 
   it("lets workers share one port with SO_REUSEPORT, each answering with its own id", async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = 20_000 + Math.floor(Math.random() * 10_000); // below the ephemeral range (32768+)
     const m = run(pool(`      replicas: 3\n      max_restarts: -1\n      args: [--port, "${port}", --reuse-port, --log-interval, 10s]\n`));
     await m.waitFor("three listeners", () => m.stderrLines.filter((l) => l.includes("processbin listening")).length === 3);
     const seen = new Set<string>();

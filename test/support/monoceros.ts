@@ -112,3 +112,21 @@ export function killAll(pids: Iterable<number>): void {
 export function workerPids(running: Running): number[] {
   return running.records().filter((r) => r.msg === "Worker started").map((r) => r.pid as number);
 }
+
+/**
+ * Registers an afterEach that stops every Monoceros a test started (SIGKILL if still running) and
+ * kills the workers it reported; returns the function that records one as started.
+ */
+export function cleanUpAfterEach(afterEach: (fn: () => Promise<void>) => void): (running: Running) => Running {
+  const started: Running[] = [];
+  afterEach(async () => {
+    for (const running of started.splice(0)) {
+      killAll(workerPids(running));
+      await running.stop();
+    }
+  });
+  return (running) => {
+    started.push(running);
+    return running;
+  };
+}
