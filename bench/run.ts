@@ -169,6 +169,12 @@ ${row("HAProxy roundrobin", balancing.roundrobin)}
 ${row("HAProxy leastconn (LEAST_REQUEST)", balancing.leastconn)}
 
 leastconn p99 is ${ratio.toFixed(2)}× SO_REUSEPORT's (target ≤ 0.5×: ${verdict(ratio <= 0.5)}).
+
+Notes: at light load the proxy's added latency is within the noise of this measurement (both paths
+open a new connection per request; HAProxy accepts faster than a Node worker does, which hides its
+extra hop). Under the mixed workload leastconn does not spread CPU evenly, and should not: at this
+rate ties are frequent and HAProxy breaks them towards the first servers, so one worker does most of
+the fast requests while the slow ones go to whichever worker is free; what it buys is the tail.
 `;
 }
 console.log(markdown);
