@@ -170,11 +170,11 @@ ${row("HAProxy leastconn (LEAST_REQUEST)", balancing.leastconn)}
 
 leastconn p99 is ${ratio.toFixed(2)}× SO_REUSEPORT's (target ≤ 0.5×: ${verdict(ratio <= 0.5)}).
 
-Notes: at light load the proxy's added latency is within the noise of this measurement (both paths
-open a new connection per request; HAProxy accepts faster than a Node worker does, which hides its
-extra hop). Under the mixed workload leastconn does not spread CPU evenly, and should not: at this
-rate ties are frequent and HAProxy breaks them towards the first servers, so one worker does most of
-the fast requests while the slow ones go to whichever worker is free; what it buys is the tail.
+Notes: at light load the proxied median came out no higher than the direct one: the latency the
+proxy adds is below what this measurement resolves (both paths open a new connection per request;
+the cause of the small inversion was not investigated). Under the mixed workload leastconn spreads
+CPU very unevenly across workers (one did about ten times the work of another in this run) while
+cutting the tail; why it concentrates the fast requests was not investigated either.
 `;
 }
 console.log(markdown);
