@@ -3,6 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import { anchorIdle, anchorRestartGap, anchorStartAndStop, ensureSupervisord, pm2Anchor, supervisordAnchor, type Anchor } from "./anchors.js";
 import { benchLoadBalancing, benchProxyOverhead, haproxyAvailable } from "./proxy.js";
 import { benchSimulator } from "./sim.js";
 import { benchIdle, benchLogs, benchMetrics, benchNodeSpawnFloor, benchRestartGap, benchStartAndStop, buildWorkers, stats, type Stats } from "./supervisor.js";
@@ -24,6 +25,10 @@ console.log("bench: simulator…");
 const sim = benchSimulator();
 
 const bins = buildWorkers();
+ensureSupervisord();
+const anchors = [pm2Anchor(), supervisordAnchor()].filter((anchor): anchor is Anchor => anchor !== null);
+const anchorRuns = new Map<string, { gaps: Stats[]; startStop: { startMs: number; shutdownMs: number }[]; idle?: { cpuPercentOfCore: number; rssBytes: number } }>();
+for (const anchor of anchors) anchorRuns.set(anchor.name, { gaps: [], startStop: [] });
 const supervisor = bins === null ? null : await (async () => {
   const gapRuns: { floor: Stats; monoceros: Stats }[] = [];
   const json: { linesPerSecond: number; lost: number }[] = [];
@@ -37,6 +42,18 @@ const supervisor = bins === null ? null : await (async () => {
     json.push(await benchLogs(bins, "json"));
     plain.push(await benchLogs(bins, "plain"));
     startStop.push(await benchStartAndStop(bins));
+    // The anchors in the same round, so machine drift hits all alike (A B C A B C …).
+    for (const anchor of anchors) {
+      const runs = anchorRuns.get(anchor.name);
+      // supervisord restarts on its 1 s poll: 20 restarts are enough to show it and keep make bench short.
+      runs?.gaps.push(await anchorRestartGap(anchor, bins.worker, anchor.name === "supervisord" ? 20 : 200));
+      runs?.startStop.push(await anchorStartAndStop(anchor, bins.worker));
+    }
+  }
+  for (const anchor of anchors) {
+    console.log(`bench: idle cost of ${anchor.name} (20 s)…`);
+    const runs = anchorRuns.get(anchor.name);
+    if (runs) runs.idle = await anchorIdle(anchor, bins.worker);
   }
   console.log("bench: idle cost (20 s)…");
   const idle = await benchIdle(bins);
@@ -54,7 +71,10 @@ if (haproxyAvailable()) {
   console.log("bench: skipping the proxy benchmarks: haproxy is not installed (apt-get install haproxy)");
 }
 
-const results = { date: startedAt.toISOString(), machine: machine(), simulator: sim, supervisor, proxy };
+const results = {
+  date: startedAt.toISOString(), machine: machine(), simulator: sim, supervisor, proxy,
+  anchors: Object.fromEntries([...anchorRuns].map(([name, runs]) => [name, { version: anchors.find((a) => a.name === name)?.version, ...runs }])),
+};
 writeFileSync("bench/results.json", `${JSON.stringify(results, null, 2)}\n`);
 
 const verdict = (ok: boolean) => (ok ? "met" : "**missed**");
@@ -111,6 +131,9 @@ Each event is handled by the real core and runtime, and the invariant monitor ch
 ## Supervisor mode
 
 ${supervisorSection}
+## Side by side: PM2 and supervisord
+
+${anchorSection()}
 ## Proxy mode (HAProxy)
 
 ${proxySection()}
@@ -142,6 +165,31 @@ ${proxySection()}
   metrics would save a few MB but they are asked for; a smaller bundle would save more.
 `;
 writeFileSync("BENCHMARKS.md", markdown);
+
+function anchorSection(): string {
+  if (supervisor === null || anchors.length === 0) return "Skipped: no anchor installed.\n";
+  const floor = stats(supervisor.gapRuns.map((r) => r.floor.median)).median;
+  const med = (values: number[]) => stats(values).median;
+  const rows: string[] = [];
+  const row = (name: string, gap: number, p99: number, start: number, shutdown: number, cpu: number | undefined, rssBytes: number | undefined) =>
+    rows.push(`| ${name} | ${ms(gap)} (${(gap / floor).toFixed(1)}× floor) | ${ms(p99)} | ${ms(start)} | ${ms(shutdown)} | ${cpu === undefined ? "n/a" : `${cpu.toFixed(3)}%`} | ${rssBytes === undefined ? "n/a" : `${(rssBytes / 2 ** 20).toFixed(1)} MiB`} |`);
+  row("Monoceros", med(supervisor.gapRuns.map((r) => r.monoceros.median)), med(supervisor.gapRuns.map((r) => r.monoceros.p99)), med(supervisor.startStop.map((r) => r.startMs)), med(supervisor.startStop.map((r) => r.shutdownMs)), supervisor.idle.cpuPercentOfCore, supervisor.idle.rssBytes);
+  for (const anchor of anchors) {
+    const runs = anchorRuns.get(anchor.name);
+    if (!runs) continue;
+    row(`${anchor.name} ${anchor.version}`, med(runs.gaps.map((g) => g.median)), med(runs.gaps.map((g) => g.p99)), med(runs.startStop.map((r) => r.startMs)), med(runs.startStop.map((r) => r.shutdownMs)), runs.idle?.cpuPercentOfCore, runs.idle?.rssBytes);
+  }
+  return `Same C worker and scenarios as above, each anchor configured for its fastest honest behaviour (no restart delay or backoff, a huge restart budget: PM2 \`restart_delay 0, min_uptime 0\`; supervisord \`startsecs=0\`); medians of ${REPEATS} rounds run interleaved with Monoceros's. Floor: ${ms(floor)}.
+
+| Supervisor | restart gap, median | restart gap, p99 | start 32 workers | stop 32 workers | idle CPU (32 workers) | idle RSS |
+|---|---|---|---|---|---|---|
+${rows.join("\n")}
+
+PM2 is stopped with \`pm2 kill\` (its documented way), supervisord with SIGTERM. Not yet measured side by side: log forwarding (PM2 and
+supervisord write to files) and what each leaves behind when SIGKILLed (both leave every worker running, as measured by hand
+for the issue; Monoceros's test for it is in test/integration).
+`;
+}
 
 function proxySection(): string {
   if (proxy === null) return "Skipped: haproxy is not installed.\n";

@@ -1,0 +1,196 @@
+// The same benchmark scenarios for what users would otherwise run: PM2 (npm dev dependency) and
+// supervisord (Debian's `supervisor`, installed by the bench when missing and root). Each anchor is
+// configured for its fastest honest behaviour: no restart delay or backoff, a large restart budget.
+// Every process started is stopped by pid (PM2's daemon and its God process, supervisord).
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { findExecutable } from "../src/backends/os/executable.js";
+import { stats, type Stats } from "./supervisor.js";
+
+const ROOT = resolve(new URL("..", import.meta.url).pathname);
+const PM2 = join(ROOT, "node_modules/.bin/pm2");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export type AnchorName = "pm2" | "supervisord";
+
+export interface Anchor {
+  name: AnchorName;
+  version: string;
+  /** Starts `replicas` copies of `worker args…`; resolves once the supervisor itself runs. */
+  start(worker: string, args: string[], replicas: number): Promise<Running>;
+}
+
+export interface Running {
+  /** Pids of the supervisor's own processes (for CPU and memory). */
+  supervisorPids(): number[];
+  /** Stops everything; resolves when the supervisor is gone. Returns ms from the request to gone. */
+  stop(): Promise<number>;
+}
+
+function folder(): string {
+  return mkdtempSync(join(tmpdir(), "monoceros-anchor-"));
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !["Z", "X"].includes(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
+  } catch {
+    return false;
+  }
+}
+
+async function untilGone(pids: number[], timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (pids.some(alive) && performance.now() < deadline) await sleep(1);
+}
+
+export function pm2Anchor(): Anchor | null {
+  if (!existsSync(PM2)) return null;
+  // Read from its package: `pm2 --version` would start a daemon.
+  const version = (JSON.parse(readFileSync(join(ROOT, "node_modules/pm2/package.json"), "utf8")) as { version: string }).version;
+  return {
+    name: "pm2",
+    version,
+    async start(worker, args, replicas) {
+      const home = folder();
+      const env = { ...process.env, PM2_HOME: home, PM2_DISABLE_VERSION_CHECK: "true" };
+      const ecosystem = join(home, "ecosystem.json");
+      writeFileSync(ecosystem, JSON.stringify({
+        apps: [{
+          name: "bench", script: worker, args, interpreter: "none", instances: replicas, exec_mode: "fork",
+          autorestart: true, restart_delay: 0, min_uptime: 0, max_restarts: 1_000_000, kill_timeout: 5_000,
+          out_file: join(home, "out.log"), error_file: join(home, "err.log"),
+        }],
+      }));
+      execFileSync(process.execPath, [PM2, "start", ecosystem], { env, stdio: "ignore" });
+      const daemonPid = Number(readFileSync(join(home, "pm2.pid"), "utf8"));
+      return {
+        supervisorPids: () => [daemonPid],
+        async stop() {
+          const startedAt = performance.now();
+          execFileSync(process.execPath, [PM2, "kill"], { env, stdio: "ignore" });
+          await untilGone([daemonPid], 20_000);
+          return performance.now() - startedAt;
+        },
+      };
+    },
+  };
+}
+
+export function supervisordAnchor(): Anchor | null {
+  const found = findExecutable("supervisord");
+  if (!found.ok) return null;
+  const version = execFileSync(found.path, ["--version"], { encoding: "utf8" }).trim();
+  return {
+    name: "supervisord",
+    version,
+    async start(worker, args, replicas) {
+      const home = folder();
+      const conf = join(home, "supervisord.conf");
+      writeFileSync(conf, [
+        "[supervisord]", `logfile=${join(home, "supervisord.log")}`, `pidfile=${join(home, "supervisord.pid")}`, "nodaemon=true", "",
+        "[program:bench]", `command=${[worker, ...args].join(" ")}`, `numprocs=${replicas}`, "process_name=%(program_name)s_%(process_num)02d",
+        "autostart=true", "autorestart=true", "startsecs=0", "startretries=1000000", "stopsignal=TERM", "stopwaitsecs=5",
+        `stdout_logfile=${join(home, "out.log")}`, `stderr_logfile=${join(home, "err.log")}`, "",
+      ].join("\n"));
+      const child: ChildProcess = spawn(found.path, ["-c", conf], { stdio: "ignore" });
+      const pid = child.pid as number;
+      return {
+        supervisorPids: () => [pid],
+        async stop() {
+          const startedAt = performance.now();
+          const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
+          child.kill("SIGTERM");
+          const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+          await exited;
+          clearTimeout(timer);
+          return performance.now() - startedAt;
+        },
+      };
+    },
+  };
+}
+
+/** Installs supervisord from Debian's packages when missing and root; never fails. */
+export function ensureSupervisord(): void {
+  if (findExecutable("supervisord").ok || process.getuid?.() !== 0) return;
+  try {
+    execFileSync("apt-get", ["install", "-y", "-q", "supervisor"], { stdio: "ignore", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  } catch {
+    // reported as a skipped anchor
+  }
+}
+
+/** Restart gap (ms) under an anchor: a worker that exits 20 ms after start, `restarts` times. */
+export async function anchorRestartGap(anchor: Anchor, worker: string, restarts = 200): Promise<Stats> {
+  const file = join(folder(), "times");
+  const running = await anchor.start(worker, ["restart", file], 1);
+  const deadline = performance.now() + 120_000;
+  const gaps = () => gapsOf(file);
+  while (gaps().length < restarts && performance.now() < deadline) await sleep(50);
+  await running.stop();
+  return stats(gaps().slice(0, restarts));
+}
+
+function gapsOf(file: string): number[] {
+  const lines = existsSync(file) ? readFileSync(file, "utf8").trim().split("\n") : [];
+  const gaps: number[] = [];
+  let lastExit: bigint | null = null;
+  for (const line of lines) {
+    const [what, ns] = line.split(" ");
+    if (what === "exit") lastExit = BigInt(ns ?? "0");
+    if (what === "start" && lastExit !== null) {
+      gaps.push(Number(BigInt(ns ?? "0") - lastExit) / 1e6);
+      lastExit = null;
+    }
+  }
+  return gaps;
+}
+
+/** Launch → all `workers` started, and SIGTERM (or the anchor's stop) → supervisor gone. */
+export async function anchorStartAndStop(anchor: Anchor, worker: string, workers = 32): Promise<{ startMs: number; shutdownMs: number }> {
+  const file = join(folder(), "times");
+  const launchedNs = BigInt(Date.now()) * 1_000_000n;
+  const running = await anchor.start(worker, ["sleep", file], workers);
+  const starts = () => (existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean) : []);
+  const deadline = performance.now() + 60_000;
+  while (starts().length < workers && performance.now() < deadline) await sleep(5);
+  const lastStartNs = starts().map((line) => BigInt(line.split(" ")[1] ?? "0")).reduce((a, b) => (a > b ? a : b), 0n);
+  await sleep(500);
+  const shutdownMs = await running.stop();
+  return { startMs: Number(lastStartNs - launchedNs) / 1e6, shutdownMs };
+}
+
+/** CPU (% of one core) and RSS of the supervisor's own processes, with `workers` sleeping workers, from 12 s after start. */
+export async function anchorIdle(anchor: Anchor, worker: string, workers = 32, seconds = 20): Promise<{ cpuPercentOfCore: number; rssBytes: number }> {
+  const running = await anchor.start(worker, ["sleep"], workers);
+  try {
+    await sleep(12_000);
+    const before = running.supervisorPids().map(cpuSeconds).reduce((a, b) => a + b, 0);
+    await sleep(seconds * 1000);
+    const after = running.supervisorPids().map(cpuSeconds).reduce((a, b) => a + b, 0);
+    const rssBytes = running.supervisorPids().map(rss).reduce((a, b) => a + b, 0);
+    return { cpuPercentOfCore: ((after - before) / seconds) * 100, rssBytes };
+  } finally {
+    await running.stop();
+  }
+}
+
+function cpuSeconds(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/task`).reduce((sum, task) => sum + Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]) / 1e9, 0);
+  } catch {
+    return 0;
+  }
+}
+
+function rss(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
+  } catch {
+    return 0;
+  }
+}
