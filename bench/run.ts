@@ -186,8 +186,8 @@ function anchorSection(): string {
 ${rows.join("\n")}
 
 PM2 is stopped with \`pm2 kill\` (its documented way), supervisord with SIGTERM. Not yet measured side by side: log forwarding (PM2 and
-supervisord write to files) and what each leaves behind when SIGKILLed (both leave every worker running, as measured by hand
-for the issue; Monoceros's test for it is in test/integration).
+supervisord write to files) and what each leaves behind when SIGKILLed (the issue reports that both leave every worker
+running; not measured here yet; Monoceros's own test for it is in test/integration).
 `;
 }
 
