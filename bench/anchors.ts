@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { findExecutable } from "../src/backends/os/executable.js";
-import { stats, type Stats } from "./supervisor.js";
+import { gapsFrom, stats, type Stats } from "./supervisor.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 const PM2 = join(ROOT, "node_modules/.bin/pm2");
@@ -129,25 +129,10 @@ export async function anchorRestartGap(anchor: Anchor, worker: string, restarts 
   const file = join(folder(), "times");
   const running = await anchor.start(worker, ["restart", file], 1);
   const deadline = performance.now() + 120_000;
-  const gaps = () => gapsOf(file);
+  const gaps = () => gapsFrom(file);
   while (gaps().length < restarts && performance.now() < deadline) await sleep(50);
   await running.stop();
   return stats(gaps().slice(0, restarts));
-}
-
-function gapsOf(file: string): number[] {
-  const lines = existsSync(file) ? readFileSync(file, "utf8").trim().split("\n") : [];
-  const gaps: number[] = [];
-  let lastExit: bigint | null = null;
-  for (const line of lines) {
-    const [what, ns] = line.split(" ");
-    if (what === "exit") lastExit = BigInt(ns ?? "0");
-    if (what === "start" && lastExit !== null) {
-      gaps.push(Number(BigInt(ns ?? "0") - lastExit) / 1e6);
-      lastExit = null;
-    }
-  }
-  return gaps;
 }
 
 /** Launch → all `workers` started, and SIGTERM (or the anchor's stop) → supervisor gone. */

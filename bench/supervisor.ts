@@ -70,7 +70,7 @@ async function pollFor(probe: () => boolean, timeoutMs: number): Promise<boolean
 }
 
 /** Gaps (ms) between each recorded exit and the next start, from a worker's time file. */
-function gapsFrom(file: string): number[] {
+export function gapsFrom(file: string): number[] {
   const lines = existsSync(file) ? readFileSync(file, "utf8").trim().split("\n") : [];
   const gaps: number[] = [];
   let lastExitNs: bigint | null = null;
