@@ -45,7 +45,7 @@ export function loadConfigText(text: string): LoadResult {
   const problems: PathedMessage[] = parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeIssue(issue, plain));
   problems.push(...crossCheck(plain));
   if (!parsed.success || problems.length > 0) {
-    return { ok: false, errors: sortByPosition(problems, doc, lineCounter).map((p) => withLine(p, doc, lineCounter)) };
+    return { ok: false, errors: sortByPosition(problems, doc).map((p) => withLine(p, doc, lineCounter)) };
   }
   return { ok: true, config: normalise(parsed.data), warnings: warningsFor(parsed.data).map((p) => withLine(p, doc, lineCounter)) };
 }
@@ -230,8 +230,7 @@ function offsetOf(path: readonly (string | number)[], doc: Document): number | u
   return undefined;
 }
 
-function sortByPosition(problems: PathedMessage[], doc: Document, lineCounter: LineCounter): PathedMessage[] {
-  void lineCounter;
+function sortByPosition(problems: PathedMessage[], doc: Document): PathedMessage[] {
   return problems
     .map((problem, index) => ({ problem, index, offset: offsetOf(problem.path, doc) ?? Number.MAX_SAFE_INTEGER }))
     .sort((a, b) => a.offset - b.offset || a.index - b.index)

@@ -111,7 +111,7 @@ function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: n
     pool.rotationKey = "";
     log(out, "info", "Proxy started", { pool: pool.config.name, pid, restarts: worker.restarts });
     // Asked to stop while it was being spawned (its pool had drained): stop it now.
-    if (worker.stopReason === "shutdown") requestStop(state, pool, worker, "shutdown", nowMs, out);
+    if (worker.stopReason === "shutdown") requestStop(pool, worker, "shutdown", nowMs, out);
     // Shutdown began while it was being spawned: it drains like the proxy it replaces would have.
     else if (state.phase === "stopping") out.push({ type: "drainProxy", pool: pool.index });
     return;
@@ -120,7 +120,7 @@ function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: n
   if (state.phase !== "running") {
     // Shutdown began while it was being spawned: it gets the same SIGTERM the others got.
     worker.status = "running";
-    requestStop(state, pool, worker, "shutdown", nowMs, out);
+    requestStop(pool, worker, "shutdown", nowMs, out);
     return;
   }
   worker.status = "running";
@@ -234,7 +234,7 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
       if (found === null || found.worker.status !== "running" || state.phase !== "running") return;
       out.push({ type: "metric", metric: "limitEvent", pool: found.pool.config.name, limitEvent: "time" });
       log(out, "info", "Stopping worker because it reached its lifespan", { pool: found.pool.config.name, worker_id: found.worker.id });
-      requestStop(state, found.pool, found.worker, "lifespan", nowMs, out);
+      requestStop(found.pool, found.worker, "lifespan", nowMs, out);
       return;
     }
     case "kill": {
@@ -259,8 +259,7 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
 }
 
 /** SIGTERM now, SIGKILL after the pool's signal_timeout if it is still there. */
-function requestStop(state: SupervisorState, pool: PoolState, worker: WorkerState, reason: "lifespan" | "shutdown", nowMs: number, out: Out): void {
-  void state;
+function requestStop(pool: PoolState, worker: WorkerState, reason: "lifespan" | "shutdown", nowMs: number, out: Out): void {
   worker.stopReason = reason;
   if (worker.status === "stopping") return; // already SIGTERMed; its SIGKILL timer stands
   const ref = refOf(pool, worker);
@@ -336,7 +335,7 @@ function beginShutdown(state: SupervisorState, exitCode: number, nowMs: number, 
         worker.status = "stopped";
         cancelTimer(out, { kind: "retrySpawn", pool: pool.index, worker: worker.index });
       } else if (isLive(worker)) {
-        requestStop(state, pool, worker, "shutdown", nowMs, out);
+        requestStop(pool, worker, "shutdown", nowMs, out);
       }
     }
   }
@@ -350,7 +349,7 @@ function stopProxiesOfDrainedPools(state: SupervisorState, nowMs: number, out: O
     if (proxy === null || !isLive(proxy) || proxy.stopReason !== null) continue;
     if (pool.workers.every((worker) => worker.status === "stopped")) {
       log(out, "info", "All workers of the pool stopped; stopping its proxy", { pool: pool.config.name });
-      requestStop(state, pool, proxy, "shutdown", nowMs, out);
+      requestStop(pool, proxy, "shutdown", nowMs, out);
     }
   }
 }
