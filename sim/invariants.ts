@@ -63,7 +63,7 @@ export class InvariantMonitor {
     });
     // Workers stop first, then each proxy: both phases may run to SIGKILL and the wait after it.
     const proxyBoundMs = Math.max(0, ...config.pools.map((pool) => (pool.server === null ? 0 : pool.server.signalTimeoutMs + TIMING.killWaitMs)));
-    this.shutdownBoundMs = Math.max(...config.pools.map((pool) => pool.signalTimeoutMs)) + TIMING.killWaitMs + proxyBoundMs;
+    this.shutdownBoundMs = Math.max(...config.pools.map((pool) => pool.signalTimeoutMs)) + TIMING.killWaitMs + proxyBoundMs + TIMING.rotationGraceMs;
     this.startupEndMs = Math.max(...config.pools.map((pool) => (pool.replicas - 1) * pool.startupWaitMs));
   }
 
@@ -186,7 +186,7 @@ export class InvariantMonitor {
         // A SIGTERM while running normally can only be a lifespan restart.
         const { lifespanMs, jitterRatio } = pool.limits;
         const earliest = process.startedAtMs + lifespanMs;
-        const latest = process.startedAtMs + lifespanMs * (1 + jitterRatio);
+        const latest = process.startedAtMs + lifespanMs * (1 + jitterRatio) + this.rotationGraceOf(pool);
         if (lifespanMs === 0 || nowMs < earliest || nowMs > latest) {
           this.fail("lifespan restarts happen within [lifespan, lifespan × (1 + jitter_ratio)]", `${id} got SIGTERM ${nowMs - process.startedAtMs} ms after start; lifespan ${lifespanMs} ms, jitter ${jitterRatio}`, nowMs, id);
         }
@@ -258,9 +258,14 @@ export class InvariantMonitor {
     }
     if (isProxy) return;
     const { lifespanMs, jitterRatio } = pool.limits;
-    if (this.shutdownBegunAtMs === null && lifespanMs > 0 && process.sigtermAtMs === null && nowMs > process.startedAtMs + lifespanMs * (1 + jitterRatio)) {
+    if (this.shutdownBegunAtMs === null && lifespanMs > 0 && process.sigtermAtMs === null && nowMs > process.startedAtMs + lifespanMs * (1 + jitterRatio) + this.rotationGraceOf(pool)) {
       this.fail("lifespan restarts happen within [lifespan, lifespan × (1 + jitter_ratio)]", `${workerId} has run ${nowMs - process.startedAtMs} ms without a lifespan restart (lifespan ${lifespanMs} ms, jitter ${jitterRatio})`, nowMs, workerId);
     }
+  }
+
+  /** In proxy mode a lifespan stop leaves the rotation first and gets its SIGTERM this much later. */
+  private rotationGraceOf(pool: Config["pools"][number]): number {
+    return pool.server === null ? 0 : TIMING.rotationGraceMs;
   }
 
   private timeoutOf(pool: Config["pools"][number], isProxy: boolean): number {

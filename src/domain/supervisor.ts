@@ -12,6 +12,11 @@ export const TIMING = {
   spawnRetryMaxMs: 5_000,
   /** How long after SIGKILL a process may take to be reported gone before we give up on it. */
   killWaitMs: 5_000,
+  /**
+   * In proxy mode a worker due for its lifespan restart leaves the proxy's rotation this long before
+   * its SIGTERM, so the proxy has stopped sending it requests when it stops listening.
+   */
+  rotationGraceMs: 100,
   /** A proxy that ran this long before exiting is restarted after the shortest delay again. */
   proxyStableAfterMs: 10_000,
 } as const;
@@ -162,7 +167,7 @@ function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, nowM
   const ranForMs = worker.startedAtMs === null ? 0 : nowMs - worker.startedAtMs;
   worker.pid = null;
   worker.lastExit = exit;
-  for (const kind of ["lifespan", "kill", "abandon"] as const) cancelTimer(out, { kind, ref });
+  for (const kind of ["lifespan", "sigterm", "kill", "abandon"] as const) cancelTimer(out, { kind, ref });
   log(out, "info", worker.index === PROXY_INDEX ? "Proxy exited" : "Worker exited", {
     pool: pool.config.name, worker_id: worker.id, rc: exit.code, signal: exit.signal, restarts: worker.restarts, ran_for_ms: Math.round(ranForMs),
   });
@@ -232,9 +237,21 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
     case "lifespan": {
       const found = lookup(state, timer.ref);
       if (found === null || found.worker.status !== "running" || state.phase !== "running") return;
-      out.push({ type: "metric", metric: "limitEvent", pool: found.pool.config.name, limitEvent: "time" });
       log(out, "info", "Stopping worker because it reached its lifespan", { pool: found.pool.config.name, worker_id: found.worker.id });
-      requestStop(found.pool, found.worker, "lifespan", nowMs, out);
+      if (found.pool.proxy === null) {
+        requestStop(found.pool, found.worker, "lifespan", nowMs, out);
+        return;
+      }
+      // Out of the rotation now (status "stopping"), SIGTERM once the proxy has had time to notice.
+      found.worker.status = "stopping";
+      found.worker.stopReason = "lifespan";
+      setTimer(out, nowMs + TIMING.rotationGraceMs, { kind: "sigterm", ref: timer.ref });
+      return;
+    }
+    case "sigterm": {
+      const found = lookup(state, timer.ref);
+      if (found === null || found.worker.status !== "stopping" || found.worker.sigtermAtMs !== null) return;
+      requestStop(found.pool, found.worker, found.worker.stopReason ?? "lifespan", nowMs, out);
       return;
     }
     case "kill": {
@@ -261,12 +278,15 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
 /** SIGTERM now, SIGKILL after the pool's signal_timeout if it is still there. */
 function requestStop(pool: PoolState, worker: WorkerState, reason: "lifespan" | "shutdown", nowMs: number, out: Out): void {
   worker.stopReason = reason;
-  if (worker.status === "stopping") return; // already SIGTERMed; its SIGKILL timer stands
+  if (worker.sigtermAtMs !== null) return; // already SIGTERMed; its SIGKILL timer stands
   const ref = refOf(pool, worker);
   cancelTimer(out, { kind: "lifespan", ref });
+  cancelTimer(out, { kind: "sigterm", ref });
   if (worker.status === "spawning") return; // SIGTERMed as soon as it has a pid (onSpawned)
   worker.status = "stopping";
   worker.sigtermAtMs = nowMs;
+  // The limit counts as enforced when its SIGTERM goes out (a worker that exits by itself first was not stopped by it).
+  if (reason === "lifespan") out.push({ type: "metric", metric: "limitEvent", pool: pool.config.name, limitEvent: "time" });
   const signal = worker.index === PROXY_INDEX ? (pool.proxyLaunch?.stopSignal ?? "SIGTERM") : "SIGTERM";
   out.push({ type: "signal", ref, pid: worker.pid as number, signal });
   setTimer(out, nowMs + signalTimeoutMs(pool, worker), { kind: "kill", ref });

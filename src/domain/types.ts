@@ -17,6 +17,7 @@ export type TimerPayload =
   | { kind: "retrySpawn"; pool: number; worker: number }
   | { kind: "retryProxy"; pool: number }
   | { kind: "lifespan"; ref: WorkerRef }
+  | { kind: "sigterm"; ref: WorkerRef }
   | { kind: "kill"; ref: WorkerRef }
   | { kind: "abandon"; ref: WorkerRef };
 
@@ -62,6 +63,7 @@ export function timerKey(timer: TimerPayload): string {
     case "retryProxy":
       return `retryProxy/${timer.pool}`;
     case "lifespan":
+    case "sigterm":
     case "kill":
     case "abandon":
       return `${timer.kind}/${timer.ref.pool}/${timer.ref.worker}/${timer.ref.generation}`;

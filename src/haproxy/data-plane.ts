@@ -32,14 +32,37 @@ export function runtimeCommand(socketPath: string, command: string): Promise<str
   });
 }
 
-/**
- * Out of rotation: maint (no new requests; those in flight finish). Into rotation: ready, but
- * marked down until its health check passes (checked every 200 ms while down), so a worker that
- * is running but not listening yet gets no request.
- */
+/** Out of rotation: maint (no new requests; those in flight finish). Into rotation: ready. */
 function rotationCommand(pool: PoolConfig, index: number, inRotation: boolean): string {
-  const server = `${pool.name}/${haproxyServerName(pool, index)}`;
-  return inRotation ? `set server ${server} health down; set server ${server} state ready` : `set server ${server} state maint`;
+  return `set server ${pool.name}/${haproxyServerName(pool, index)} state ${inRotation ? "ready" : "maint"}`;
+}
+
+/** How long a replacement may take to listen before it is put in rotation anyway (health checks then decide). */
+const LISTEN_WAIT_MS_MAX = 10_000;
+const LISTEN_POLL_MS = 10;
+
+/**
+ * Resolves once something accepts connections on 127.0.0.1:port, or after LISTEN_WAIT_MS_MAX. A
+ * server leaving maintenance is UP at once in HAProxy, so a worker that runs but does not listen
+ * yet would get requests and refuse them.
+ */
+function untilListening(port: number): Promise<void> {
+  const deadline = performance.now() + LISTEN_WAIT_MS_MAX;
+  return new Promise((done) => {
+    const attempt = () => {
+      const socket = createConnection({ host: "127.0.0.1", port });
+      socket.once("connect", () => {
+        socket.destroy();
+        done();
+      });
+      socket.once("error", () => {
+        socket.destroy();
+        if (performance.now() >= deadline) done();
+        else setTimeout(attempt, LISTEN_POLL_MS);
+      });
+    };
+    attempt();
+  });
 }
 
 export class HaproxyDataPlane implements ProxyDataPlane {
@@ -83,8 +106,13 @@ export class HaproxyDataPlane implements ProxyDataPlane {
         this.pending.delete(pool.name);
         // A fresh HAProxy starts from its file, written with the same rotation before it started.
         const before = this.applied.get(pool.name) ?? endpoints.map(() => false);
-        const changes = endpoints.flatMap((e, i) => (e.inRotation === before[i] ? [] : [rotationCommand(pool, i, e.inRotation)]));
-        if (changes.length === 0) continue;
+        const changed = endpoints.map((e, i) => e.inRotation !== before[i]);
+        if (!changed.includes(true)) continue;
+        // Out of rotation at once; into rotation once listening.
+        const leaving = endpoints.flatMap((e, i) => (changed[i] && !e.inRotation ? [rotationCommand(pool, i, false)] : []));
+        if (leaving.length > 0) await runtimeCommand(socketPath, leaving.join("; ")).catch(() => undefined);
+        await Promise.all(endpoints.map((e, i) => (changed[i] && e.inRotation ? untilListening(e.port) : undefined)));
+        const changes = endpoints.flatMap((e, i) => (changed[i] ? [rotationCommand(pool, i, e.inRotation)] : []));
         try {
           const answer = await runtimeCommand(socketPath, changes.join("; "));
           if (answer !== "") this.report("warn", "HAProxy's runtime API answered", { pool: pool.name, answer });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ServerConfig } from "../../../src/config/types.js";
+import { TIMING } from "../../../src/domain/supervisor.js";
 import type { Command } from "../../../src/domain/types.js";
 import { harness, pool, runsForever } from "../../support/harness.js";
 
@@ -23,12 +24,13 @@ describe("proxy mode in the core", () => {
     expect(rotations(h.commands)).toEqual(["00", "00", "10", "11"]); // sent again once the proxy runs
   });
 
-  it("takes a worker out of rotation the moment it is asked to stop, and back in once its replacement runs", () => {
+  it("takes a worker out of rotation when its lifespan ends and SIGTERMs it a moment later, then back in once its replacement runs", () => {
     const h = harness([pool({ replicas: 2, server: server(), limits: { lifespanMs: 1_000, jitterRatio: 0, memoryBytes: 0 } })]);
     h.runUntil(1_500);
-    const sigterm = h.commands.find(({ command }) => command.type === "signal" && command.signal === "SIGTERM");
-    const atSigterm = h.commands.filter((c) => c.atMs === sigterm?.atMs && c.command.type === "proxyRotation");
-    expect(atSigterm.length).toBeGreaterThan(0);
+    const outAt = h.commands.find(({ atMs, command }) => atMs > 0 && command.type === "proxyRotation")?.atMs;
+    const sigtermAt = h.commands.find(({ command }) => command.type === "signal" && command.signal === "SIGTERM")?.atMs;
+    expect(outAt).toBe(1_000);
+    expect(sigtermAt).toBe(1_000 + TIMING.rotationGraceMs);
     expect(rotations(h.commands)).toEqual(["00", "00", "10", "11", "01", "00", "10", "11"]);
   });
 
