@@ -7,8 +7,9 @@ const started: Running[] = [];
 const servers: Server[] = [];
 afterEach(async () => {
   for (const running of started.splice(0)) {
-    killAll(workerPids(running));
+    // Monoceros first: killing its workers first would only make it start new ones.
     await running.stop();
+    killAll(workerPids(running));
   }
   for (const server of servers.splice(0)) server.close();
 });
@@ -50,7 +51,9 @@ describe("admin endpoint", () => {
   it("serves the original's metric names and labels, with per-worker process figures", async () => {
     const port = freePort();
     const m = run(port, `      replicas: 2\n      max_restarts: -1\n      args: [--log-interval, 10s]\n`);
-    const text = await scrapeUntil(m, port, "two running workers", (t) => metric(t, 'monoceros_workerpool_worker_state{pool="web",state="running"}') === 2);
+    // Running means spawned: a worker just exec'ing has a tiny RSS, so wait until both have loaded.
+    const loaded = (t: string) => ["web-0", "web-1"].every((w) => (metric(t, `monoceros_workerpool_process_resident_memory_bytes{pool="web",worker="${w}"}`) ?? 0) > 1_000_000);
+    const text = await scrapeUntil(m, port, "two running, loaded workers", (t) => metric(t, 'monoceros_workerpool_worker_state{pool="web",state="running"}') === 2 && loaded(t));
     expect(metric(text, 'monoceros_workerpool_restarts_total{pool="web",worker_type="worker"}')).toBe(0);
     expect(metric(text, 'monoceros_workerpool_restarts_total{pool="web",worker_type="proxy"}')).toBe(0);
     expect(metric(text, 'monoceros_workerpool_sigkill_total{pool="web"}')).toBe(0);

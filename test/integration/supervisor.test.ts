@@ -8,8 +8,9 @@ const started: Running[] = [];
 const extraPids = new Set<number>();
 afterEach(async () => {
   for (const running of started.splice(0)) {
-    killAll(workerPids(running));
+    // Monoceros first: killing its workers first would only make it start new ones.
     await running.stop();
+    killAll(workerPids(running));
   }
   killAll(extraPids);
   extraPids.clear();

@@ -96,9 +96,26 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Last resort for a test that failed half-way: SIGKILL these process groups and pids. */
+/** What a test's own workers look like; anything else with a recycled pid is left alone. */
+const TEST_PROCESS = /processbin|bench\/bin\/worker|fake-envoy|sleep |slow-first-worker|haproxy/;
+
+function isTestProcess(pid: number): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+    return TEST_PROCESS.test(cmdline) && !cmdline.includes("declare -A groups");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Last resort for a test that failed half-way: SIGKILL these process groups and pids, if they are
+ * still alive and still a test's worker (pids are recycled fast; a stale one must not hit, say,
+ * another Monoceros's orphan watchdog).
+ */
 export function killAll(pids: Iterable<number>): void {
   for (const pid of pids) {
+    if (!isAlive(pid) || !isTestProcess(pid)) continue;
     for (const target of [-pid, pid]) {
       try {
         process.kill(target, "SIGKILL");
@@ -121,8 +138,9 @@ export function cleanUpAfterEach(afterEach: (fn: () => Promise<void>) => void): 
   const started: Running[] = [];
   afterEach(async () => {
     for (const running of started.splice(0)) {
-      killAll(workerPids(running));
+      // Monoceros first: killing its workers first would only make it start new ones.
       await running.stop();
+      killAll(workerPids(running));
     }
   });
   return (running) => {
