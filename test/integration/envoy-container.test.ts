@@ -1,13 +1,11 @@
 // Proxy mode through a real Envoy, run from the envoyproxy/envoy image (testcontainers detects a
 // Docker engine). Where none is reachable (as on the machines this project is built on) the
 // suite is skipped with the reason printed; it never fails or waits for Docker.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getContainerRuntimeClient } from "testcontainers";
 import { findExecutable } from "../../src/backends/os/executable.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { cleanUpAfterEach, PROCESSBIN, ROOT, startMonoceros, workerPids, type Running } from "../support/monoceros.js";
+import { cleanUpAfterEach, PROCESSBIN, proxyPoolConfig, ROOT, startMonoceros, workerPids, type Running } from "../support/monoceros.js";
 
 async function dockerAvailability(): Promise<{ ok: true } | { ok: false; reason: string }> {
   // Monoceros starts Envoy through test/fixtures/envoy-docker.sh, which needs the docker client too.
@@ -27,26 +25,11 @@ const track = cleanUpAfterEach(afterEach);
 
 function run(algorithm: string, exec = PROCESSBIN): { m: Running; listener: number } {
   const start = 22_000 + Math.floor(Math.random() * 5_000);
-  const folder = join(mkdtempSync(join(tmpdir(), "monoceros-envoy-real-")), "envoy");
-  const m = startMonoceros(`supervisor:
-  workers:
-    - name: web
-      replicas: 3
-      max_restarts: -1
-      exec: ${exec}
-      signal_timeout: 3s
-      args: [--log-interval, 10s]
-      server:
-        port_arg: {name: --port, value_template: '{{.Port}}', start_port: ${start}}
-        health_check_path: /health
-        load_balancer_algorithm: ${algorithm}
-        proxy_config_path: ${folder}
-        proxy_binary: ${join(ROOT, "test/fixtures/envoy-docker.sh")}
-        admin_port: ${start + 50}
-        listener_port: ${start + 51}
-`);
-  track(m);
-  return { m, listener: start + 51 };
+  const { yaml } = proxyPoolConfig({
+    replicas: 3, exec, signalTimeout: "3s", algorithm, startPort: start, listenerPort: start + 51, adminPort: start + 50,
+    proxyBinary: join(ROOT, "test/fixtures/envoy-docker.sh"), folderPrefix: "monoceros-envoy-real-",
+  });
+  return { m: track(startMonoceros(yaml)), listener: start + 51 };
 }
 
 async function workerOf(port: number, path = "/"): Promise<string> {

@@ -1,12 +1,10 @@
 // Proxy mode end to end with a real HAProxy (Debian's 2.6) and real workers, under bounded load
 // on 127.0.0.1. Skipped with the reason printed where HAProxy is not installed; .ci/run treats
 // that skip as a failure, because CI (root) installs it through `make test`.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { findExecutable } from "../../src/backends/os/executable.js";
-import { cleanUpAfterEach, isAlive, PROCESSBIN, ROOT, startMonoceros, workerPids, type Running } from "../support/monoceros.js";
+import { cleanUpAfterEach, isAlive, proxyPoolConfig, ROOT, startMonoceros, workerPids, type Running } from "../support/monoceros.js";
 
 const haproxy = findExecutable("haproxy");
 if (!haproxy.ok) console.log("SKIPPED haproxy tests: haproxy is not installed (make test installs it as root: apt-get install -y haproxy)");
@@ -20,29 +18,12 @@ interface Pool {
 
 function run(options: { algorithm?: string; exec?: string; replicas?: number; extra?: string; signalTimeout?: string } = {}): Pool {
   const start = 23_000 + Math.floor(Math.random() * 8_000);
-  const folder = join(mkdtempSync(join(tmpdir(), "monoceros-haproxy-")), "haproxy");
-  const m = startMonoceros(`admin:
-  port: 0
-  host: 127.0.0.1
-supervisor:
-  workers:
-    - name: web
-      replicas: ${options.replicas ?? 3}
-      max_restarts: -1
-      exec: ${options.exec ?? PROCESSBIN}
-      signal_timeout: ${options.signalTimeout ?? "5s"}
-      args: [--log-interval, 10s]
-${options.extra ?? ""}      server:
-        proxy: haproxy
-        port_arg: {name: --port, value_template: '{{.Port}}', start_port: ${start}}
-        health_check_path: /health
-        load_balancer_algorithm: ${options.algorithm ?? "ROUND_ROBIN"}
-        proxy_config_path: ${folder}
-        listener_port: ${start + 50}
-        signal_timeout: 10s
-`);
-  track(m);
-  return { m, listener: start + 50 };
+  const { yaml } = proxyPoolConfig({
+    proxy: "haproxy", admin: true, replicas: options.replicas ?? 3, exec: options.exec, signalTimeout: options.signalTimeout ?? "5s",
+    poolExtra: options.extra, algorithm: options.algorithm ?? "ROUND_ROBIN", startPort: start, listenerPort: start + 50,
+    serverSignalTimeout: "10s", folderPrefix: "monoceros-haproxy-",
+  });
+  return { m: track(startMonoceros(yaml)), listener: start + 50 };
 }
 
 interface Reply {

@@ -1,41 +1,23 @@
 // Proxy mode's lifecycle with real processes and a stand-in for Envoy (test/fixtures/fake-envoy.mjs):
 // files written, the proxy started first and stopped last, rotation through EDS, drain through
 // the admin API, a crashed proxy restarted. Traffic through a real Envoy: envoy-container.test.ts.
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { cleanUpAfterEach, PROCESSBIN, ROOT, startMonoceros, type Running } from "../support/monoceros.js";
+import { cleanUpAfterEach, proxyPoolConfig, ROOT, startMonoceros, type Running } from "../support/monoceros.js";
 import { checkEnvoyObject } from "../support/envoy-schema.js";
 import { parse } from "yaml";
 
 const FAKE_ENVOY = join(ROOT, "test/fixtures/fake-envoy.mjs");
 const track = cleanUpAfterEach(afterEach);
 
-function runProxyPool(extra = ""): { m: Running; folder: string; port: number } {
-  const folder = join(mkdtempSync(join(tmpdir(), "monoceros-envoy-")), "envoy");
+function runProxyPool(): { m: Running; folder: string; port: number } {
   const port = 21_000 + Math.floor(Math.random() * 10_000);
-  const m = startMonoceros(`admin:
-  port: 0
-  host: 127.0.0.1
-supervisor:
-  workers:
-    - name: web
-      replicas: 2
-      max_restarts: -1
-      exec: ${PROCESSBIN}
-      signal_timeout: 2s
-      args: [--log-interval, 10s]
-      server:
-        port_arg: {name: --port, value_template: '{{.Port}}', start_port: ${port}}
-        health_check_path: /health
-        proxy_config_path: ${folder}
-        proxy_binary: ${FAKE_ENVOY}
-        admin_port: 0
-        listener_port: ${port + 10}
-        signal_timeout: 5s
-${extra}`);
-  track(m);
+  const { yaml, folder } = proxyPoolConfig({
+    admin: true, replicas: 2, signalTimeout: "2s", startPort: port, listenerPort: port + 10, proxyBinary: FAKE_ENVOY, adminPort: 0,
+    serverSignalTimeout: "5s", folderPrefix: "monoceros-envoy-",
+  });
+  const m = track(startMonoceros(yaml));
   return { m, folder, port };
 }
 

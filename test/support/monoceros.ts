@@ -148,3 +148,51 @@ export function cleanUpAfterEach(afterEach: (fn: () => Promise<void>) => void): 
     return running;
   };
 }
+
+export interface ProxyPoolOptions {
+  proxy?: "envoy" | "haproxy";
+  startPort: number;
+  listenerPort: number;
+  /** Adds `admin: {port: 0, host: 127.0.0.1}`, so the admin endpoint cannot collide between tests. */
+  admin?: boolean;
+  replicas: number;
+  exec?: string;
+  signalTimeout: string;
+  /** Lines (already indented) inserted in the pool before `server:`. */
+  poolExtra?: string;
+  algorithm?: string;
+  proxyBinary?: string;
+  adminPort?: number;
+  serverSignalTimeout?: string;
+  /** Prefix of the temporary folder holding proxy_config_path. */
+  folderPrefix: string;
+}
+
+/** A config with one pool `web` of processbin-like workers behind a proxy, in a fresh folder. */
+export function proxyPoolConfig(options: ProxyPoolOptions): { yaml: string; folder: string } {
+  const folder = join(mkdtempSync(join(tmpdir(), options.folderPrefix)), options.proxy ?? "envoy");
+  const optional = (line: string, value: unknown) => (value === undefined ? [] : [line]);
+  const lines = [
+    ...(options.admin ? ["admin:", "  port: 0", "  host: 127.0.0.1"] : []),
+    "supervisor:",
+    "  workers:",
+    "    - name: web",
+    `      replicas: ${options.replicas}`,
+    "      max_restarts: -1",
+    `      exec: ${options.exec ?? PROCESSBIN}`,
+    `      signal_timeout: ${options.signalTimeout}`,
+    "      args: [--log-interval, 10s]",
+    ...(options.poolExtra === undefined ? [] : [options.poolExtra.replace(/\n$/, "")]),
+    "      server:",
+    ...optional(`        proxy: ${options.proxy}`, options.proxy),
+    `        port_arg: {name: --port, value_template: '{{.Port}}', start_port: ${options.startPort}}`,
+    "        health_check_path: /health",
+    ...optional(`        load_balancer_algorithm: ${options.algorithm}`, options.algorithm),
+    `        proxy_config_path: ${folder}`,
+    ...optional(`        proxy_binary: ${options.proxyBinary}`, options.proxyBinary),
+    ...optional(`        admin_port: ${options.adminPort}`, options.adminPort),
+    `        listener_port: ${options.listenerPort}`,
+    ...optional(`        signal_timeout: ${options.serverSignalTimeout}`, options.serverSignalTimeout),
+  ];
+  return { yaml: `${lines.join("\n")}\n`, folder };
+}
