@@ -24,6 +24,22 @@ export function loadConfigFile(path: string, io: Printer): { config: Config; war
   return { config: loaded.config, warnings: loaded.warnings };
 }
 
+/**
+ * A command as every Monoceros command behaves: no extra arguments, no process.exit from commander,
+ * output through `io`, and errors as one line naming the command and where help is.
+ */
+export function command(name: string, io: Printer & { stdout: (line: string) => void }): Command {
+  return new Command()
+    .name(name)
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout(text.trimEnd()),
+      writeErr: (text) => io.stderr(text.trimEnd()),
+      outputError: (text, write) => write(`${text.trim().replace(/^error: /, `${name}: `)} (see ${name} --help)`),
+    });
+}
+
 /** Parses the command line; returns an exit code when there is nothing more to do (help, version, a bad flag). */
 export function parseArguments(program: Command, argv: readonly string[]): number | null {
   try {

@@ -1,7 +1,7 @@
 // `monoceros -c cfg.yaml [-d] [-k]`: the command line of the Go original.
-import { Command } from "commander";
+import type { Command } from "commander";
 import { BUILD_INFO } from "../version.js";
-import { loadConfigFile, parseArguments } from "./config-file.js";
+import { command, loadConfigFile, parseArguments } from "./config-file.js";
 import { EXIT_CODES } from "./exit-codes.js";
 import { proxyConfigCommand } from "./proxy-config.js";
 import { runSupervisor } from "./run.js";
@@ -22,22 +22,14 @@ export function versionText(): string {
 }
 
 function buildProgram(io: CliIo): Command {
-  return new Command()
-    .name("monoceros")
+  return command("monoceros", io)
     .description("A multi-process application controller: runs, keeps alive and terminates many copies of one server.")
     .requiredOption("-c, --config <file>", "path to the config file (YAML)")
     .option("-d, --debug", "human-readable, verbose logs (not for production)")
     .option("-k, --validate", "only validate the config: exit 0 if it is valid, 2 with every problem listed if not")
     .version(versionText(), "-v, --version", "print the version and exit")
     .helpOption("-h, --help", "show this help")
-    .addHelpText("after", "\nAlso: monoceros proxy-config -c <file> -o <dir>   write the proxy configuration and run nothing")
-    .allowExcessArguments(false)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (text) => io.stdout(text.trimEnd()),
-      writeErr: (text) => io.stderr(text.trimEnd()),
-      outputError: (text, write) => write(`${text.trim().replace(/^error: /, "monoceros: ")} (see monoceros --help)`),
-    });
+    .addHelpText("after", "\nAlso: monoceros proxy-config -c <file> -o <dir>   write the proxy configuration and run nothing");
 }
 
 /** Runs the CLI and resolves to the process exit code; never throws for expected failures. */

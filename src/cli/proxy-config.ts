@@ -1,25 +1,16 @@
 // `monoceros proxy-config -c cfg.yaml -o DIR`: renders each proxy pool's Envoy configuration into
 // DIR/<pool>/ without running anything, to read it or check it with `envoy --mode validate`.
-import { Command } from "commander";
 import { join, resolve } from "node:path";
 import { envoyFiles, writeFolder } from "../envoy/data-plane.js";
 import type { CliIo } from "./main.js";
-import { loadConfigFile, parseArguments } from "./config-file.js";
+import { command, loadConfigFile, parseArguments } from "./config-file.js";
 import { EXIT_CODES } from "./exit-codes.js";
 
 export async function proxyConfigCommand(argv: readonly string[], io: CliIo): Promise<number> {
-  const program = new Command()
-    .name("monoceros proxy-config")
+  const program = command("monoceros proxy-config", io)
     .description("Write the proxy configuration of every proxy-mode pool into <dir>/<pool>/, and run nothing.")
     .requiredOption("-c, --config <file>", "path to the config file (YAML)")
-    .requiredOption("-o, --output <dir>", "folder to write into (created if missing)")
-    .allowExcessArguments(false)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (text) => io.stdout(text.trimEnd()),
-      writeErr: (text) => io.stderr(text.trimEnd()),
-      outputError: (text, write) => write(`${text.trim().replace(/^error: /, "monoceros proxy-config: ")} (see monoceros proxy-config --help)`),
-    });
+    .requiredOption("-o, --output <dir>", "folder to write into (created if missing)");
   const parsed = parseArguments(program, argv);
   if (parsed !== null) return parsed;
   const options = program.opts<{ config: string; output: string }>();

@@ -1,25 +1,18 @@
 // Envoy as proxy mode's data plane: writes its files (atomically: Envoy notices moves, not
 // edits), says how to launch it, moves workers in and out of rotation through EDS, and asks it
 // to drain. Proxy lifecycle decisions (when to start, restart, drain, stop) are the core's.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import type { PoolConfig } from "../config/types.js";
 import type { ProxyLaunch } from "../domain/state.js";
+import { writeAtomically, type ProxyDataPlane } from "../proxy/data-plane.js";
 import { ENVOY_FILES, envoyArgs, envoyBootstrap, envoyClusters, envoyEndpoints, envoyListeners, type EndpointState } from "./render.js";
 
 /** Envoy writes its admin address here, so an admin_port of 0 (any free port) still reaches it. */
 const ADMIN_ADDRESS_FILE = "admin-address.txt";
 const DRAIN_REQUEST_TIMEOUT_MS = 2_000;
 
-export interface ProxyDataPlane {
-  /** Writes the pool's whole configuration (no worker in rotation yet) and says how to launch the proxy. */
-  prepare(pool: PoolConfig): ProxyLaunch;
-  /** Only the workers marked inRotation may get requests from now on. */
-  rotation(pool: PoolConfig, endpoints: readonly EndpointState[]): void;
-  /** Stop accepting new connections and finish the ones in flight. */
-  drain(pool: PoolConfig): void;
-}
 
 export function envoyFolder(pool: PoolConfig): string {
   if (pool.server === null) throw new Error(`pool ${pool.name} is not in proxy mode`);
@@ -36,12 +29,6 @@ export function envoyFiles(pool: PoolConfig, folder: string, endpoints: readonly
   };
 }
 
-/** Writes next to the target, then renames over it: readers see the old file or the new one, never half. */
-export function writeAtomically(path: string, text: string): void {
-  const temporary = `${path}.tmp-${process.pid}`;
-  writeFileSync(temporary, text);
-  renameSync(temporary, path);
-}
 
 export function writeFolder(folder: string, files: Record<string, string>): void {
   mkdirSync(folder, { recursive: true });

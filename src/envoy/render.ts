@@ -11,6 +11,9 @@
 // and it watches the folder (watched_directory) for those moves.
 import { join } from "node:path/posix";
 import type { PoolConfig, ServerConfig } from "../config/types.js";
+import type { EndpointState } from "../proxy/data-plane.js";
+
+export type { EndpointState };
 
 export const ENVOY_FILES = { bootstrap: "bootstrap.yaml", clusters: "clusters.yaml", listeners: "listeners.yaml", endpoints: "endpoints.yaml" } as const;
 
@@ -25,10 +28,6 @@ const TYPE = {
 /** Health checking: quick to notice a dead worker, bounded so a slow one cannot hold a check. */
 const HEALTH_CHECK = { timeout: "1s", interval: "2s", unhealthy_threshold: 2, healthy_threshold: 1 } as const;
 
-export interface EndpointState {
-  port: number;
-  inRotation: boolean;
-}
 
 /** Names that identify this pool's proxy in Envoy (unique across pools, as pool names are). */
 export function envoyNames(pool: PoolConfig): { cluster: string; listener: string; node: string; routeConfig: string } {

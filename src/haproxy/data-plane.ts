@@ -4,8 +4,8 @@ import { createConnection } from "node:net";
 import { join, resolve } from "node:path";
 import type { PoolConfig } from "../config/types.js";
 import type { ProxyLaunch } from "../domain/state.js";
-import { writeAtomically, type ProxyDataPlane } from "../envoy/data-plane.js";
-import type { EndpointState } from "../envoy/render.js";
+import { writeAtomically, type ProxyDataPlane } from "../proxy/data-plane.js";
+import type { EndpointState } from "../proxy/data-plane.js";
 import { mkdirSync } from "node:fs";
 import { haproxyArgs, haproxyServerName, HAPROXY_FILES, renderHaproxyConfig } from "./render.js";
 

@@ -1,7 +1,7 @@
 // HAProxy's configuration for one proxy pool, rendered from the same `server` keys as Envoy's.
 // Pure text; the data plane writes it atomically into server.proxy_config_path.
 import type { LoadBalancerAlgorithm, PoolConfig } from "../config/types.js";
-import type { EndpointState } from "../envoy/render.js";
+import type { EndpointState } from "../proxy/data-plane.js";
 
 export const HAPROXY_FILES = { config: "haproxy.cfg", socket: "haproxy.sock" } as const;
 

@@ -22,9 +22,8 @@ const PIPE_DRAIN_TIMEOUT_MS_DEFAULT = 2_000;
 
 export class OsBackend implements ProcessBackend {
   private sink: (event: BackendEvent) => void = () => {};
+  /** Also the one list of live workers' process groups (a worker's pid is its group id). */
   private readonly watchdog: Watchdog;
-  /** Process groups of live workers (a worker's pid is its group id). */
-  private readonly groups = new Set<number>();
 
   constructor(private readonly options: OsBackendOptions) {
     this.watchdog = new Watchdog(options.onProblem);
@@ -52,10 +51,7 @@ export class OsBackend implements ProcessBackend {
     }
     // Registered with the watchdog at once (the pid is known as soon as spawn() returns), not on
     // the "spawn" event a tick later: a Monoceros killed in between would otherwise orphan it.
-    if (child.pid !== undefined) {
-      this.groups.add(child.pid);
-      this.watchdog.add(child.pid);
-    }
+    if (child.pid !== undefined) this.watchdog.add(child.pid);
     let spawned = false;
     let exit: { code: number | null; signal: string | null } | null = null;
     let openPipes = 2;
@@ -64,7 +60,6 @@ export class OsBackend implements ProcessBackend {
       if (exit === null) return;
       const pid = child.pid as number;
       if (drainTimer !== null) clearTimeout(drainTimer);
-      this.groups.delete(pid);
       this.watchdog.remove(pid);
       forgetProcess(pid);
       const { code, signal } = exit;
@@ -117,7 +112,7 @@ export class OsBackend implements ProcessBackend {
 
   /** Last resort on an unexpected crash of Monoceros: SIGKILL every worker group now. */
   killAllNow(): void {
-    for (const pid of this.groups) {
+    for (const pid of this.watchdog.liveGroups()) {
       try {
         process.kill(-pid, "SIGKILL");
       } catch {

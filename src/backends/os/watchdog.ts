@@ -51,6 +51,11 @@ export class Watchdog {
     if (this.groups.delete(pgid)) this.send(`-${pgid}`);
   }
 
+  /** The process groups of live workers, as told to the watchdog. */
+  liveGroups(): ReadonlySet<number> {
+    return this.groups;
+  }
+
   /** Graceful end: no group is left to kill; closing stdin lets bash exit. */
   stop(): void {
     this.stopped = true;
