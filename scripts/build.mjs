@@ -1,12 +1,14 @@
-// Bundles each entry point into one executable ESM file under dist/, for start-up time and so
-// `dist/monoceros` runs with nothing but Node (no node_modules needed next to it).
+// Bundles each entry point into one file under dist/, for start-up time and so `dist/monoceros`
+// runs with nothing but Node (no node_modules needed next to it). Monoceros itself is a CommonJS
+// bundle (dist/monoceros.cjs) started by a small loader (dist/monoceros, from scripts/loader.mjs)
+// with a V8 code cache written here; processbin is a plain ESM executable.
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { build } from "esbuild";
 
 const ENTRY_POINTS = {
-  monoceros: "src/cli/bin.ts",
-  processbin: "src/processbin/main.ts",
+  monoceros: { entry: "src/cli/bin.ts", codeCache: true },
+  processbin: { entry: "src/processbin/main.ts", codeCache: false },
 };
 
 function git(args, fallback) {
@@ -25,15 +27,16 @@ mkdirSync("dist", { recursive: true });
 writeFileSync("dist/package.json", '{ "type": "module" }\n');
 
 for (const name of names) {
-  const entry = ENTRY_POINTS[name];
-  if (!entry) throw new Error(`unknown entry point ${name}; known: ${Object.keys(ENTRY_POINTS).join(", ")}`);
-  const outfile = `dist/${name}`;
+  const point = ENTRY_POINTS[name];
+  if (!point) throw new Error(`unknown entry point ${name}; known: ${Object.keys(ENTRY_POINTS).join(", ")}`);
+  const executable = `dist/${name}`;
+  const outfile = point.codeCache ? `${executable}.cjs` : executable;
   await build({
-    entryPoints: [entry],
+    entryPoints: [point.entry],
     outfile,
     bundle: true,
     platform: "node",
-    format: "esm",
+    format: point.codeCache ? "cjs" : "esm",
     target: "node20",
     sourcemap: false,
     legalComments: "none",
@@ -45,7 +48,16 @@ for (const name of names) {
       __MONOCEROS_BRANCH__: JSON.stringify(git(["rev-parse", "--abbrev-ref", "HEAD"], "unknown")),
     },
     // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
-    banner: { js: "#!/usr/bin/env node\nimport { createRequire as __monocerosCreateRequire } from 'node:module';\nconst require = __monocerosCreateRequire(import.meta.url);" },
+    banner: point.codeCache ? {} : { js: "#!/usr/bin/env node\nimport { createRequire as __monocerosCreateRequire } from 'node:module';\nconst require = __monocerosCreateRequire(import.meta.url);" },
   });
-  chmodSync(outfile, 0o755);
+  if (point.codeCache) {
+    copyFileSync("scripts/loader.mjs", executable);
+    // The cache holds what one validation compiles: every module's top level and the config path.
+    rmSync(`${executable}.v8cache`, { force: true });
+    execFileSync(process.execPath, [executable, "--validate", "-c", "examples/config.yaml"], {
+      env: { ...process.env, MONOCEROS_WRITE_CODE_CACHE: "1" },
+      stdio: "ignore",
+    });
+  }
+  chmodSync(executable, 0o755);
 }

@@ -1,7 +1,11 @@
 // Every metric Monoceros exposes, defined in one place. Names, types and labels are those of the
 // Go original (dashboards depend on them); per-worker process figures are read from /proc at
 // scrape time, once per scrape.
-import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+// One module at a time, not the package's index: see prom-client-parts.d.ts.
+import Counter from "prom-client/lib/counter.js";
+import collectDefaultMetrics from "prom-client/lib/defaultMetrics.js";
+import Gauge from "prom-client/lib/gauge.js";
+import Registry from "prom-client/lib/registry.js";
 import type { Config } from "../config/types.js";
 import type { SupervisorState, WorkerStatus } from "../domain/state.js";
 import type { MetricEvent } from "../domain/types.js";
