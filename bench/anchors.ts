@@ -1,9 +1,11 @@
 // The same benchmark scenarios for what users would otherwise run: PM2 (npm dev dependency) and
 // supervisord (Debian's `supervisor`, installed by the bench when missing and root). Each anchor is
 // configured for its fastest honest behaviour: no restart delay or backoff, a large restart budget.
-// Every process started is stopped by pid (PM2's daemon and its God process, supervisord).
+// Monoceros goes through the same interface for the scenarios where all three write worker output
+// to files and are SIGKILLed. Every process started is stopped by pid (PM2's daemon, supervisord,
+// Monoceros; workers left behind by a SIGKILLed supervisor by their recorded pid).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { findExecutable } from "../src/backends/os/executable.js";
@@ -11,9 +13,10 @@ import { gapsFrom, stats, type Stats } from "./supervisor.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 const PM2 = join(ROOT, "node_modules/.bin/pm2");
+const MONOCEROS = join(ROOT, "dist/monoceros");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export type AnchorName = "pm2" | "supervisord";
+export type AnchorName = "monoceros" | "pm2" | "supervisord";
 
 export interface Anchor {
   name: AnchorName;
@@ -23,8 +26,10 @@ export interface Anchor {
 }
 
 export interface Running {
-  /** Pids of the supervisor's own processes (for CPU and memory). */
+  /** Pids of the supervisor's own processes (for CPU and memory, and to SIGKILL). */
   supervisorPids(): number[];
+  /** The files the workers' stdout and stderr end up in (with the supervisor's own records, for Monoceros). */
+  outputFiles(): string[];
   /** Stops everything; resolves when the supervisor is gone. Returns ms from the request to gone. */
   stop(): Promise<number>;
 }
@@ -62,15 +67,17 @@ export function pm2Anchor(): Anchor | null {
         apps: [{
           name: "bench", script: worker, args, interpreter: "none", instances: replicas, exec_mode: "fork",
           autorestart: true, restart_delay: 0, min_uptime: 0, max_restarts: 1_000_000, kill_timeout: 5_000,
-          out_file: join(home, "out.log"), error_file: join(home, "err.log"),
+          out_file: join(home, "out.log"), error_file: join(home, "err.log"), merge_logs: true,
         }],
       }));
       execFileSync(process.execPath, [PM2, "start", ecosystem], { env, stdio: "ignore" });
       const daemonPid = Number(readFileSync(join(home, "pm2.pid"), "utf8"));
       return {
         supervisorPids: () => [daemonPid],
+        outputFiles: () => filesIn(home, /^(out|err).*\.log$/),
         async stop() {
           const startedAt = performance.now();
+          if (!alive(daemonPid)) return 0;
           execFileSync(process.execPath, [PM2, "kill"], { env, stdio: "ignore" });
           await untilGone([daemonPid], 20_000);
           return performance.now() - startedAt;
@@ -94,24 +101,59 @@ export function supervisordAnchor(): Anchor | null {
         "[supervisord]", `logfile=${join(home, "supervisord.log")}`, `pidfile=${join(home, "supervisord.pid")}`, "nodaemon=true", "",
         "[program:bench]", `command=${[worker, ...args].join(" ")}`, `numprocs=${replicas}`, "process_name=%(program_name)s_%(process_num)02d",
         "autostart=true", "autorestart=true", "startsecs=0", "startretries=1000000", "stopsignal=TERM", "stopwaitsecs=5",
-        `stdout_logfile=${join(home, "out.log")}`, `stderr_logfile=${join(home, "err.log")}`, "",
+        // One file per process, never rotated (rotation would drop lines from the count).
+        `stdout_logfile=${join(home, "out_%(process_num)02d.log")}`, `stderr_logfile=${join(home, "err_%(process_num)02d.log")}`,
+        "stdout_logfile_maxbytes=0", "stderr_logfile_maxbytes=0", "",
       ].join("\n"));
       const child: ChildProcess = spawn(found.path, ["-c", conf], { stdio: "ignore" });
       const pid = child.pid as number;
       return {
         supervisorPids: () => [pid],
-        async stop() {
-          const startedAt = performance.now();
-          const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
-          child.kill("SIGTERM");
-          const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-          await exited;
-          clearTimeout(timer);
-          return performance.now() - startedAt;
-        },
+        outputFiles: () => filesIn(home, /^(out|err)_\d+\.log$/),
+        stop: () => stopChild(child),
       };
     },
   };
+}
+
+/** Monoceros itself, its stdout and stderr going to files like the anchors' worker output. */
+export function monocerosSubject(): Anchor {
+  const version = execFileSync(process.execPath, [MONOCEROS, "--version"], { encoding: "utf8" }).trim().split(" ")[1] ?? "unknown";
+  return {
+    name: "monoceros",
+    version,
+    async start(worker, args, replicas) {
+      const home = folder();
+      const config = join(home, "config.yaml");
+      writeFileSync(config, `supervisor:\n  workers:\n    - name: bench\n      replicas: ${replicas}\n      max_restarts: -1\n      exec: ${worker}\n      args: [${args.map((a) => JSON.stringify(a)).join(", ")}]\n`);
+      const out = openSync(join(home, "out.log"), "a");
+      const err = openSync(join(home, "err.log"), "a");
+      const child = spawn(process.execPath, [MONOCEROS, "-c", config], { stdio: ["ignore", out, err] });
+      closeSync(out);
+      closeSync(err);
+      return {
+        supervisorPids: () => [child.pid as number],
+        outputFiles: () => [join(home, "out.log"), join(home, "err.log")],
+        stop: () => stopChild(child),
+      };
+    },
+  };
+}
+
+/** SIGTERM, SIGKILL after 20 s; ms from the SIGTERM until the child is gone. */
+async function stopChild(child: ChildProcess): Promise<number> {
+  const startedAt = performance.now();
+  if (child.exitCode !== null || child.signalCode !== null) return 0;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  await exited;
+  clearTimeout(timer);
+  return performance.now() - startedAt;
+}
+
+function filesIn(home: string, name: RegExp): string[] {
+  return readdirSync(home).filter((file) => name.test(file)).map((file) => join(home, file));
 }
 
 /** Installs supervisord from Debian's packages when missing and root; never fails. */
@@ -162,6 +204,91 @@ export async function anchorIdle(anchor: Anchor, worker: string, workers = 32, s
   } finally {
     await running.stop();
   }
+}
+
+const MARKER = Buffer.from("@L@");
+
+function markersIn(files: string[]): number {
+  let count = 0;
+  for (const file of files) {
+    const text = readFileSync(file);
+    for (let i = text.indexOf(MARKER); i !== -1; i = text.indexOf(MARKER, i + MARKER.length)) count++;
+  }
+  return count;
+}
+
+function startsAndExits(file: string): { starts: bigint[]; exits: bigint[]; pids: number[] } {
+  const lines = existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean) : [];
+  const field = (what: string) => lines.filter((line) => line.startsWith(`${what} `)).map((line) => line.split(" "));
+  return {
+    starts: field("start").map((parts) => BigInt(parts[1] ?? "0")),
+    exits: field("exit").map((parts) => BigInt(parts[1] ?? "0")),
+    pids: field("start").map((parts) => Number(parts[2])),
+  };
+}
+
+export interface LogRun {
+  linesPerSecond: number;
+  lost: number;
+  seconds: number;
+}
+
+/**
+ * Log forwarding into files: `workers` workers each write `lines` lines as fast as they can and exit
+ * at once (their last lines still in the pipe). Lines per second from the first worker's start until
+ * the output files stopped changing (their mtime), and lines missing once nothing more arrives.
+ */
+export async function logsToFiles(subject: Anchor, worker: string, format: "json" | "plain", lines = 200_000, workers = 4): Promise<LogRun> {
+  const times = join(folder(), "times");
+  const running = await subject.start(worker, ["burst", String(lines), format, times, String(workers)], workers);
+  const expected = lines * workers;
+  const size = () => running.outputFiles().reduce((sum, file) => sum + statSync(file).size, 0);
+  try {
+    const deadline = performance.now() + 90_000;
+    while (startsAndExits(times).exits.length < workers && performance.now() < deadline) await sleep(20);
+    // Then until the output has not grown for a second: what has not arrived by then is lost.
+    let last = -1;
+    while (performance.now() < deadline) {
+      const now = size();
+      if (now === last) break;
+      last = now;
+      await sleep(1_000);
+    }
+    const firstStartNs = startsAndExits(times).starts.reduce((a, b) => (a < b ? a : b));
+    const lastWriteNs = running.outputFiles().map((file) => statSync(file, { bigint: true }).mtimeNs).reduce((a, b) => (a > b ? a : b), 0n);
+    const seconds = Number(lastWriteNs - firstStartNs) / 1e9;
+    const arrived = markersIn(running.outputFiles());
+    return { linesPerSecond: Math.round(arrived / seconds), lost: expected - arrived, seconds };
+  } finally {
+    await running.stop();
+  }
+}
+
+/**
+ * SIGKILLs the supervisor with `workers` sleeping workers: how many workers are still running 3 s
+ * later. Those are then killed by their recorded pid.
+ */
+export async function orphansAfterSigkill(subject: Anchor, worker: string, workers = 8): Promise<{ workers: number; leftRunning: number }> {
+  const times = join(folder(), "times");
+  const running = await subject.start(worker, ["sleep", times], workers);
+  const deadline = performance.now() + 30_000;
+  while (startsAndExits(times).starts.length < workers && performance.now() < deadline) await sleep(10);
+  await sleep(300);
+  for (const pid of running.supervisorPids()) process.kill(pid, "SIGKILL");
+  const pids = startsAndExits(times).pids;
+  const isOurWorker = (pid: number) => {
+    try {
+      return alive(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith(worker);
+    } catch {
+      return false; // gone meanwhile
+    }
+  };
+  await sleep(3_000);
+  const left = pids.filter(isOurWorker);
+  for (const pid of left) process.kill(pid, "SIGKILL");
+  await untilGone(left, 5_000);
+  await running.stop(); // reaps a child supervisor; nothing to do for PM2's daemon
+  return { workers, leftRunning: left.length };
 }
 
 function cpuSeconds(pid: number): number {

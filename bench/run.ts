@@ -3,7 +3,8 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { anchorIdle, anchorRestartGap, anchorStartAndStop, ensureSupervisord, pm2Anchor, supervisordAnchor, type Anchor } from "./anchors.js";
+import { anchorIdle, anchorRestartGap, anchorStartAndStop, ensureSupervisord, logsToFiles, monocerosSubject, orphansAfterSigkill, pm2Anchor, supervisordAnchor, type Anchor, type LogRun } from "./anchors.js";
+import { comparisonRows, comparisonTable, type ComparisonInput } from "./comparison.js";
 import { benchLoadBalancing, benchProxyOverhead, haproxyAvailable } from "./proxy.js";
 import { benchSimulator } from "./sim.js";
 import { benchIdle, benchLogs, benchMetrics, benchNodeSpawnFloor, benchRestartGap, benchStartAndStop, buildWorkers, stats, type Stats } from "./supervisor.js";
@@ -21,14 +22,24 @@ function machine(): string {
 
 const REPEATS = 3;
 const startedAt = new Date();
-console.log("bench: simulator…");
+const phase = (what: string) => console.log(`bench [${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s]: ${what}`);
+phase("simulator…");
 const sim = benchSimulator();
 
 const bins = buildWorkers();
 ensureSupervisord();
 const anchors = [pm2Anchor(), supervisordAnchor()].filter((anchor): anchor is Anchor => anchor !== null);
-const anchorRuns = new Map<string, { gaps: Stats[]; startStop: { startMs: number; shutdownMs: number }[]; idle?: { cpuPercentOfCore: number; rssBytes: number } }>();
+interface AnchorRuns {
+  gaps: Stats[];
+  startStop: { startMs: number; shutdownMs: number }[];
+  idle?: { cpuPercentOfCore: number; rssBytes: number };
+}
+const anchorRuns = new Map<string, AnchorRuns>();
 for (const anchor of anchors) anchorRuns.set(anchor.name, { gaps: [], startStop: [] });
+// Monoceros and the anchors alike: worker output into files, and a SIGKILL of the supervisor.
+const subjects = [monocerosSubject(), ...anchors];
+const fileRuns = new Map<string, { json: LogRun[]; plain: LogRun[]; orphans?: { workers: number; leftRunning: number } }>();
+for (const subject of subjects) fileRuns.set(subject.name, { json: [], plain: [] });
 const supervisor = bins === null ? null : await (async () => {
   const gapRuns: { floor: Stats; monoceros: Stats }[] = [];
   const json: { linesPerSecond: number; lost: number }[] = [];
@@ -36,7 +47,7 @@ const supervisor = bins === null ? null : await (async () => {
   const startStop: { startMs: number; shutdownMs: number }[] = [];
   const nodeFloor: Stats[] = [];
   for (let run = 1; run <= REPEATS; run++) {
-    console.log(`bench: supervisor run ${run}/${REPEATS}: restart gap, log forwarding, start-up and shutdown…`);
+    phase(`supervisor run ${run}/${REPEATS}: restart gap, log forwarding, start-up and shutdown, for Monoceros, then each anchor…`);
     gapRuns.push(await benchRestartGap(bins));
     nodeFloor.push(benchNodeSpawnFloor(bins));
     json.push(await benchLogs(bins, "json"));
@@ -49,15 +60,25 @@ const supervisor = bins === null ? null : await (async () => {
       runs?.gaps.push(await anchorRestartGap(anchor, bins.worker, anchor.name === "supervisord" ? 20 : 200));
       runs?.startStop.push(await anchorStartAndStop(anchor, bins.worker));
     }
+    for (const subject of subjects) {
+      const runs = fileRuns.get(subject.name);
+      runs?.json.push(await logsToFiles(subject, bins.worker, "json"));
+      runs?.plain.push(await logsToFiles(subject, bins.worker, "plain"));
+    }
+  }
+  for (const subject of subjects) {
+    phase(`SIGKILL of ${subject.name} with 8 workers…`);
+    const runs = fileRuns.get(subject.name);
+    if (runs) runs.orphans = await orphansAfterSigkill(subject, bins.worker);
   }
   for (const anchor of anchors) {
-    console.log(`bench: idle cost of ${anchor.name} (20 s)…`);
+    phase(`idle cost of ${anchor.name} (32 s)…`);
     const runs = anchorRuns.get(anchor.name);
     if (runs) runs.idle = await anchorIdle(anchor, bins.worker);
   }
-  console.log("bench: idle cost (20 s)…");
+  phase("idle cost of Monoceros (32 s)…");
   const idle = await benchIdle(bins);
-  console.log("bench: /metrics with 64 and 256 workers…");
+  phase("/metrics with 64 and 256 workers…");
   const metrics64 = await benchMetrics(bins, 64, { cpuSeconds: 20 });
   const metrics256 = await benchMetrics(bins, 256);
   return { gapRuns, nodeFloor, json, plain, startStop, idle, metrics64, metrics256 };
@@ -65,15 +86,20 @@ const supervisor = bins === null ? null : await (async () => {
 
 let proxy: { overhead: Awaited<ReturnType<typeof benchProxyOverhead>>; balancing: Awaited<ReturnType<typeof benchLoadBalancing>> } | null = null;
 if (haproxyAvailable()) {
-  console.log("bench: proxy overhead and load-balancing quality (HAProxy)…");
+  phase("proxy overhead and load-balancing quality (HAProxy)…");
   proxy = { overhead: await benchProxyOverhead(), balancing: await benchLoadBalancing() };
 } else {
   console.log("bench: skipping the proxy benchmarks: haproxy is not installed (apt-get install haproxy)");
 }
 
+const comparison = comparisonRows(comparisonInput());
+const durationSeconds = Math.round((Date.now() - startedAt.getTime()) / 1000);
 const results = {
-  date: startedAt.toISOString(), machine: machine(), simulator: sim, supervisor, proxy,
+  date: startedAt.toISOString(), durationSeconds, machine: machine(), simulator: sim, supervisor, proxy,
   anchors: Object.fromEntries([...anchorRuns].map(([name, runs]) => [name, { version: anchors.find((a) => a.name === name)?.version, ...runs }])),
+  filesAndSigkill: Object.fromEntries(fileRuns),
+  // Per scenario: each system's median, and Monoceros's figure divided by the floor's and each anchor's.
+  comparison,
 };
 writeFileSync("bench/results.json", `${JSON.stringify(results, null, 2)}\n`);
 
@@ -166,28 +192,82 @@ ${proxySection()}
 `;
 writeFileSync("BENCHMARKS.md", markdown);
 
+function comparisonInput(): ComparisonInput {
+  const med = (values: number[]) => (values.length === 0 ? undefined : stats(values).median);
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  const fileValues = (name: string) => {
+    const runs = fileRuns.get(name);
+    return {
+      logsJsonLinesPerSecond: med(runs?.json.map((r) => r.linesPerSecond) ?? []),
+      logsPlainLinesPerSecond: med(runs?.plain.map((r) => r.linesPerSecond) ?? []),
+      logLinesLost: runs ? sum([...runs.json, ...runs.plain].map((r) => r.lost)) : undefined,
+      workersLeftAfterSigkill: runs?.orphans?.leftRunning,
+    };
+  };
+  if (supervisor === null) return { floor: {}, systems: [] };
+  return {
+    floor: {
+      restartGapMedianMs: med(supervisor.gapRuns.map((r) => r.floor.median)),
+      restartGapP99Ms: med(supervisor.gapRuns.map((r) => r.floor.p99)),
+    },
+    systems: [
+      {
+        name: "monoceros", label: "Monoceros",
+        values: {
+          restartGapMedianMs: med(supervisor.gapRuns.map((r) => r.monoceros.median)),
+          restartGapP99Ms: med(supervisor.gapRuns.map((r) => r.monoceros.p99)),
+          start32Ms: med(supervisor.startStop.map((r) => r.startMs)),
+          stop32Ms: med(supervisor.startStop.map((r) => r.shutdownMs)),
+          idleCpuPercentOfCore: supervisor.idle.cpuPercentOfCore,
+          idleRssMiB: supervisor.idle.rssBytes / 2 ** 20,
+          ...fileValues("monoceros"),
+        },
+      },
+      ...anchors.map((anchor) => {
+        const runs = anchorRuns.get(anchor.name);
+        return {
+          name: anchor.name, label: `${anchor.name === "pm2" ? "PM2" : anchor.name} ${anchor.version}`,
+          values: {
+            restartGapMedianMs: med(runs?.gaps.map((g) => g.median) ?? []),
+            restartGapP99Ms: med(runs?.gaps.map((g) => g.p99) ?? []),
+            start32Ms: med(runs?.startStop.map((r) => r.startMs) ?? []),
+            stop32Ms: med(runs?.startStop.map((r) => r.shutdownMs) ?? []),
+            idleCpuPercentOfCore: runs?.idle?.cpuPercentOfCore,
+            idleRssMiB: runs?.idle === undefined ? undefined : runs.idle.rssBytes / 2 ** 20,
+            ...fileValues(anchor.name),
+          },
+        };
+      }),
+    ],
+  };
+}
+
 function anchorSection(): string {
   if (supervisor === null || anchors.length === 0) return "Skipped: no anchor installed.\n";
-  const floor = stats(supervisor.gapRuns.map((r) => r.floor.median)).median;
-  const med = (values: number[]) => stats(values).median;
-  const rows: string[] = [];
-  const row = (name: string, gap: number, p99: number, start: number, shutdown: number, cpu: number | undefined, rssBytes: number | undefined) =>
-    rows.push(`| ${name} | ${ms(gap)} (${(gap / floor).toFixed(1)}× floor) | ${ms(p99)} | ${ms(start)} | ${ms(shutdown)} | ${cpu === undefined ? "n/a" : `${cpu.toFixed(3)}%`} | ${rssBytes === undefined ? "n/a" : `${(rssBytes / 2 ** 20).toFixed(1)} MiB`} |`);
-  row("Monoceros", med(supervisor.gapRuns.map((r) => r.monoceros.median)), med(supervisor.gapRuns.map((r) => r.monoceros.p99)), med(supervisor.startStop.map((r) => r.startMs)), med(supervisor.startStop.map((r) => r.shutdownMs)), supervisor.idle.cpuPercentOfCore, supervisor.idle.rssBytes);
-  for (const anchor of anchors) {
-    const runs = anchorRuns.get(anchor.name);
-    if (!runs) continue;
-    row(`${anchor.name} ${anchor.version}`, med(runs.gaps.map((g) => g.median)), med(runs.gaps.map((g) => g.p99)), med(runs.startStop.map((r) => r.startMs)), med(runs.startStop.map((r) => r.shutdownMs)), runs.idle?.cpuPercentOfCore, runs.idle?.rssBytes);
-  }
-  return `Same C worker and scenarios as above, each anchor configured for its fastest honest behaviour (no restart delay or backoff, a huge restart budget: PM2 \`restart_delay 0, min_uptime 0\`; supervisord \`startsecs=0\`); medians of ${REPEATS} rounds run interleaved with Monoceros's. Floor: ${ms(floor)}.
+  return `The same C worker and scenarios for PM2 and supervisord, each configured for its fastest honest behaviour
+(no restart delay or backoff, a huge restart budget: PM2 \`restart_delay 0, min_uptime 0\`, fork mode;
+supervisord \`startsecs=0\`), in the same rounds as Monoceros's (A B C A B C …); medians of ${REPEATS} rounds.
+In brackets: Monoceros's figure divided by the floor's, or by that anchor's (below 1 is better for Monoceros
+in every row but lines/s, where above 1 is). The same figures, with the ratios, are in \`bench/results.json\`
+under \`comparison\`.
 
-| Supervisor | restart gap, median | restart gap, p99 | start 32 workers | stop 32 workers | idle CPU (32 workers) | idle RSS |
-|---|---|---|---|---|---|---|
-${rows.join("\n")}
+${comparisonTable(comparisonInput(), comparison)}
 
-PM2 is stopped with \`pm2 kill\` (its documented way), supervisord with SIGTERM. Not yet measured side by side: log forwarding (PM2 and
-supervisord write to files) and what each leaves behind when SIGKILLed (the issue reports that both leave every worker
-running; not measured here yet; Monoceros's own test for it is in test/integration).
+How each row is measured:
+- Restart gap, start and stop: as in the table above. PM2 is stopped with \`pm2 kill\` (its documented way),
+  supervisord and Monoceros with SIGTERM. supervisord's gap is 20 restarts a round, not 200: it restarts on
+  its one-second poll, and 200 would take minutes.
+- Idle: CPU of every thread of the supervisor's own processes (PM2's daemon, supervisord) from 12 s after
+  start, for 20 s; RSS at the end.
+- Log forwarding into files: every system writes the workers' output to files (PM2's \`out_file\` with
+  \`merge_logs\`, supervisord's \`stdout_logfile\` without rotation, Monoceros's stdout and stderr redirected
+  to files). Each worker writes 200,000 lines as fast as it can and exits at once, its last lines still in
+  the pipe. Lines per second from the first worker's start to the output files' last change; lines lost
+  are those missing once the files stopped growing for a second. PM2 and supervisord copy bytes; Monoceros
+  also parses every JSON line to add \`worker_id\`, and wraps every plain line in a JSON record with a
+  timestamp (the original's record shapes), which costs it throughput.
+- SIGKILL: 8 sleeping workers, then SIGKILL to the supervisor's own processes; workers still running 3 s
+  later are counted, then killed by the pid they recorded.
 `;
 }
 

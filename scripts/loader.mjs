@@ -22,6 +22,7 @@ try {
 // The same wrapper as Node's for CommonJS; the cache is only valid for this exact source text.
 const source = `(function (exports, require, module, __filename, __dirname) {${readFileSync(bundleFile, "utf8")}\n})`;
 const script = new Script(source, { filename: bundleFile, cachedData });
+cachedData = undefined; // V8 has copied what it needs: the 800 KB buffer need not live on
 if (process.env.MONOCEROS_WRITE_CODE_CACHE === "1") {
   process.on("exit", () => writeFileSync(cacheFile, script.createCachedData()));
 }

@@ -28,6 +28,7 @@ main(process.argv.slice(2), io).then(
   (error: unknown) => {
     runCrashCleanups();
     io.stderr(`monoceros: internal error: ${error instanceof Error ? error.message : String(error)} (please report this)`);
-    process.exitCode = 1;
+    // Exit now: the admin server and timers would keep a Monoceros with no workers running.
+    process.exit(1);
   },
 );

@@ -13,8 +13,9 @@ import type { ProxyDataPlane } from "../proxy/data-plane.js";
 import { readProcessStats } from "../metrics/process-stats.js";
 import { Metrics } from "../metrics/registry.js";
 import { BUILD_INFO } from "../version.js";
-import { createLogger, type Logger } from "../logs/logger.js";
+import { createLogger, debugRenderer, type Logger } from "../logs/logger.js";
 import { OutputChannel } from "../logs/output-channel.js";
+import type { TextChannel } from "../logs/worker-output.js";
 import { Runtime } from "../runtime/runtime.js";
 import { onCrash } from "./crash-guard.js";
 import { EXIT_CODES } from "./exit-codes.js";
@@ -97,7 +98,10 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
 
   const stdout = new OutputChannel(1);
   const stderr = new OutputChannel(2);
-  const logger = createLogger({ debug: options.debug, destination: { write: (text) => stderr.write(text) } });
+  const logger = await createLogger({ debug: options.debug, destination: { write: (text) => stderr.write(text) } });
+  // With --debug, the records that carry workers' plain lines are rendered readable too.
+  const render = options.debug ? await debugRenderer() : null;
+  const records: TextChannel = render === null ? stderr : { write: (text, source) => stderr.write(render(text), source) };
   for (const warning of options.warnings) logger.warn(warning);
   report = (level, msg, fields) => {
     logger[level](fields, msg);
@@ -106,7 +110,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   logger.info({ port: adminPort, host: config.admin.host ?? "*" }, "Admin endpoint listening (/metrics, /health, /status)");
 
   const backend = new OsBackend({
-    channels: { stdout, stderr, records: stderr },
+    channels: { stdout, stderr, records },
     onProblem: (message) => logger.warn(message),
     onLogCollision: () => metrics.logJsonCollision(),
   });

@@ -20,10 +20,35 @@ export class LineSplitter {
   /** Feeds a chunk; calls onLine for every complete line in it (without its newline). */
   push(chunk: Buffer): void {
     let start = 0;
-    for (let newline = chunk.indexOf(NEWLINE, start); newline !== -1; newline = chunk.indexOf(NEWLINE, start)) {
-      this.take(chunk, start, newline);
+    if (this.pendingBytes > 0) {
+      // First finish the line the previous chunk began.
+      const newline = chunk.indexOf(NEWLINE);
+      if (newline === -1) {
+        this.take(chunk, 0, chunk.length);
+        return;
+      }
+      this.take(chunk, 0, newline);
       this.emit(false);
       start = newline + 1;
+    }
+    const lastNewline = chunk.lastIndexOf(NEWLINE);
+    if (lastNewline >= start && lastNewline - start <= this.maxLineBytes) {
+      // Whole lines, none of them over the limit: decode them in one go and split the text. The
+      // same text as line by line: a newline byte is never part of a multi-byte UTF-8 sequence.
+      const text = chunk.toString("utf8", start, lastNewline);
+      let from = 0;
+      for (let newline = text.indexOf("\n"); newline !== -1; newline = text.indexOf("\n", from)) {
+        this.deliver(text.slice(from, newline), false);
+        from = newline + 1;
+      }
+      this.deliver(text.slice(from), false);
+      start = lastNewline + 1;
+    } else {
+      for (let newline = chunk.indexOf(NEWLINE, start); newline !== -1; newline = chunk.indexOf(NEWLINE, start)) {
+        this.take(chunk, start, newline);
+        this.emit(false);
+        start = newline + 1;
+      }
     }
     if (start < chunk.length) this.take(chunk, start, chunk.length);
   }
@@ -48,6 +73,10 @@ export class LineSplitter {
     const text = this.pending.length === 1 ? (this.pending[0] as Buffer).toString("utf8") : Buffer.concat(this.pending, this.pendingBytes).toString("utf8");
     this.pending = [];
     this.pendingBytes = 0;
+    this.deliver(text, split);
+  }
+
+  private deliver(text: string, split: boolean): void {
     const line = text.endsWith("\r") ? text.slice(0, -1) : text;
     this.onLine(split ? line + SPLIT_MARKER : line);
   }

@@ -2,7 +2,6 @@
 // original's zap production logger (`level` as a name, `ts` in epoch seconds, `msg`), so log
 // pipelines built for it keep parsing; `--debug` switches to readable, verbose lines.
 import { pino, type Logger } from "pino";
-import pretty from "pino-pretty";
 
 export type { Logger };
 
@@ -11,16 +10,49 @@ export interface LineDestination {
   write(text: string): void;
 }
 
-export function createLogger(options: { debug: boolean; destination?: LineDestination }): Logger {
+/** Turns JSON record lines into readable ones (for --debug). */
+export type RecordRenderer = (jsonLines: string) => string;
+
+/**
+ * The --debug rendering, for Monoceros's records and the records that carry workers' plain lines
+ * alike: `[HH:MM:ss.l] LEVEL: message` and the other fields below. pino-pretty is loaded only here:
+ * it and its dependencies cost start-up time and memory otherwise.
+ */
+export async function debugRenderer(): Promise<RecordRenderer> {
+  const { prettyFactory } = await import("pino-pretty");
+  const prettify = prettyFactory({ colorize: false, ignore: "pid,hostname", translateTime: "SYS:HH:MM:ss.l" });
+  const renderLine = (line: string): string => {
+    let record: Record<string, unknown>;
+    try {
+      record = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return `${line}\n`;
+    }
+    // A worker's line record: its time in epoch seconds, its text as the message.
+    if (typeof record.ts === "number") {
+      record.time = Math.round(record.ts * 1000);
+      delete record.ts;
+    }
+    for (const key of ["worker_info_msg", "worker_error_msg"]) {
+      if (record.msg === "" && typeof record[key] === "string") {
+        record.msg = record[key];
+        delete record[key];
+      }
+    }
+    return prettify(record);
+  };
+  return (jsonLines) => {
+    let text = "";
+    for (const line of jsonLines.split("\n")) if (line !== "") text += renderLine(line);
+    return text;
+  };
+}
+
+export async function createLogger(options: { debug: boolean; destination?: LineDestination }): Promise<Logger> {
+  const destination: LineDestination = options.destination ?? { write: (text) => process.stderr.write(text) };
   if (options.debug) {
-    const stream = pretty({
-      sync: true,
-      colorize: false,
-      ignore: "pid,hostname",
-      translateTime: "SYS:HH:MM:ss.l",
-      ...(options.destination ? { destination: options.destination as unknown as NodeJS.WritableStream } : { destination: 2 }),
-    });
-    return pino({ level: "debug", base: undefined }, stream);
+    const render = await debugRenderer();
+    return pino({ level: "debug", base: undefined }, { write: (record: string) => destination.write(render(record)) });
   }
   return pino(
     {

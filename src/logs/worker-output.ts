@@ -1,14 +1,18 @@
 // Forwards one worker's stdout and stderr, line by line, to Monoceros's output channels.
 import type { Readable } from "node:stream";
 import { LineSplitter, LINE_BYTES_MAX_DEFAULT } from "./line-splitter.js";
-import type { OutputChannel } from "./output-channel.js";
 import { formatWorkerLine, type WorkerStream } from "./worker-log-format.js";
 
+/** Where text goes; `source` is paused while the destination is backed up (an OutputChannel). */
+export interface TextChannel {
+  write(text: string, source?: Readable): void;
+}
+
 export interface LogChannels {
-  stdout: OutputChannel;
-  stderr: OutputChannel;
+  stdout: TextChannel;
+  stderr: TextChannel;
   /** Where Monoceros's own records go (stderr, like the original's zap logger). */
-  records: OutputChannel;
+  records: TextChannel;
 }
 
 export interface ForwardOptions {

@@ -16,8 +16,8 @@ afterEach(async () => {
   extraPids.clear();
 });
 
-function run(yaml: string): Running {
-  const running = startMonoceros(yaml);
+function run(yaml: string, extraArgs: string[] = []): Running {
+  const running = startMonoceros(yaml, extraArgs);
   started.push(running);
   return running;
 }
@@ -34,6 +34,18 @@ describe("supervisor mode with real processes", () => {
     expect(starts.length).toBeGreaterThanOrEqual(5); // 2 first starts + 2 restarts of one worker + at least one of the other
     expect(recordsWith(m, "Too many restarts: shutting down")).toHaveLength(1);
     for (const pid of workerPids(m)) expect(isAlive(pid)).toBe(false);
+  });
+
+  it("with --debug writes readable records (not JSON) and otherwise behaves the same", async () => {
+    const m = run(pool(`      replicas: 1\n      max_restarts: 1\n      args: [--exit-after, 200ms]\n`), ["-d"]);
+    const { code } = await m.exited;
+    expect(code).toBe(1);
+    expect(m.stderrLines.some((line) => /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: Worker started$/.test(line))).toBe(true);
+    expect(m.stderrLines.some((line) => line.includes("Too many restarts: shutting down"))).toBe(true);
+    // The workers' plain lines too: the line as the message, worker_id below it.
+    expect(m.stderrLines.some((line) => /\] INFO: processbin started pid=\d+/.test(line))).toBe(true);
+    expect(m.stderrLines.filter((line) => line.startsWith("{"))).toEqual([]);
+    expect(m.stderrLines.filter((line) => line.includes("internal error"))).toEqual([]);
   });
 
   it("fails at start-up with exit 2 when exec cannot be run", async () => {
