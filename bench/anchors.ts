@@ -172,7 +172,7 @@ export async function anchorRestartGap(anchor: Anchor, worker: string, restarts 
   const running = await anchor.start(worker, ["restart", file], 1);
   const deadline = performance.now() + 120_000;
   const gaps = () => gapsFrom(file);
-  while (gaps().length < restarts && performance.now() < deadline) await sleep(50);
+  while (gaps().length < restarts && performance.now() < deadline) await sleep(100); // as for Monoceros: rarely, not to compete for the cores
   await running.stop();
   return stats(gaps().slice(0, restarts));
 }

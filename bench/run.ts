@@ -142,7 +142,8 @@ if (supervisor !== null) {
 
 const markdown = `# Benchmarks
 
-Latest run: ${startedAt.toISOString().slice(0, 10)} on ${results.machine}.
+Latest run: ${startedAt.toISOString().slice(0, 10)} on ${results.machine}; the whole \`make bench\` took ${Math.round(durationSeconds / 60)} min.
+Versions: ${versions()}.
 Produced by \`make bench\` (raw figures in \`bench/results.json\`). A shared 2-core machine: expect ±10%.
 
 ## Simulator
@@ -168,29 +169,52 @@ ${proxySection()}
 - **Restart gap.** The floor is a C loop of fork, exec and waitpid. Node's own \`child_process.spawn\`
   (a loop that does nothing but respawn the same worker with pipes, measured above) already costs
   two to three times the floor: Node forks the whole (40+ MB) process, builds the ChildProcess and its two
-  pipe streams, and reports the exit through the event loop. Monoceros adds about 0.4–0.7 ms on top
+  pipe streams, and reports the exit through the event loop. Monoceros adds about 0.3–0.7 ms on top
   (the core's step, two log records, the watchdog's bookkeeping, waiting for both pipes to close so
   no line is lost). Reaching floor + 1 ms needs spawning outside Node's event loop, e.g. a small
-  native spawner process that forks and execs on request: not built yet.
-- **Log forwarding.** Single-threaded: every line is split, every line that looks like a JSON object
-  is parsed with \`JSON.parse\` to know it is one and whether it has \`worker_id\` (as the original does),
-  and written in one batch per chunk. It sits at about the target; a faster path would validate JSON
-  without building objects, or forward on a worker thread.
-- **Start-up.** Node itself takes 50–70 ms to start here. Compiling and evaluating the bundle
-  (zod, yaml, commander, pino, prom-client: about 840 KB minified) takes 40–60 ms more, since Node 20
-  has no compile cache, and each of the 32 spawns about 1 ms. The admin endpoint is bound before the
-  first worker starts (so a taken port fails cleanly); that costs well under a millisecond. Lazily
-  loading what a run does not need (pino-pretty, commander's help, the schema after validation) and
-  a smaller schema library would cut part of it; reaching 100 ms would need a compile cache (Node 22).
-- **Idle cost and memory.** Measured from 12 s after start-up: Monoceros runs no poll of its own when
-  nothing happens. What remains is prom-client's event-loop-delay monitor, set to sample once a
-  second (its default is 100 times a second), and V8's memory reducer, which runs a few full
-  collections 8–10 s after start (about 40 ms of CPU, outside the window). A bare Node 20 process holds
-  about 40 MB here; the bundle, prom-client's registry with Node's default metrics, and 32 workers'
-  pipes and streams bring Monoceros to about 60 MiB, over the 55 MB target. Dropping Node's default
-  metrics would save a few MB but they are asked for; a smaller bundle would save more.
+  native spawner process that forks and execs on request: not built. It still restarts about twice
+  as fast as PM2 and 400 times as fast as supervisord. The p99 (the second-worst of 200 gaps) sits
+  at the 5 ms target and lands on either side of it from run to run (4.6–7.8 ms across runs on this
+  shared 2-core machine, where the worker, Monoceros and the bench share the cores; the bench polls
+  the worker's time file only every 100 ms for that reason). The bare Node spawn loop's p99 is about
+  3.3 ms; the rest of the tail is scheduling and an occasional 1 ms young-generation GC.
+- **Start-up.** Node itself takes about 50 ms to start here. \`dist/monoceros\` runs its bundle with
+  a V8 code cache written at build time, which saves about 30 ms of compiling; evaluating the bundle's
+  modules (zod, yaml, commander, pino, prom-client) and loading the Node modules they need still
+  takes about 35 ms, and the 32 spawns about 1 ms each (Node's \`spawn\` again). The admin endpoint is
+  bound before the first worker starts (so a taken port fails cleanly); that costs well under a
+  millisecond. Reaching 100 ms would need a startup snapshot of the evaluated bundle (\`node
+  --snapshot-blob\`, which the \`#!/usr/bin/env node\` line cannot pass portably) or the native
+  spawner above.
+- **Shutdown.** Around the 20 ms target, on either side of it from run to run: most of the time is
+  spent waiting for 32 processes to exit and their pipes to close on a 2-core machine, not in
+  Monoceros (a CPU profile of the shutdown shows about 10 ms of work in 30 ms).
+- **Idle memory.** A bare Node 20 process holds about 40 MB here, most of it the Node binary's own
+  pages. Monoceros with 32 workers sits at 51–54 MB (about 39 MB of file pages, 13–15 MB of heap and
+  buffers: the bundle's modules, prom-client's registry with Node's default metrics, 32 workers'
+  pipes and streams); where in that range a run lands depends on when V8's memory reducer last ran.
+  Dropping Node's default metrics would save a little, but they are part of what \`/metrics\` serves.
+- **Log forwarding.** Single-threaded: each chunk's whole lines are decoded at once, every line that
+  looks like a JSON object is parsed with \`JSON.parse\` to know that it is one and whether it has
+  \`worker_id\` (as the original does), and written in one batch per chunk. PM2 and supervisord copy
+  bytes and are faster at it; PM2 loses lines of workers that exit right after writing, Monoceros
+  and supervisord lose none.
+- **Idle cost.** Measured from 12 s after start-up: Monoceros runs no poll of its own when nothing
+  happens. What remains is prom-client's event-loop-delay monitor, set to sample once a second
+  (its default is 100 times a second).
 `;
 writeFileSync("BENCHMARKS.md", markdown);
+
+function versions(): string {
+  const haproxy = (() => {
+    try {
+      return /version (\S+)/.exec(execFileSync("haproxy", ["-v"], { encoding: "utf8" }))?.[1] ?? "unknown";
+    } catch {
+      return "not installed";
+    }
+  })();
+  return [`Monoceros ${monocerosSubject().version}`, ...anchors.map((a) => `${a.name} ${a.version}`), `HAProxy ${haproxy}`].join(", ");
+}
 
 function comparisonInput(): ComparisonInput {
   const med = (values: number[]) => (values.length === 0 ? undefined : stats(values).median);
@@ -297,6 +321,10 @@ ${row("HAProxy roundrobin", balancing.roundrobin)}
 ${row("HAProxy leastconn (LEAST_REQUEST)", balancing.leastconn)}
 
 leastconn p99 is ${ratio.toFixed(2)}× SO_REUSEPORT's (target ≤ 0.5×: ${verdict(ratio <= 0.5)}).
+
+PM2 (fork mode) and supervisord have no proxy of their own: workers under either share a port the
+way the first row does, with SO_REUSEPORT (PM2's cluster mode balances round-robin, but only Node.js
+programs), so that row is also what they give.
 
 Notes: at light load the proxied median came out no higher than the direct one: the latency the
 proxy adds is below what this measurement resolves (both paths open a new connection per request;
