@@ -174,7 +174,7 @@ ${proxySection()}
   no line is lost). Reaching floor + 1 ms needs spawning outside Node's event loop, e.g. a small
   native spawner process that forks and execs on request: not built. It still restarts about twice
   as fast as PM2 and 400 times as fast as supervisord. The p99 (the second-worst of 200 gaps) sits
-  at the 5 ms target and lands on either side of it from run to run (4.6–7.8 ms across runs on this
+  at the 5 ms target and lands on either side of it from run to run (4.0–7.8 ms across today's runs on this
   shared 2-core machine, where the worker, Monoceros and the bench share the cores; the bench polls
   the worker's time file only every 100 ms for that reason). The bare Node spawn loop's p99 is about
   3.3 ms; the rest of the tail is scheduling and an occasional 1 ms young-generation GC.
@@ -190,7 +190,7 @@ ${proxySection()}
   spent waiting for 32 processes to exit and their pipes to close on a 2-core machine, not in
   Monoceros (a CPU profile of the shutdown shows about 10 ms of work in 30 ms).
 - **Idle memory.** A bare Node 20 process holds about 40 MB here, most of it the Node binary's own
-  pages. Monoceros with 32 workers sits at 51–54 MB (about 39 MB of file pages, 13–15 MB of heap and
+  pages. Monoceros with 32 workers sits at 51–56 MB (49–54 MiB: about 38 MB of file pages, 13–15 MB of heap and
   buffers: the bundle's modules, prom-client's registry with Node's default metrics, 32 workers'
   pipes and streams); where in that range a run lands depends on when V8's memory reducer last ran.
   Dropping Node's default metrics would save a little, but they are part of what \`/metrics\` serves.
