@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { findExecutable } from "../src/backends/os/executable.js";
-import { gapsFrom, stats, type Stats } from "./supervisor.js";
+import { gapsFrom, stats, stopChild, timesFrom, type Stats } from "./supervisor.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 const PM2 = join(ROOT, "node_modules/.bin/pm2");
@@ -140,18 +140,6 @@ export function monocerosSubject(): Anchor {
   };
 }
 
-/** SIGTERM, SIGKILL after 20 s; ms from the SIGTERM until the child is gone. */
-async function stopChild(child: ChildProcess): Promise<number> {
-  const startedAt = performance.now();
-  if (child.exitCode !== null || child.signalCode !== null) return 0;
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(timer);
-  return performance.now() - startedAt;
-}
-
 function filesIn(home: string, name: RegExp): string[] {
   return readdirSync(home).filter((file) => name.test(file)).map((file) => join(home, file));
 }
@@ -182,10 +170,9 @@ export async function anchorStartAndStop(anchor: Anchor, worker: string, workers
   const file = join(folder(), "times");
   const launchedNs = BigInt(Date.now()) * 1_000_000n;
   const running = await anchor.start(worker, ["sleep", file], workers);
-  const starts = () => (existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean) : []);
   const deadline = performance.now() + 60_000;
-  while (starts().length < workers && performance.now() < deadline) await sleep(5);
-  const lastStartNs = starts().map((line) => BigInt(line.split(" ")[1] ?? "0")).reduce((a, b) => (a > b ? a : b), 0n);
+  while (timesFrom(file).starts.length < workers && performance.now() < deadline) await sleep(5);
+  const lastStartNs = timesFrom(file).starts.reduce((a, b) => (a > b ? a : b), 0n);
   await sleep(500);
   const shutdownMs = await running.stop();
   return { startMs: Number(lastStartNs - launchedNs) / 1e6, shutdownMs };
@@ -217,16 +204,6 @@ function markersIn(files: string[]): number {
   return count;
 }
 
-function startsAndExits(file: string): { starts: bigint[]; exits: bigint[]; pids: number[] } {
-  const lines = existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean) : [];
-  const field = (what: string) => lines.filter((line) => line.startsWith(`${what} `)).map((line) => line.split(" "));
-  return {
-    starts: field("start").map((parts) => BigInt(parts[1] ?? "0")),
-    exits: field("exit").map((parts) => BigInt(parts[1] ?? "0")),
-    pids: field("start").map((parts) => Number(parts[2])),
-  };
-}
-
 export interface LogRun {
   linesPerSecond: number;
   lost: number;
@@ -245,7 +222,7 @@ export async function logsToFiles(subject: Anchor, worker: string, format: "json
   const size = () => running.outputFiles().reduce((sum, file) => sum + statSync(file).size, 0);
   try {
     const deadline = performance.now() + 90_000;
-    while (startsAndExits(times).exits.length < workers && performance.now() < deadline) await sleep(20);
+    while (timesFrom(times).exits.length < workers && performance.now() < deadline) await sleep(20);
     // Then until the output has not grown for a second: what has not arrived by then is lost.
     let last = -1;
     while (performance.now() < deadline) {
@@ -254,7 +231,7 @@ export async function logsToFiles(subject: Anchor, worker: string, format: "json
       last = now;
       await sleep(1_000);
     }
-    const firstStartNs = startsAndExits(times).starts.reduce((a, b) => (a < b ? a : b));
+    const firstStartNs = timesFrom(times).starts.reduce((a, b) => (a < b ? a : b));
     const lastWriteNs = running.outputFiles().map((file) => statSync(file, { bigint: true }).mtimeNs).reduce((a, b) => (a > b ? a : b), 0n);
     const seconds = Number(lastWriteNs - firstStartNs) / 1e9;
     const arrived = markersIn(running.outputFiles());
@@ -272,10 +249,10 @@ export async function orphansAfterSigkill(subject: Anchor, worker: string, worke
   const times = join(folder(), "times");
   const running = await subject.start(worker, ["sleep", times], workers);
   const deadline = performance.now() + 30_000;
-  while (startsAndExits(times).starts.length < workers && performance.now() < deadline) await sleep(10);
+  while (timesFrom(times).starts.length < workers && performance.now() < deadline) await sleep(10);
   await sleep(300);
   for (const pid of running.supervisorPids()) process.kill(pid, "SIGKILL");
-  const pids = startsAndExits(times).pids;
+  const pids = timesFrom(times).pids;
   const isOurWorker = (pid: number) => {
     try {
       return alive(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith(worker);

@@ -7,7 +7,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { findExecutable } from "../src/backends/os/executable.js";
-import { stats, type Stats } from "./supervisor.js";
+import { stats, stopChild, type Stats } from "./supervisor.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 const MONOCEROS = join(ROOT, "dist/monoceros");
@@ -32,15 +32,6 @@ function startMonoceros(yaml: string): ChildProcess {
   const folder = mkdtempSync(join(tmpdir(), "monoceros-bench-proxy-"));
   writeFileSync(join(folder, "config.yaml"), yaml.replaceAll("FOLDER", folder));
   return spawn(process.execPath, [MONOCEROS, "-c", join(folder, "config.yaml")], { stdio: ["ignore", "ignore", "ignore"] });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 async function untilWorkers(port: number, workers: number, timeoutMs = 30_000): Promise<void> {
@@ -83,7 +74,7 @@ export async function benchProxyOverhead(requests = 500): Promise<{ direct: Stat
     }
     return { direct: stats(direct), proxied: stats(proxied) };
   } finally {
-    await stop(child);
+    await stopChild(child, 30_000);
   }
 }
 
@@ -159,7 +150,7 @@ export async function benchLoadBalancing(ratePerSecond = 120, seconds = 15, work
       const cpuAfter = pids.map(cpuSecondsOf);
       results[name] = { latency: stats(latencies), failed, cpuSecondsPerWorker: cpuAfter.map((after, i) => after - (cpuBefore[i] ?? 0)) };
     } finally {
-      await stop(child);
+      await stopChild(child, 30_000);
     }
   }
   return results;

@@ -51,13 +51,16 @@ function startMonoceros(yaml: string, stdio: "ignore" | "pipe" = "ignore"): Chil
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exited = (child: ChildProcess) => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once("exit", () => r())));
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill("SIGTERM");
+/** SIGTERM, SIGKILL after `killAfterMs`; resolves with the ms from the SIGTERM until the child is gone. */
+export async function stopChild(child: ChildProcess, killAfterMs = 20_000): Promise<number> {
+  const startedAt = performance.now();
+  if (child.exitCode !== null || child.signalCode !== null) return 0;
   const done = exited(child);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
   await done;
   clearTimeout(timer);
+  return performance.now() - startedAt;
 }
 
 async function pollFor(probe: () => boolean, timeoutMs: number, intervalMs = 5): Promise<boolean> {
@@ -67,6 +70,17 @@ async function pollFor(probe: () => boolean, timeoutMs: number, intervalMs = 5):
     await sleep(intervalMs);
   }
   return false;
+}
+
+/** The "start" and "exit" records of a worker's time file: times (ns) and the pids that started. */
+export function timesFrom(file: string): { starts: bigint[]; exits: bigint[]; pids: number[] } {
+  const lines = existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean) : [];
+  const records = (what: string) => lines.filter((line) => line.startsWith(`${what} `)).map((line) => line.split(" "));
+  return {
+    starts: records("start").map((parts) => BigInt(parts[1] ?? "0")),
+    exits: records("exit").map((parts) => BigInt(parts[1] ?? "0")),
+    pids: records("start").map((parts) => Number(parts[2])),
+  };
 }
 
 /** Gaps (ms) between each recorded exit and the next start, from a worker's time file. */
@@ -96,7 +110,7 @@ export async function benchRestartGap(bins: { worker: string; floor: string }, r
     // Every 100 ms: re-reading the time file more often competes with what is measured for the 2 cores.
     await pollFor(() => gapsFrom(monocerosFile).length >= restarts, 60_000, 100);
   } finally {
-    await stop(child);
+    await stopChild(child);
   }
   return { floor: stats(gapsFrom(floorFile)), monoceros: stats(gapsFrom(monocerosFile).slice(0, restarts)) };
 }
@@ -119,7 +133,7 @@ export async function benchLogs(bins: { worker: string }, format: "json" | "plai
   try {
     await pollFor(() => seen >= expected + (format === "plain" ? monocerosOwnLines : 0), 120_000);
   } finally {
-    await stop(child);
+    await stopChild(child);
   }
   const seconds = (performance.now() - startedAt) / 1000;
   const arrived = Math.min(seen - (format === "plain" ? monocerosOwnLines : 0), expected);
@@ -151,7 +165,7 @@ export async function benchIdle(bins: { worker: string }, workers = 32, seconds 
     await sleep(seconds * 1000);
     after = cpuSecondsAndRss(child.pid as number);
   } finally {
-    await stop(child);
+    await stopChild(child);
   }
   return { cpuPercentOfCore: ((after.cpuSeconds - before.cpuSeconds) / seconds) * 100, rssBytes: after.rssBytes };
 }
@@ -160,12 +174,11 @@ export async function benchStartAndStop(bins: { worker: string }, workers = 32):
   const file = join(folder(), "times");
   const launchedNs = BigInt(Date.now()) * 1_000_000n;
   const child = startMonoceros(`supervisor:\n  workers:\n    - name: up\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [sleep, ${file}]\n`);
-  const starts = () => (existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean) : []);
-  if (!(await pollFor(() => starts().length >= workers, 30_000))) {
-    await stop(child);
-    throw new Error(`only ${starts().length} of ${workers} workers started`);
+  if (!(await pollFor(() => timesFrom(file).starts.length >= workers, 30_000))) {
+    await stopChild(child);
+    throw new Error(`only ${timesFrom(file).starts.length} of ${workers} workers started`);
   }
-  const lastStartNs = starts().map((line) => BigInt(line.split(" ")[1] ?? "0")).reduce((a, b) => (a > b ? a : b), 0n);
+  const lastStartNs = timesFrom(file).starts.reduce((a, b) => (a > b ? a : b), 0n);
   await sleep(500);
   const signalledAt = performance.now();
   child.kill("SIGTERM");
@@ -220,6 +233,6 @@ export async function benchMetrics(bins: { worker: string }, workers: number, op
     }
     return { scrape: stats(times), bytes, cpuPercentOfCore };
   } finally {
-    await stop(child);
+    await stopChild(child);
   }
 }

@@ -98,9 +98,9 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
 
   const stdout = new OutputChannel(1);
   const stderr = new OutputChannel(2);
-  const logger = await createLogger({ debug: options.debug, destination: { write: (text) => stderr.write(text) } });
-  // With --debug, the records that carry workers' plain lines are rendered readable too.
+  // With --debug, Monoceros's records and those that carry workers' plain lines are rendered readable.
   const render = options.debug ? await debugRenderer() : null;
+  const logger = createLogger({ render, destination: { write: (text) => stderr.write(text) } });
   const records: TextChannel = render === null ? stderr : { write: (text, source) => stderr.write(render(text), source) };
   for (const warning of options.warnings) logger.warn(warning);
   report = (level, msg, fields) => {

@@ -48,10 +48,11 @@ export async function debugRenderer(): Promise<RecordRenderer> {
   };
 }
 
-export async function createLogger(options: { debug: boolean; destination?: LineDestination }): Promise<Logger> {
-  const destination: LineDestination = options.destination ?? { write: (text) => process.stderr.write(text) };
-  if (options.debug) {
-    const render = await debugRenderer();
+/** `render` (from debugRenderer, for --debug) turns the JSON records into readable lines. */
+export function createLogger(options: { render: RecordRenderer | null; destination?: LineDestination }): Logger {
+  const { render } = options;
+  if (render !== null) {
+    const destination: LineDestination = options.destination ?? { write: (text) => process.stderr.write(text) };
     return pino({ level: "debug", base: undefined }, { write: (record: string) => destination.write(render(record)) });
   }
   return pino(
