@@ -24,7 +24,8 @@ export function benchSimulator(seeds = 3_000): SimBenchResult {
       admin: { port: 0, host: null },
       pools: [{
         name: "web", replicas: 64, exec: "worker", args: [], signalTimeoutMs: 15_000, maxRestarts: Infinity, startupWaitMs: 0,
-        desiredHealthyPercentage: 75, limits: { lifespanMs: 3_600_000, jitterRatio: 0.1, memoryBytes: 0 }, server: null,
+        desiredHealthyPercentage: 75, limits: { lifespanMs: 3_600_000, jitterRatio: 0.1, memoryBytes: 0 },
+        restartPolicy: { minUptimeMs: 1_000, backoffInitialMs: 100, backoffMaxMs: 30_000, windowMs: null }, server: null,
       }],
     },
     faults: { spawnFailure: 0.01, crash: 0.5, ignoreSigterm: 0.05, slowSigterm: 0.1, meanLifetimeMs: 1_800_000 },

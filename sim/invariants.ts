@@ -22,11 +22,16 @@ interface Slot {
   poolIndex: number;
   id: string;
   spawns: number;
-  unplannedEnds: number;
+  /** When its restarts that count against max_restarts were charged (exits, spawn failures). */
+  chargedEndsMs: number[];
   unplannedRestarts: number;
+  /** Spawn failures for lack of a resource: restarted without a charge. */
+  unchargedEnds: number;
   /** The last stop of this slot's process was a lifespan stop, so its next spawn is planned. */
   plannedNext: boolean;
 }
+
+const RESOURCE_ERRORS = new Set(["EMFILE", "ENFILE", "EAGAIN", "ENOMEM"]);
 
 const slotKey = (pool: number, worker: number) => `${pool}/${worker}`;
 const refKey = (ref: { pool: number; worker: number; generation: number }) => `${ref.pool}/${ref.worker}/${ref.generation}`;
@@ -58,7 +63,7 @@ export class InvariantMonitor {
   ) {
     config.pools.forEach((pool, poolIndex) => {
       for (let worker = 0; worker < pool.replicas; worker++) {
-        this.slots.set(slotKey(poolIndex, worker), { poolIndex, id: `${pool.name}-${worker}`, spawns: 0, unplannedEnds: 0, unplannedRestarts: 0, plannedNext: false });
+        this.slots.set(slotKey(poolIndex, worker), { poolIndex, id: `${pool.name}-${worker}`, spawns: 0, chargedEndsMs: [], unplannedRestarts: 0, unchargedEnds: 0, plannedNext: false });
       }
     });
     // Workers stop first, then each proxy: both phases may run to SIGKILL and the wait after it.
@@ -138,11 +143,20 @@ export class InvariantMonitor {
     if (event.ref.worker === PROXY_INDEX) return; // a proxy has no restart budget
     const slot = this.slots.get(slotKey(event.ref.pool, event.ref.worker)) as Slot;
     if (slot.plannedNext && event.type === "exited") return;
-    slot.unplannedEnds++;
-    if (slot.unplannedEnds > (this.config.pools[slot.poolIndex]?.maxRestarts ?? 0)) {
+    // A machine short of a resource is not the worker's fault: such spawn failures are not charged.
+    if (event.type === "spawnFailed" && RESOURCE_ERRORS.has(event.errorCode)) {
+      slot.unchargedEnds++;
+      return;
+    }
+    const pool = this.config.pools[slot.poolIndex];
+    const windowMs = pool?.restartPolicy.windowMs ?? null;
+    const charged = windowMs === null ? slot.chargedEndsMs.length : slot.chargedEndsMs.filter((atMs) => atMs > nowMs - windowMs).length;
+    if (charged + 1 > (pool?.maxRestarts ?? 0)) {
       this.budgetExceeded = true;
       this.shutdownBegunAtMs = nowMs;
+      return;
     }
+    slot.chargedEndsMs.push(nowMs);
   }
 
   private checkCommand(command: Command, nowMs: number): void {
@@ -161,7 +175,7 @@ export class InvariantMonitor {
         if (slot.spawns > 1 && !slot.plannedNext) slot.unplannedRestarts++;
         slot.plannedNext = false;
         const maxRestarts = this.config.pools[slot.poolIndex]?.maxRestarts ?? 0;
-        if (slot.unplannedRestarts > maxRestarts) this.fail("restarts never exceed max_restarts", `${slot.id} restarted ${slot.unplannedRestarts} times, max_restarts ${maxRestarts}`, nowMs, slot.id);
+        if (this.config.pools[slot.poolIndex]?.restartPolicy.windowMs === null && slot.unplannedRestarts - slot.unchargedEnds > maxRestarts) this.fail("restarts never exceed max_restarts", `${slot.id} restarted ${slot.unplannedRestarts} times, max_restarts ${maxRestarts}`, nowMs, slot.id);
         return;
       }
       case "signal": {

@@ -40,6 +40,11 @@ export function generateScenario(seed: number): Scenario {
       startupWaitMs: rng.chance(0.5) ? 0 : rng.int(1, 2_000),
       desiredHealthyPercentage: rng.int(0, 100),
       limits: { lifespanMs, jitterRatio: pick(rng, [0, 1e-9, 0.0001, 0.1, 0.5, 1, rng.float()]), memoryBytes: 0 },
+      restartPolicy: pick(rng, [
+        { minUptimeMs: 0, backoffInitialMs: 0, backoffMaxMs: 0, windowMs: null },
+        { minUptimeMs: 1_000, backoffInitialMs: 100, backoffMaxMs: 30_000, windowMs: null },
+        { minUptimeMs: rng.int(0, 5_000), backoffInitialMs: rng.int(0, 1_000), backoffMaxMs: rng.int(0, 60_000), windowMs: rng.chance(0.5) ? null : rng.int(1, 600_000) },
+      ]),
       server: proxyMode
         ? {
             proxy: "envoy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9000 + index * 100, signalTimeoutMs: pick(rng, [100, 5_000, 20_000]),

@@ -17,12 +17,18 @@ export function describeEvent(state: SupervisorState, event: SupervisorEvent): s
     case "spawnFailed":
       return `spawnFailed ${name(state, event.ref)} ${event.errorCode}`;
     case "exited":
-      return `exited ${name(state, event.ref)} code=${event.code} signal=${event.signal}`;
+      return `exited ${name(state, event.ref)} code=${event.code} signal=${event.signal}${event.groupEmpty ? "" : " leftovers"}${event.outputClosed ? "" : " output-open"}`;
+    case "groupEmpty":
+      return `groupEmpty ${name(state, event.ref)}`;
+    case "outputClosed":
+      return `outputClosed ${name(state, event.ref)}`;
     case "timer": {
       const timer = event.timer;
       if (timer.kind === "stagger") return `timer stagger pool=${timer.pool}`;
-      if (timer.kind === "retrySpawn") return `timer retrySpawn ${state.pools[timer.pool]?.workers[timer.worker]?.id}`;
-      if (timer.kind === "retryProxy") return `timer retryProxy pool=${timer.pool}`;
+      if (timer.kind === "restart") {
+        const pool = state.pools[timer.pool];
+        return `timer restart ${(timer.worker === PROXY_INDEX ? pool?.proxy : pool?.workers[timer.worker])?.id}`;
+      }
       return `timer ${timer.kind} ${name(state, timer.ref)}`;
     }
     case "shutdownRequested":

@@ -36,7 +36,7 @@ export class AdminServer {
         return;
       }
       if (path === "/health") {
-        const { healthy, text } = healthText(this.status.state);
+        const { healthy, text } = healthText(this.status.state, this.status.nowMs());
         response.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" }).end(text);
         return;
       }

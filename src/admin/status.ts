@@ -1,7 +1,7 @@
 // GET /status: every pool and worker, for people and scripts (documented in the README).
-import { supervisorHealth } from "../domain/health.js";
+import { isUp, supervisorHealth } from "../domain/health.js";
 import { workerPort } from "../domain/identity.js";
-import type { SupervisorState } from "../domain/state.js";
+import type { SupervisorState, WorkerState } from "../domain/state.js";
 import type { ProcessStats } from "../runtime/ports.js";
 
 export interface StatusSources {
@@ -15,8 +15,10 @@ export interface StatusSources {
 const iso = (epochMs: number) => new Date(epochMs).toISOString();
 
 export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): unknown {
-  const health = supervisorHealth(state);
   const now = nowMs();
+  const health = supervisorHealth(state, now);
+  const exitOf = (worker: WorkerState) =>
+    worker.lastExit === null ? null : { code: worker.lastExit.code, signal: worker.lastExit.signal, at: iso(toEpochMs(worker.lastExit.atMs)) };
   return {
     phase: state.phase,
     healthy: health.healthy,
@@ -28,22 +30,37 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
         name: pool.config.name,
         replicas: pool.config.replicas,
         running: poolHealth?.running ?? 0,
+        up: poolHealth?.up ?? 0,
         healthy: poolHealth?.healthy ?? false,
+        min_uptime_seconds: pool.config.restartPolicy.minUptimeMs / 1000,
         desired_healthy_percentage: pool.config.desiredHealthyPercentage,
         max_restarts: Number.isFinite(pool.config.maxRestarts) ? pool.config.maxRestarts : -1,
+        proxy:
+          pool.proxy === null
+            ? null
+            : {
+                pid: pool.proxy.pid,
+                state: stateOf(pool.proxy),
+                restarts: pool.proxy.restarts,
+                started_at: pool.proxy.startedAtMs === null ? null : iso(toEpochMs(pool.proxy.startedAtMs)),
+                last_exit: exitOf(pool.proxy),
+              },
         workers: pool.workers.map((worker) => {
           const processStats = worker.pid === null ? null : stats(worker.pid);
           return {
             id: worker.id,
             multiprocess_worker_id: worker.env.MULTIPROCESS_WORKER_ID,
             pid: worker.pid,
-            state: worker.status,
+            state: stateOf(worker),
+            up: isUp(worker, pool.config.restartPolicy.minUptimeMs, now),
+            quick_exits: worker.quickExits,
+            restart_at: worker.status === "pending" && worker.restartAtMs !== null ? iso(toEpochMs(worker.restartAtMs)) : null,
             restarts: worker.restarts,
             planned_restarts: worker.plannedRestarts,
             started_at: worker.startedAtMs === null ? null : iso(toEpochMs(worker.startedAtMs)),
             uptime_seconds: worker.startedAtMs === null || worker.pid === null ? null : Math.round(now - worker.startedAtMs) / 1000,
             port: workerPort(pool.config, worker.index),
-            last_exit: worker.lastExit === null ? null : { code: worker.lastExit.code, signal: worker.lastExit.signal, at: iso(toEpochMs(worker.lastExit.atMs)) },
+            last_exit: exitOf(worker),
             cpu_seconds: processStats?.cpuSeconds ?? null,
             rss_bytes: processStats?.rssBytes ?? null,
             open_fds: processStats?.openFds ?? null,
@@ -54,13 +71,24 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
   };
 }
 
+/** "backoff" is a pending worker waiting for its restart; the other states are the core's own. */
+function stateOf(worker: WorkerState): string {
+  return worker.status === "pending" && worker.restartAtMs !== null ? "backoff" : worker.status;
+}
+
 /** The /health body: "ok", or which pools are short, or that shutdown is under way. */
-export function healthText(state: SupervisorState): { healthy: boolean; text: string } {
-  const health = supervisorHealth(state);
+export function healthText(state: SupervisorState, nowMs: number): { healthy: boolean; text: string } {
+  const health = supervisorHealth(state, nowMs);
   if (state.phase === "stopping" || state.phase === "exited") return { healthy: false, text: "shutting down\n" };
   if (health.healthy) return { healthy: true, text: "ok\n" };
   const short = health.pools
     .filter((pool) => !pool.healthy)
-    .map((pool) => `pool ${pool.pool}: ${pool.running} of ${pool.replicas} workers running (${pool.runningPercentage}% < ${pool.desiredPercentage}%)`);
+    .map((pool) =>
+      pool.proxyRunning === false
+        ? `pool ${pool.pool}: its proxy is not running`
+        : `pool ${pool.pool}: ${pool.up} of ${pool.replicas} workers up (${pool.runningPercentage}% < ${pool.desiredPercentage}%)${
+            pool.running > pool.up ? `; ${pool.running - pool.up} more running but not yet for restart_policy.min_uptime` : ""
+          }`,
+    );
   return { healthy: false, text: `${short.join("\n")}\n` };
 }

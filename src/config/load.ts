@@ -76,6 +76,12 @@ function normalisePool(raw: RawPool): PoolConfig {
       jitterRatio: raw.limits?.jitter_ratio ?? DEFAULTS.jitterRatio,
       memoryBytes: raw.limits?.memory ?? 0,
     },
+    restartPolicy: {
+      minUptimeMs: raw.restart_policy?.min_uptime ?? DEFAULTS.minUptimeMs,
+      backoffInitialMs: raw.restart_policy?.backoff_initial ?? DEFAULTS.backoffInitialMs,
+      backoffMaxMs: raw.restart_policy?.backoff_max ?? Math.max(DEFAULTS.backoffMaxMs, raw.restart_policy?.backoff_initial ?? 0),
+      windowMs: raw.restart_policy?.window ?? null,
+    },
     server: server
       ? {
           proxy,
@@ -111,6 +117,12 @@ function warningsFor(raw: RawConfig): PathedMessage[] {
     }
     if ((pool.limits?.jitter_ratio ?? 0) > 0 && !pool.limits?.lifespan) {
       warnings.push({ path: [...path, "limits", "jitter_ratio"], message: "has no effect without limits.lifespan" });
+    }
+    if ((pool.desired_healthy_percentage ?? DEFAULTS.desiredHealthyPercentage) === 0) {
+      warnings.push({
+        path: [...path, "desired_healthy_percentage"],
+        message: "is 0 (the original's default), so /health answers 200 even when none of this pool's workers is running; set the share of workers that must be up, e.g. 50",
+      });
     }
     if (pool.limits?.memory) {
       warnings.push({ path: [...path, "limits", "memory"], message: "is accepted but not enforced yet (the original does not enforce it either)" });

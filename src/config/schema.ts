@@ -103,6 +103,16 @@ export const limitsSchema = z.strictObject(
   { error: message("a mapping with lifespan, jitter_ratio and memory") },
 );
 
+export const restartPolicySchema = z.strictObject(
+  {
+    min_uptime: duration({ allowZero: true }).nullish(),
+    backoff_initial: duration({ allowZero: true }).nullish(),
+    backoff_max: duration({ allowZero: true }).nullish(),
+    window: duration({ allowZero: false }).nullish(),
+  },
+  { error: message("a mapping with min_uptime, backoff_initial, backoff_max and window") },
+);
+
 export const poolSchema = z.strictObject(
   {
     name: poolName,
@@ -122,6 +132,7 @@ export const poolSchema = z.strictObject(
       .max(100, { error: "must be an integer from 0 to 100" })
       .nullish(),
     limits: limitsSchema.nullish(),
+    restart_policy: restartPolicySchema.nullish(),
     server: serverSchema.nullish(),
   },
   { error: message("a mapping describing a worker pool") },

@@ -39,6 +39,17 @@ export interface LimitsConfig {
   memoryBytes: number;
 }
 
+/** How quickly a worker that keeps exiting is started again (see the README's restart_policy). */
+export interface RestartPolicyConfig {
+  /** A run shorter than this is a quick exit; a worker counts toward health only once it has run this long. */
+  minUptimeMs: number;
+  /** Delay before the second consecutive quick exit's restart; doubles with each further one. 0 disables backoff. */
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** max_restarts counts only restarts within this sliding window; null: the whole lifetime (the original). */
+  windowMs: number | null;
+}
+
 export interface PoolConfig {
   name: string;
   replicas: number;
@@ -50,6 +61,7 @@ export interface PoolConfig {
   startupWaitMs: number;
   desiredHealthyPercentage: number;
   limits: LimitsConfig;
+  restartPolicy: RestartPolicyConfig;
   server: ServerConfig | null;
 }
 
@@ -79,6 +91,9 @@ export const DEFAULTS = {
   proxyAdminPort: 0,
   listenerPort: 10_000,
   adminPort: 0,
+  minUptimeMs: 1_000,
+  backoffInitialMs: 100,
+  backoffMaxMs: 30_000,
 } as const;
 
 /** Limits of our own, so that a typo cannot ask for a million processes. */

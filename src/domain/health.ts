@@ -1,34 +1,50 @@
-// Pool health as the original computes it: the share of workers running, truncated to a whole
-// percentage, against desired_healthy_percentage. The proxy is not counted (the original did).
-import type { PoolState, SupervisorState } from "./state.js";
+// Pool health as the original computes it, with two truths added: a worker counts only once it
+// has run restart_policy.min_uptime (a crash-looping worker is never "up"), and a pool whose
+// proxy is not running is unhealthy whatever its workers do. The share is truncated to a whole
+// percentage, as the original does. The proxy is not counted as a worker (the original did).
+import type { PoolState, SupervisorState, WorkerState } from "./state.js";
 
 export interface PoolHealth {
   pool: string;
+  /** Workers with a live leader process. */
   running: number;
+  /** Of those, the ones that have run min_uptime: what health counts. */
+  up: number;
   replicas: number;
   runningPercentage: number;
   desiredPercentage: number;
+  /** null without a proxy. */
+  proxyRunning: boolean | null;
   healthy: boolean;
 }
 
-export function poolHealth(pool: PoolState, shuttingDown: boolean): PoolHealth {
+/** Whether a worker counts toward desired_healthy_percentage at nowMs. */
+export function isUp(worker: WorkerState, minUptimeMs: number, nowMs: number): boolean {
+  return worker.status === "running" && worker.startedAtMs !== null && nowMs - worker.startedAtMs >= minUptimeMs;
+}
+
+export function poolHealth(pool: PoolState, shuttingDown: boolean, nowMs: number): PoolHealth {
   const running = pool.workers.filter((worker) => worker.status === "running").length;
+  const up = pool.workers.filter((worker) => isUp(worker, pool.config.restartPolicy.minUptimeMs, nowMs)).length;
   const replicas = pool.config.replicas;
-  const runningPercentage = Math.floor((running * 100) / replicas);
+  const runningPercentage = Math.floor((up * 100) / replicas);
   const desiredPercentage = pool.config.desiredHealthyPercentage;
+  const proxyRunning = pool.proxy === null ? null : pool.proxy.status === "running";
   return {
     pool: pool.config.name,
     running,
+    up,
     replicas,
     runningPercentage,
     desiredPercentage,
+    proxyRunning,
     // From the moment shutdown begins the answer is "unhealthy", so traffic moves away.
-    healthy: !shuttingDown && runningPercentage >= desiredPercentage,
+    healthy: !shuttingDown && proxyRunning !== false && runningPercentage >= desiredPercentage,
   };
 }
 
-export function supervisorHealth(state: SupervisorState): { healthy: boolean; pools: PoolHealth[] } {
+export function supervisorHealth(state: SupervisorState, nowMs: number): { healthy: boolean; pools: PoolHealth[] } {
   const shuttingDown = state.phase === "stopping" || state.phase === "exited";
-  const pools = state.pools.map((pool) => poolHealth(pool, shuttingDown));
+  const pools = state.pools.map((pool) => poolHealth(pool, shuttingDown, nowMs));
   return { healthy: pools.every((pool) => pool.healthy), pools };
 }

@@ -3,13 +3,19 @@ import type { Config, PoolConfig } from "../config/types.js";
 import { multiprocessWorkerId, workerArgs, workerId } from "./identity.js";
 
 /**
- * pending:  not started yet (waiting for its turn in a staggered start, or for a spawn retry)
+ * pending:  not started yet (waiting for its turn in a staggered start, or for a restart after
+ *           a backoff or a failed spawn: then restartAtMs is set)
  * spawning: spawn asked for, no pid yet
  * running:  has a pid
  * stopping: SIGTERM sent (lifespan restart or shutdown), waiting for it to exit
+ * exiting:  its leader exited; waiting until nothing is left of its process group and its
+ *           output is closed (leftovers get SIGTERM, then SIGKILL after signal_timeout)
  * stopped:  gone and will not be started again (shutdown, or restart budget used up)
+ *
+ * pending → spawning → running → stopping → exiting → (pending | spawning | stopped)
+ * Every status but pending and stopped may have processes: those count against replicas.
  */
-export type WorkerStatus = "pending" | "spawning" | "running" | "stopping" | "stopped";
+export type WorkerStatus = "pending" | "spawning" | "running" | "stopping" | "exiting" | "stopped";
 
 export interface WorkerExit {
   code: number | null;
@@ -29,7 +35,17 @@ export interface WorkerState {
   restarts: number;
   /** Planned restarts (lifespan): these do not. */
   plannedRestarts: number;
-  consecutiveSpawnFailures: number;
+  /** Consecutive runs shorter than restart_policy.min_uptime (a failed spawn counts as one); 0 after a long run. */
+  quickExits: number;
+  /** When a worker in backoff (or after a failed spawn) is started again; null otherwise. */
+  restartAtMs: number | null;
+  /** When its unplanned restarts happened, oldest first; kept only with restart_policy.window, bounded by max_restarts + 1. */
+  restartTimesMs: number[];
+  /** While exiting: what is still awaited before the slot is free. */
+  groupEmpty: boolean;
+  outputClosed: boolean;
+  /** Set at the leader's exit, acted upon once the worker is released. */
+  ranForMs: number;
   startedAtMs: number | null;
   /** Why it was asked to stop; null while it is not stopping. */
   stopReason: "lifespan" | "shutdown" | null;
@@ -106,7 +122,12 @@ function newWorker(index: number, id: string, env: Record<string, string>, args:
       pid: null,
       restarts: 0,
       plannedRestarts: 0,
-      consecutiveSpawnFailures: 0,
+      quickExits: 0,
+      restartAtMs: null,
+      restartTimesMs: [],
+      groupEmpty: true,
+      outputClosed: true,
+      ranForMs: 0,
       startedAtMs: null,
       stopReason: null,
       sigtermAtMs: null,
@@ -117,5 +138,5 @@ function newWorker(index: number, id: string, env: Record<string, string>, args:
 
 /** A worker that has or may soon have a process: what "live" means for the replicas bound. */
 export function isLive(worker: WorkerState): boolean {
-  return worker.status === "spawning" || worker.status === "running" || worker.status === "stopping";
+  return worker.status === "spawning" || worker.status === "running" || worker.status === "stopping" || worker.status === "exiting";
 }

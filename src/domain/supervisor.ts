@@ -7,11 +7,22 @@ import { timerKey, type Command, type SupervisorEvent, type TimerPayload, type W
 
 /** Bounds of our own; the config has no say in them. */
 export const TIMING = {
-  /** First retry after a failed spawn; doubles with each consecutive failure. */
-  spawnRetryBaseMs: 100,
+  /**
+   * A failed spawn is retried no sooner than this, doubling with each consecutive failure up to
+   * spawnRetryMaxMs, even with backoff_initial: 0 (never a tight loop); the policy's backoff if longer.
+   */
+  spawnRetryMinMs: 100,
   spawnRetryMaxMs: 5_000,
+  /** A crashed proxy is restarted after 100 ms, doubling with each quick crash up to 5 s. */
+  proxyRestartBaseMs: 100,
+  proxyRestartMaxMs: 5_000,
   /** How long after SIGKILL a process may take to be reported gone before we give up on it. */
   killWaitMs: 5_000,
+  /**
+   * After a worker's leader exited, how long its stdout and stderr may stay open (held by a process
+   * outside its group) before the slot is freed anyway. Lines that come later are still forwarded.
+   */
+  outputDrainMs: 2_000,
   /**
    * In proxy mode a worker due for its lifespan restart leaves the proxy's rotation this long before
    * its SIGTERM, so the proxy has stopped sending it requests when it stops listening.
@@ -26,6 +37,9 @@ export const EXIT = { requested: 0, restartBudgetExhausted: 1 } as const;
 
 /** Signals after which a shutdown stops being graceful: the third one SIGKILLs everything. */
 const FORCE_AFTER_REQUESTS = 3;
+
+/** Spawn errors that say the machine is short of a resource: retried, never charged to max_restarts. */
+export const RESOURCE_ERROR_CODES: readonly string[] = ["EMFILE", "ENFILE", "EAGAIN", "ENOMEM"];
 
 type Out = Command[];
 
@@ -42,8 +56,17 @@ export function step(state: SupervisorState, event: SupervisorEvent, nowMs: numb
       onSpawnFailed(state, event.ref, event.errorCode, event.message, nowMs, out);
       break;
     case "exited":
-      onExited(state, event.ref, { code: event.code, signal: event.signal, atMs: nowMs }, nowMs, out);
+      onExited(state, event.ref, { code: event.code, signal: event.signal, atMs: nowMs }, event.groupEmpty, event.outputClosed, nowMs, out);
       break;
+    case "groupEmpty":
+    case "outputClosed": {
+      const found = lookup(state, event.ref);
+      if (found === null || found.worker.status !== "exiting") return out;
+      if (event.type === "groupEmpty") found.worker.groupEmpty = true;
+      else found.worker.outputClosed = true;
+      releaseIfDone(state, found.pool, found.worker, nowMs, out);
+      break;
+    }
     case "timer":
       onTimer(state, event.timer, nowMs, out);
       break;
@@ -76,7 +99,7 @@ function startNextWorkers(state: SupervisorState, pool: PoolState, nowMs: number
   while (pool.nextToStart < pool.workers.length) {
     const worker = pool.workers[pool.nextToStart] as WorkerState;
     pool.nextToStart++;
-    if (worker.status === "pending") spawn(pool, worker, out);
+    if (worker.status === "pending" && worker.restartAtMs === null) spawn(pool, worker, out);
     if (pool.config.startupWaitMs > 0 && pool.nextToStart < pool.workers.length) {
       setTimer(out, nowMs + pool.config.startupWaitMs, { kind: "stagger", pool: pool.index });
       return;
@@ -95,6 +118,9 @@ function spawn(pool: PoolState, worker: WorkerState, out: Out): void {
   worker.stopReason = null;
   worker.sigtermAtMs = null;
   worker.sigkillAtMs = null;
+  worker.restartAtMs = null;
+  worker.groupEmpty = true;
+  worker.outputClosed = true;
   const exec = isProxy ? (pool.proxyLaunch?.exec ?? "") : pool.config.exec;
   out.push({ type: "spawn", ref: refOf(pool, worker), exec, args: worker.args, env: worker.env });
 }
@@ -121,7 +147,6 @@ function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: n
     else if (state.phase === "stopping") out.push({ type: "drainProxy", pool: pool.index });
     return;
   }
-  worker.consecutiveSpawnFailures = 0;
   if (state.phase !== "running") {
     // Shutdown began while it was being spawned: it gets the same SIGTERM the others got.
     worker.status = "running";
@@ -139,81 +164,151 @@ function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: n
   }
 }
 
+/** No process was created: decided like an exit after 0 ms, and retried no sooner than spawnRetryMinMs. */
 function onSpawnFailed(state: SupervisorState, ref: WorkerRef, errorCode: string, message: string, nowMs: number, out: Out): void {
   const found = lookup(state, ref);
   if (found === null || found.worker.status !== "spawning") return;
   const { pool, worker } = found;
-  worker.consecutiveSpawnFailures++;
   worker.lastExit = { code: null, signal: null, atMs: nowMs };
-  log(out, "error", "Worker failed to start", { pool: pool.config.name, worker_id: worker.id, error_code: errorCode, error: message });
+  const resourceError = RESOURCE_ERROR_CODES.includes(errorCode);
+  log(out, "error", worker.index === PROXY_INDEX ? "Proxy failed to start" : "Worker failed to start", {
+    pool: pool.config.name, worker_id: worker.id, error_code: errorCode, error: message, ...(resourceError ? { resource_error: true } : {}),
+  });
   if (state.phase !== "running") {
     worker.status = "stopped";
     return;
   }
-  if (worker.index === PROXY_INDEX) {
-    scheduleProxyRestart(pool, worker, 0, nowMs, out);
+  decideRestart(state, pool, worker, 0, { spawnFailed: true, resourceError }, nowMs, out);
+  if (worker.restartAtMs === null) {
+    worker.status = "stopped"; // restart budget spent: shutting down
     return;
   }
-  if (!takeRestart(state, pool, worker, nowMs, out)) return;
-  worker.status = "pending";
-  const delayMs = Math.min(TIMING.spawnRetryMaxMs, TIMING.spawnRetryBaseMs * 2 ** (worker.consecutiveSpawnFailures - 1));
-  setTimer(out, nowMs + delayMs, { kind: "retrySpawn", pool: pool.index, worker: worker.index });
+  const floorMs = Math.min(TIMING.spawnRetryMaxMs, TIMING.spawnRetryMinMs * 2 ** Math.min(Math.max(0, worker.quickExits - 1), 20));
+  worker.restartAtMs = Math.max(worker.restartAtMs, nowMs + floorMs);
+  waitForRestart(pool, worker, nowMs, out);
 }
 
-function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, nowMs: number, out: Out): void {
+/**
+ * The leader exited. The restart is decided now (a spent budget starts the shutdown at once),
+ * carried out once the slot is released: nothing left in the group and its output closed.
+ */
+function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, groupEmpty: boolean, outputClosed: boolean, nowMs: number, out: Out): void {
   const found = lookup(state, ref);
-  if (found === null || !isLive(found.worker)) return;
+  if (found === null || !isLive(found.worker) || found.worker.status === "exiting") return;
   const { pool, worker } = found;
   const ranForMs = worker.startedAtMs === null ? 0 : nowMs - worker.startedAtMs;
-  worker.pid = null;
+  const wasStopReason = worker.stopReason;
+  worker.status = "exiting";
   worker.lastExit = exit;
-  for (const kind of ["lifespan", "sigterm", "kill", "abandon"] as const) cancelTimer(out, { kind, ref });
+  worker.groupEmpty = groupEmpty;
+  worker.outputClosed = outputClosed;
+  cancelTimer(out, { kind: "lifespan", ref });
+  cancelTimer(out, { kind: "sigterm", ref });
   log(out, "info", worker.index === PROXY_INDEX ? "Proxy exited" : "Worker exited", {
     pool: pool.config.name, worker_id: worker.id, rc: exit.code, signal: exit.signal, restarts: worker.restarts, ran_for_ms: Math.round(ranForMs),
+    ...(groupEmpty ? {} : { leftovers: true }),
   });
-
-  if (state.phase !== "running") {
-    worker.status = "stopped";
-    return;
+  if (!groupEmpty && worker.sigtermAtMs === null) {
+    // Whatever the leader left in its group is stopped like the worker itself would have been.
+    log(out, "warn", "Processes of the worker's group outlived it; sending them SIGTERM", { pool: pool.config.name, worker_id: worker.id, pgid: worker.pid });
+    worker.sigtermAtMs = nowMs;
+    out.push({ type: "signal", ref, pid: worker.pid as number, signal: "SIGTERM" });
+    setTimer(out, nowMs + signalTimeoutMs(pool, worker), { kind: "kill", ref });
   }
-  if (worker.index === PROXY_INDEX) {
-    scheduleProxyRestart(pool, worker, ranForMs, nowMs, out);
-    return;
+  if (!outputClosed) setTimer(out, nowMs + TIMING.outputDrainMs, { kind: "outputDrain", ref });
+  if (state.phase === "running") {
+    if (worker.index !== PROXY_INDEX && wasStopReason === "lifespan") {
+      worker.plannedRestarts++;
+      worker.quickExits = 0;
+      worker.restartAtMs = nowMs;
+    } else {
+      decideRestart(state, pool, worker, ranForMs, { spawnFailed: false, resourceError: false }, nowMs, out);
+    }
   }
-  if (worker.stopReason === "lifespan") {
-    worker.plannedRestarts++;
-    spawn(pool, worker, out);
-    return;
-  }
-  if (takeRestart(state, pool, worker, nowMs, out)) spawn(pool, worker, out);
+  releaseIfDone(state, pool, worker, nowMs, out);
 }
 
-/** A proxy is always restarted (it is Monoceros's, not the application's), after a bounded backoff. */
-function scheduleProxyRestart(pool: PoolState, proxy: WorkerState, ranForMs: number, nowMs: number, out: Out): void {
-  if (ranForMs >= TIMING.proxyStableAfterMs) proxy.consecutiveSpawnFailures = 0;
-  proxy.consecutiveSpawnFailures++;
-  proxy.status = "pending";
-  proxy.restarts++;
-  const delayMs = Math.min(TIMING.spawnRetryMaxMs, TIMING.spawnRetryBaseMs * 2 ** (proxy.consecutiveSpawnFailures - 1));
-  log(out, "warn", "Proxy exited; restarting it", { pool: pool.config.name, delay_ms: delayMs });
-  setTimer(out, nowMs + delayMs, { kind: "retryProxy", pool: pool.index });
+/**
+ * Sets restartAtMs when the worker may start again (null: it may not). A run shorter than
+ * min_uptime is a quick exit: the first is restarted at once, each further consecutive one waits
+ * backoff_initial, doubling up to backoff_max. The proxy has a fixed policy of its own.
+ */
+function decideRestart(state: SupervisorState, pool: PoolState, worker: WorkerState, ranForMs: number, cause: { spawnFailed: boolean; resourceError: boolean }, nowMs: number, out: Out): void {
+  worker.restartAtMs = null;
+  if (worker.index === PROXY_INDEX) {
+    if (ranForMs >= TIMING.proxyStableAfterMs) worker.quickExits = 0;
+    worker.quickExits++;
+    worker.restarts++;
+    const delayMs = Math.min(TIMING.proxyRestartMaxMs, TIMING.proxyRestartBaseMs * 2 ** (worker.quickExits - 1));
+    worker.restartAtMs = nowMs + delayMs;
+    log(out, "warn", "Proxy exited; restarting it", { pool: pool.config.name, delay_ms: delayMs });
+    return;
+  }
+  const policy = pool.config.restartPolicy;
+  worker.quickExits = cause.spawnFailed || ranForMs < policy.minUptimeMs ? worker.quickExits + 1 : 0;
+  // A machine short of file descriptors or memory is not the worker's fault: no budget is charged.
+  if (!cause.resourceError && !takeRestart(state, pool, worker, nowMs, out)) return;
+  const delayMs = backoffDelayMs(policy, worker.quickExits);
+  worker.restartAtMs = nowMs + delayMs;
+  if (delayMs > 0 && !cause.spawnFailed) {
+    log(out, "warn", "Worker keeps exiting soon after start; restarting it after a backoff", {
+      pool: pool.config.name, worker_id: worker.id, quick_exits: worker.quickExits, delay_ms: delayMs, min_uptime_ms: policy.minUptimeMs,
+    });
+  }
+}
+
+/** 0 for the first quick exit (and any long run), then backoff_initial × 2^(n−2), at most backoff_max. */
+export function backoffDelayMs(policy: { backoffInitialMs: number; backoffMaxMs: number }, quickExits: number): number {
+  if (quickExits < 2 || policy.backoffInitialMs === 0) return 0;
+  return Math.min(policy.backoffMaxMs, policy.backoffInitialMs * 2 ** Math.min(quickExits - 2, 40));
 }
 
 /**
  * Charges an unplanned restart to the worker. When its budget is spent, the worker stays
  * stopped and Monoceros shuts down with a failure; returns whether the restart may happen.
+ * With restart_policy.window only the restarts within the window count.
  */
 function takeRestart(state: SupervisorState, pool: PoolState, worker: WorkerState, nowMs: number, out: Out): boolean {
-  if (worker.restarts + 1 > pool.config.maxRestarts) {
-    worker.status = "stopped";
+  const { maxRestarts } = pool.config;
+  const windowMs = pool.config.restartPolicy.windowMs;
+  if (windowMs !== null) {
+    while (worker.restartTimesMs.length > 0 && (worker.restartTimesMs[0] as number) <= nowMs - windowMs) worker.restartTimesMs.shift();
+  }
+  const counted = windowMs === null ? worker.restarts : worker.restartTimesMs.length;
+  if (counted + 1 > maxRestarts) {
+    worker.restartAtMs = null;
     log(out, "error", "Too many restarts: shutting down", {
-      pool: pool.config.name, worker_id: worker.id, restarts: worker.restarts, max_restarts: pool.config.maxRestarts,
+      pool: pool.config.name, worker_id: worker.id, restarts: counted, max_restarts: maxRestarts, ...(windowMs === null ? {} : { window_ms: windowMs }),
     });
     beginShutdown(state, EXIT.restartBudgetExhausted, nowMs, out);
     return false;
   }
   worker.restarts++;
+  if (windowMs !== null && Number.isFinite(maxRestarts)) worker.restartTimesMs.push(nowMs);
   return true;
+}
+
+/** An exiting worker whose group is empty and whose output is closed frees its slot: restarted or stopped. */
+function releaseIfDone(state: SupervisorState, pool: PoolState, worker: WorkerState, nowMs: number, out: Out): void {
+  if (worker.status !== "exiting" || !worker.groupEmpty || !worker.outputClosed) return;
+  const ref = refOf(pool, worker);
+  for (const kind of ["kill", "abandon", "outputDrain"] as const) cancelTimer(out, { kind, ref });
+  worker.pid = null;
+  if (state.phase !== "running" || worker.restartAtMs === null) {
+    worker.status = "stopped";
+    worker.restartAtMs = null;
+    return;
+  }
+  if (worker.restartAtMs <= nowMs) {
+    spawn(pool, worker, out);
+    return;
+  }
+  waitForRestart(pool, worker, nowMs, out);
+}
+
+function waitForRestart(pool: PoolState, worker: WorkerState, nowMs: number, out: Out): void {
+  worker.status = "pending";
+  setTimer(out, Math.max(nowMs, worker.restartAtMs as number), { kind: "restart", pool: pool.index, worker: worker.index });
 }
 
 function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out: Out): void {
@@ -223,15 +318,11 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
       if (pool !== undefined && state.phase === "running") startNextWorkers(state, pool, nowMs, out);
       return;
     }
-    case "retrySpawn": {
+    case "restart": {
       const pool = state.pools[timer.pool];
-      const worker = pool?.workers[timer.worker];
-      if (pool !== undefined && worker !== undefined && worker.status === "pending" && state.phase === "running") spawn(pool, worker, out);
-      return;
-    }
-    case "retryProxy": {
-      const pool = state.pools[timer.pool];
-      if (pool?.proxy != null && pool.proxy.status === "pending" && state.phase === "running") spawn(pool, pool.proxy, out);
+      const worker = timer.worker === PROXY_INDEX ? pool?.proxy : pool?.workers[timer.worker];
+      if (pool === undefined || worker == null || worker.status !== "pending" || worker.restartAtMs === null || state.phase !== "running") return;
+      spawn(pool, worker, out);
       return;
     }
     case "lifespan": {
@@ -256,8 +347,10 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
     }
     case "kill": {
       const found = lookup(state, timer.ref);
-      if (found === null || found.worker.status !== "stopping" || found.worker.sigkillAtMs !== null) return;
-      log(out, "warn", "Worker did not exit within signal_timeout after SIGTERM; sending SIGKILL", {
+      if (found === null || (found.worker.status !== "stopping" && found.worker.status !== "exiting") || found.worker.sigkillAtMs !== null) return;
+      log(out, "warn", found.worker.status === "exiting"
+        ? "Processes left in the worker's group did not exit within signal_timeout after SIGTERM; sending SIGKILL"
+        : "Worker did not exit within signal_timeout after SIGTERM; sending SIGKILL", {
         pool: found.pool.config.name, worker_id: found.worker.id, signal_timeout_ms: signalTimeoutMs(found.pool, found.worker),
       });
       kill(found.pool, found.worker, nowMs, out);
@@ -266,10 +359,24 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
     case "abandon": {
       const found = lookup(state, timer.ref);
       if (found === null || !isLive(found.worker)) return;
-      log(out, "error", "Worker was not reported gone after SIGKILL; no longer waiting for it", {
-        pool: found.pool.config.name, worker_id: found.worker.id, pid: found.worker.pid, waited_ms: TIMING.killWaitMs,
+      const { pool, worker } = found;
+      log(out, "error", "Worker's processes were not reported gone after SIGKILL; no longer waiting for them", {
+        pool: pool.config.name, worker_id: worker.id, pid: worker.pid, waited_ms: TIMING.killWaitMs, leader_exited: worker.status === "exiting",
       });
-      onExited(state, timer.ref, { code: null, signal: "unknown", atMs: nowMs }, nowMs, out);
+      if (worker.status !== "exiting") onExited(state, timer.ref, { code: null, signal: "unknown", atMs: nowMs }, true, true, nowMs, out);
+      worker.groupEmpty = true;
+      worker.outputClosed = true;
+      releaseIfDone(state, pool, worker, nowMs, out);
+      return;
+    }
+    case "outputDrain": {
+      const found = lookup(state, timer.ref);
+      if (found === null || found.worker.status !== "exiting" || found.worker.outputClosed) return;
+      log(out, "warn", "Worker's output is still open after it exited (held by a process outside its group); not waiting for it", {
+        pool: found.pool.config.name, worker_id: found.worker.id, waited_ms: TIMING.outputDrainMs,
+      });
+      found.worker.outputClosed = true;
+      releaseIfDone(state, found.pool, found.worker, nowMs, out);
       return;
     }
   }
@@ -299,7 +406,7 @@ export function signalTimeoutMs(pool: PoolState, worker: WorkerState): number {
 
 function kill(pool: PoolState, worker: WorkerState, nowMs: number, out: Out): void {
   const ref = refOf(pool, worker);
-  worker.status = "stopping";
+  if (worker.status !== "exiting") worker.status = "stopping";
   worker.sigkillAtMs = nowMs;
   if (worker.pid !== null) {
     out.push({ type: "signal", ref, pid: worker.pid, signal: "SIGKILL" });
@@ -345,16 +452,13 @@ function beginShutdown(state: SupervisorState, exitCode: number, nowMs: number, 
     if (proxy !== null) {
       // The proxy stops taking new connections now; it is stopped itself once its workers are gone.
       if (proxy.status === "running") out.push({ type: "drainProxy", pool: pool.index });
-      if (proxy.status === "pending") {
-        proxy.status = "stopped";
-        cancelTimer(out, { kind: "retryProxy", pool: pool.index });
-      }
     }
-    for (const worker of pool.workers) {
+    for (const worker of processesOf(pool)) {
       if (worker.status === "pending") {
         worker.status = "stopped";
-        cancelTimer(out, { kind: "retrySpawn", pool: pool.index, worker: worker.index });
-      } else if (isLive(worker)) {
+        worker.restartAtMs = null;
+        cancelTimer(out, { kind: "restart", pool: pool.index, worker: worker.index });
+      } else if (isLive(worker) && worker.status !== "exiting" && worker.index !== PROXY_INDEX) {
         requestStop(pool, worker, "shutdown", nowMs, out);
       }
     }
@@ -366,7 +470,7 @@ function stopProxiesOfDrainedPools(state: SupervisorState, nowMs: number, out: O
   if (state.phase !== "stopping") return;
   for (const pool of state.pools) {
     const proxy = pool.proxy;
-    if (proxy === null || !isLive(proxy) || proxy.stopReason !== null) continue;
+    if (proxy === null || !isLive(proxy) || proxy.status === "exiting" || proxy.stopReason !== null) continue;
     if (pool.workers.every((worker) => worker.status === "stopped")) {
       log(out, "info", "All workers of the pool stopped; stopping its proxy", { pool: pool.config.name });
       requestStop(pool, proxy, "shutdown", nowMs, out);

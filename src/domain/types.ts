@@ -14,18 +14,29 @@ export type Signal = "SIGTERM" | "SIGUSR1" | "SIGKILL";
 /** What a timer is for; the runtime hands it back unchanged when the timer fires. */
 export type TimerPayload =
   | { kind: "stagger"; pool: number }
-  | { kind: "retrySpawn"; pool: number; worker: number }
-  | { kind: "retryProxy"; pool: number }
+  /** A worker's next start after a crash-loop backoff or a failed spawn. */
+  | { kind: "restart"; pool: number; worker: number }
   | { kind: "lifespan"; ref: WorkerRef }
   | { kind: "sigterm"; ref: WorkerRef }
   | { kind: "kill"; ref: WorkerRef }
-  | { kind: "abandon"; ref: WorkerRef };
+  | { kind: "abandon"; ref: WorkerRef }
+  /** The leader exited but its pipes are still open (held by a leftover): stop waiting for them. */
+  | { kind: "outputDrain"; ref: WorkerRef };
 
 export type SupervisorEvent =
   | { type: "start" }
   | { type: "spawned"; ref: WorkerRef; pid: number }
   | { type: "spawnFailed"; ref: WorkerRef; errorCode: string; message: string }
-  | { type: "exited"; ref: WorkerRef; code: number | null; signal: string | null }
+  /**
+   * The worker's leader process exited. `groupEmpty`: nothing is left in its process group;
+   * `outputClosed`: its stdout and stderr reached end of file, so every line it wrote was forwarded.
+   * Whatever is false now is reported later by groupEmpty / outputClosed.
+   */
+  | { type: "exited"; ref: WorkerRef; code: number | null; signal: string | null; groupEmpty: boolean; outputClosed: boolean }
+  /** The last process of an exited worker's group is gone. */
+  | { type: "groupEmpty"; ref: WorkerRef }
+  /** An exited worker's stdout and stderr are closed. */
+  | { type: "outputClosed"; ref: WorkerRef }
   | { type: "timer"; timer: TimerPayload }
   | { type: "shutdownRequested"; signal: string };
 
@@ -58,14 +69,13 @@ export function timerKey(timer: TimerPayload): string {
   switch (timer.kind) {
     case "stagger":
       return `stagger/${timer.pool}`;
-    case "retrySpawn":
-      return `retrySpawn/${timer.pool}/${timer.worker}`;
-    case "retryProxy":
-      return `retryProxy/${timer.pool}`;
+    case "restart":
+      return `restart/${timer.pool}/${timer.worker}`;
     case "lifespan":
     case "sigterm":
     case "kill":
     case "abandon":
+    case "outputDrain":
       return `${timer.kind}/${timer.ref.pool}/${timer.ref.worker}/${timer.ref.generation}`;
   }
 }

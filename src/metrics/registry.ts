@@ -23,6 +23,7 @@ const STATE_OF: Readonly<Record<WorkerStatus, "prepared" | "running" | "terminat
   spawning: "prepared",
   running: "running",
   stopping: "running",
+  exiting: "terminated",
   stopped: "terminated",
 };
 

@@ -13,8 +13,12 @@ export interface SpawnRequest {
   env: Readonly<Record<string, string>>;
 }
 
-/** Events a backend reports: exactly one of spawned/spawnFailed per spawn, then one exited after spawned. */
-export type BackendEvent = Extract<SupervisorEvent, { type: "spawned" | "spawnFailed" | "exited" }>;
+/**
+ * Events a backend reports: exactly one of spawned/spawnFailed per spawn; after spawned, one
+ * exited; after an exited with groupEmpty or outputClosed false, at most one groupEmpty and one
+ * outputClosed each, possibly much later (a leftover that ignores signals may never go).
+ */
+export type BackendEvent = Extract<SupervisorEvent, { type: "spawned" | "spawnFailed" | "exited" | "groupEmpty" | "outputClosed" }>;
 
 export interface ProcessStats {
   cpuSeconds: number;
@@ -29,7 +33,7 @@ export interface ProcessStats {
 export interface ProcessBackend {
   /** Reports the outcome later through the sink given to attach(); never throws for a failed spawn. */
   spawn(request: SpawnRequest): void;
-  /** Signals the process's whole group; a process already gone is not an error. */
+  /** Signals the process's whole group (its pid is the group's id); a group already gone is not an error. */
   signal(pid: number, signal: Signal): void;
   /** Resource use of a live process, or null if it is gone (optional until the admin endpoint reads it). */
   stats?(pid: number): ProcessStats | null;

@@ -7,6 +7,9 @@ import type { Command, MetricEvent, SupervisorEvent } from "../../src/domain/typ
 import { Runtime } from "../../src/runtime/runtime.js";
 import type { SpawnRequest } from "../../src/runtime/ports.js";
 
+/** No quick exits, no backoff: every exit restarts at once and counts as up at once (the policy before restart_policy). */
+export const NO_BACKOFF: PoolConfig["restartPolicy"] = { minUptimeMs: 0, backoffInitialMs: 0, backoffMaxMs: 0, windowMs: null };
+
 export function pool(overrides: Partial<PoolConfig> = {}): PoolConfig {
   return {
     name: "web",
@@ -18,6 +21,7 @@ export function pool(overrides: Partial<PoolConfig> = {}): PoolConfig {
     startupWaitMs: 0,
     desiredHealthyPercentage: 0,
     limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
+    restartPolicy: NO_BACKOFF,
     server: null,
     ...overrides,
   };

@@ -118,7 +118,7 @@ export class MemoryBackend implements ProcessBackend {
     if (!process.alive) return;
     process.alive = false;
     this.processes.delete(process.pid);
-    this.sink({ type: "exited", ref: process.request.ref, code, signal });
+    this.sink({ type: "exited", ref: process.request.ref, code, signal, groupEmpty: true, outputClosed: true });
   }
 
   private later(delayMs: number, action: () => void): void {

@@ -1,32 +1,44 @@
-// Real processes: spawned without a shell, each in its own process group (so signals reach a
-// worker's children too), output forwarded line by line, exit reported only once everything
-// the worker wrote has been forwarded.
+// Real processes: spawned without a shell, each in its own session and process group (so signals
+// reach a worker's children too), output forwarded line by line. What happens after a worker's
+// leader exits is reported as facts for the core to decide on: whether its group still has
+// processes and whether its output is closed, then each of those when it changes.
 import { spawn } from "node:child_process";
-import type { Signal } from "../../domain/types.js";
+import { randomBytes } from "node:crypto";
+import type { Signal, WorkerRef } from "../../domain/types.js";
 import type { LogChannels } from "../../logs/worker-output.js";
 import { forwardStream } from "../../logs/worker-output.js";
 import { forgetProcess, readProcessStats } from "../../metrics/process-stats.js";
 import type { BackendEvent, ProcessBackend, ProcessStats, SpawnRequest } from "../../runtime/ports.js";
+import { groupHasLiveMembers } from "./process-group.js";
 import { Watchdog } from "./watchdog.js";
 
 export interface OsBackendOptions {
   channels: LogChannels;
   maxLineBytes?: number;
-  /** After a worker exits, how long its pipes may stay open (held by its children) before the exit is reported anyway. */
-  pipeDrainTimeoutMs?: number;
   onLogCollision?: () => void;
   onProblem: (message: string) => void;
 }
 
-const PIPE_DRAIN_TIMEOUT_MS_DEFAULT = 2_000;
+/** Set in every worker's (and proxy's) environment: the watchdog finds them by it if Monoceros dies. */
+export const INSTANCE_ENV = "MONOCEROS_INSTANCE_ID";
+
+/**
+ * While an exited worker's group still has processes, it is checked this often: from the first
+ * delay, doubling up to the last. The core decides when to signal them and when to give up;
+ * this only notices when they are gone (a rate, not a wait: a process stuck in D state may never go).
+ */
+const GROUP_POLL_FIRST_MS = 5;
+const GROUP_POLL_MAX_MS = 1_000;
 
 export class OsBackend implements ProcessBackend {
   private sink: (event: BackendEvent) => void = () => {};
-  /** Also the one list of live workers' process groups (a worker's pid is its group id). */
+  /** Also the one list of live worker process groups (a worker's pid is its group id). */
   private readonly watchdog: Watchdog;
+  readonly instanceId = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  private readonly groupPolls = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: OsBackendOptions) {
-    this.watchdog = new Watchdog(options.onProblem);
+    this.watchdog = new Watchdog(options.onProblem, `${INSTANCE_ENV}=${this.instanceId}`);
     this.watchdog.start();
   }
 
@@ -36,43 +48,41 @@ export class OsBackend implements ProcessBackend {
 
   spawn(request: SpawnRequest): void {
     const { ref } = request;
+    const failed = (error: unknown) => {
+      const code = (error as NodeJS.ErrnoException).code ?? "ESPAWN";
+      const message = error instanceof Error ? error.message : String(error);
+      this.sink({ type: "spawnFailed", ref, errorCode: code, message });
+    };
     let child;
     try {
       child = spawn(request.exec, [...request.args], {
-        env: { ...process.env, ...request.env },
+        env: { ...process.env, ...request.env, [INSTANCE_ENV]: this.instanceId },
         detached: true, // setsid(): its own session and process group
         stdio: ["ignore", "pipe", "pipe"],
       });
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? "ESPAWN";
-      const message = error instanceof Error ? error.message : String(error);
-      queueMicrotask(() => this.sink({ type: "spawnFailed", ref, errorCode: code, message }));
+      queueMicrotask(() => failed(error));
+      return;
+    }
+    const pid = child.pid;
+    if (pid === undefined) {
+      // No process (ENOENT, EACCES, EMFILE, EAGAIN…): Node says why with "error" a tick later,
+      // and may have created no pipes at all (EMFILE).
+      child.once("error", failed);
       return;
     }
     // Registered with the watchdog at once (the pid is known as soon as spawn() returns), not on
     // the "spawn" event a tick later: a Monoceros killed in between would otherwise orphan it.
-    if (child.pid !== undefined) this.watchdog.add(child.pid);
+    this.watchdog.add(pid);
     let spawned = false;
-    let exit: { code: number | null; signal: string | null } | null = null;
+    let leaderExited = false;
     let openPipes = 2;
-    let drainTimer: NodeJS.Timeout | null = null;
-    const reportExit = () => {
-      if (exit === null) return;
-      const pid = child.pid as number;
-      if (drainTimer !== null) clearTimeout(drainTimer);
-      this.watchdog.remove(pid);
-      forgetProcess(pid);
-      const { code, signal } = exit;
-      exit = null;
-      this.sink({ type: "exited", ref, code, signal });
-    };
     child.once("spawn", () => {
       spawned = true;
-      this.sink({ type: "spawned", ref, pid: child.pid as number });
+      this.sink({ type: "spawned", ref, pid });
     });
-    child.once("error", (error: NodeJS.ErrnoException) => {
-      if (spawned) return; // e.g. a failed kill(); the exit is reported by "exit"
-      this.sink({ type: "spawnFailed", ref, errorCode: error.code ?? "ESPAWN", message: error.message });
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      if (!spawned) failed(error); // after "spawn" it is e.g. a failed kill(): the exit is reported by "exit"
     });
     for (const [readable, stream] of [[child.stdout, "stdout"], [child.stderr, "stderr"]] as const) {
       forwardStream(readable, stream, request.workerId, this.options.channels, {
@@ -81,16 +91,36 @@ export class OsBackend implements ProcessBackend {
       });
       readable.once("close", () => {
         openPipes--;
-        if (openPipes === 0) reportExit();
+        if (openPipes === 0 && leaderExited) this.sink({ type: "outputClosed", ref });
       });
     }
     child.once("exit", (code, signal) => {
       if (!spawned) return;
-      exit = { code, signal };
-      if (openPipes === 0) reportExit();
-      // A child of the worker may hold its pipes open; do not wait on it for ever.
-      else drainTimer = setTimeout(reportExit, this.options.pipeDrainTimeoutMs ?? PIPE_DRAIN_TIMEOUT_MS_DEFAULT);
+      leaderExited = true;
+      const groupEmpty = !groupHasLiveMembers(pid);
+      if (groupEmpty) this.forget(pid);
+      else this.pollGroup(ref, pid, GROUP_POLL_FIRST_MS);
+      this.sink({ type: "exited", ref, code, signal, groupEmpty, outputClosed: openPipes === 0 });
     });
+  }
+
+  /** Until the group is empty it stays with the watchdog, so a Monoceros killed meanwhile leaves nothing. */
+  private pollGroup(ref: WorkerRef, pgid: number, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.groupPolls.delete(timer);
+      if (groupHasLiveMembers(pgid)) {
+        this.pollGroup(ref, pgid, Math.min(GROUP_POLL_MAX_MS, delayMs * 2));
+        return;
+      }
+      this.forget(pgid);
+      this.sink({ type: "groupEmpty", ref });
+    }, delayMs);
+    this.groupPolls.add(timer);
+  }
+
+  private forget(pgid: number): void {
+    this.watchdog.remove(pgid);
+    forgetProcess(pgid);
   }
 
   signal(pid: number, signal: Signal): void {
@@ -122,6 +152,8 @@ export class OsBackend implements ProcessBackend {
   }
 
   close(): void {
+    for (const timer of this.groupPolls) clearTimeout(timer);
+    this.groupPolls.clear();
     this.watchdog.stop();
   }
 }

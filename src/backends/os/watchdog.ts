@@ -1,13 +1,15 @@
 // No orphans, even when Monoceros is SIGKILLed: a tiny bash process, in its own session, keeps
 // the list of worker process groups. Monoceros writes "+<pgid>" / "-<pgid>" lines to its stdin;
-// when that pipe closes (Monoceros is gone, however it died) it SIGKILLs every group still
-// listed. One process for all workers, so nothing is added to the path of each spawn (a
-// parent-death signal via setpriv would cost an extra exec, about 1 ms, per restart).
+// when that pipe closes (Monoceros is gone, however it died, or it exits normally) the watchdog
+// SIGKILLs every group still listed, then sweeps /proc for any process that carries this
+// Monoceros's instance marker in its environment, a few times over a second: that catches what a
+// group kill misses (a worker forked but not yet listed, a child that left its group with setsid).
+// One process for all workers, so nothing is added to the path of each spawn.
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 
 const SCRIPT = `
-trap '' INT TERM HUP QUIT PIPE
+trap '' INT TERM HUP QUIT PIPE USR1 USR2
 declare -A groups
 while IFS= read -r line; do
   case $line in
@@ -16,27 +18,59 @@ while IFS= read -r line; do
   esac
 done
 for group in "\${!groups[@]}"; do kill -KILL -- "-$group" 2>/dev/null; done
+sweep() {
+  local file pid
+  if command -v grep >/dev/null; then
+    for file in $(grep -lzxF -- "$MONOCEROS_WATCHDOG_MARK" /proc/[0-9]*/environ 2>/dev/null); do
+      pid=\${file#/proc/}; pid=\${pid%/environ}
+      [[ $pid == "$$" ]] || kill -KILL "$pid" 2>/dev/null
+    done
+  fi
+}
+for pause in 0 0.05 0.2 0.7; do sleep "$pause"; sweep; done
 `;
+
+/** A watchdog that ran this long is restarted at once if it dies; sooner, after a growing delay. */
+const STABLE_AFTER_MS = 10_000;
+const RESTART_DELAY_FIRST_MS = 100;
+const RESTART_DELAY_MAX_MS = 5_000;
 
 export class Watchdog {
   private process: ChildProcess | null = null;
   private readonly groups = new Set<number>();
   private stopped = false;
+  private startedAtMs = 0;
+  private quickRestarts = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly onProblem: (message: string) => void) {}
+  /** `mark` is the NAME=value environment entry every worker carries (see OsBackend). */
+  constructor(
+    private readonly onProblem: (message: string) => void,
+    private readonly mark: string,
+  ) {}
 
   start(): void {
-    const child = spawn("bash", ["-c", SCRIPT], { detached: true, stdio: ["pipe", "ignore", "ignore"] });
+    this.restartTimer = null;
+    this.startedAtMs = performance.now();
+    // Its own environment holds the mark only in a variable of its own name, so its sweep cannot match itself.
+    const child = spawn("bash", ["-c", SCRIPT], {
+      detached: true,
+      stdio: ["pipe", "ignore", "ignore"],
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", MONOCEROS_WATCHDOG_MARK: this.mark },
+    });
     // Neither the watchdog nor its pipe may keep Monoceros's event loop alive.
     child.unref();
     (child.stdin as Socket | null)?.unref();
     child.on("error", (error) => this.onProblem(`cannot start the orphan watchdog (bash): ${error.message}; workers may outlive a killed Monoceros`));
     child.stdin?.on("error", () => {}); // reported through "exit"
     child.on("exit", () => {
-      if (this.stopped) return;
-      this.onProblem("the orphan watchdog exited; starting it again");
+      if (this.stopped || this.process !== child) return;
       this.process = null;
-      this.start();
+      this.quickRestarts = performance.now() - this.startedAtMs >= STABLE_AFTER_MS ? 0 : this.quickRestarts + 1;
+      const delayMs = this.quickRestarts === 0 ? 0 : Math.min(RESTART_DELAY_MAX_MS, RESTART_DELAY_FIRST_MS * 2 ** (this.quickRestarts - 1));
+      this.onProblem(`the orphan watchdog exited; starting it again in ${delayMs} ms`);
+      this.restartTimer = setTimeout(() => this.start(), delayMs);
+      this.restartTimer.unref();
     });
     this.process = child;
     if (this.groups.size > 0) this.send([...this.groups].map((group) => `+${group}`).join("\n"));
@@ -56,9 +90,15 @@ export class Watchdog {
     return this.groups;
   }
 
-  /** Graceful end: no group is left to kill; closing stdin lets bash exit. */
+  /** The watchdog's pid, for tests. */
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
+  /** Graceful end: closing stdin lets bash kill what is left (normally nothing) and exit. */
   stop(): void {
     this.stopped = true;
+    if (this.restartTimer !== null) clearTimeout(this.restartTimer);
     this.process?.stdin?.end();
   }
 

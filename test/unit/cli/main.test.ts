@@ -28,7 +28,10 @@ describe("monoceros command line", () => {
     const path = file("unset.yaml", "supervisor:\n  workers:\n    - {name: a, replicas: 1, exec: ./a}\n");
     const result = await run("--validate", "--config", path);
     expect(result.code).toBe(0);
-    expect(result.stderr).toEqual([expect.stringMatching(/^warning: supervisor\.workers\[0\]\.max_restarts: not set/)]);
+    expect(result.stderr).toEqual([
+      expect.stringMatching(/^warning: supervisor\.workers\[0\]\.max_restarts: not set/),
+      expect.stringMatching(/^warning: supervisor\.workers\[0\]\.desired_healthy_percentage: is 0/),
+    ]);
   });
 
   it("prints every problem of an invalid config, one line each, and exits 2", async () => {

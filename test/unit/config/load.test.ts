@@ -49,6 +49,7 @@ describe("config loading", () => {
       startupWaitMs: 0,
       desiredHealthyPercentage: 0,
       limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
+      restartPolicy: { minUptimeMs: 1_000, backoffInitialMs: 100, backoffMaxMs: 30_000, windowMs: null },
       server: null,
     });
   });
@@ -56,7 +57,10 @@ describe("config loading", () => {
   it("reads a negative max_restarts as unlimited and warns when it is unset", () => {
     expect(configOf(minimal("      max_restarts: -1\n")).pools[0]?.maxRestarts).toBe(Infinity);
     const unset = load(minimal(""));
-    expect(unset.ok && unset.warnings).toEqual([expect.stringMatching(/^supervisor\.workers\[0\]\.max_restarts: not set, so the first time a worker exits/)]);
+    expect(unset.ok && unset.warnings).toEqual([
+      expect.stringMatching(/^supervisor\.workers\[0\]\.max_restarts: not set, so the first time a worker exits/),
+      expect.stringMatching(/^supervisor\.workers\[0\]\.desired_healthy_percentage: is 0 .*\/health answers 200 even when none/),
+    ]);
   });
 
   it("keeps args as written, as Go's decoder does (numbers stay text)", () => {

@@ -59,10 +59,10 @@ describe("supervisor core", () => {
   });
 
   it("retries a failed spawn with growing delays, counting it against max_restarts", () => {
-    const h = harness([pool({ replicas: 1, maxRestarts: 3 })], () => ({ ...runsForever, spawnError: "EAGAIN" }));
+    const h = harness([pool({ replicas: 1, maxRestarts: 3 })], () => ({ ...runsForever, spawnError: "ENOENT" }));
     expect(h.runToExit()).toBe(1);
     const spawnTimes = h.commands.filter((c) => c.command.type === "spawn").map((c) => c.atMs);
-    expect(spawnTimes).toEqual([0, TIMING.spawnRetryBaseMs, TIMING.spawnRetryBaseMs * 3, TIMING.spawnRetryBaseMs * 7]);
+    expect(spawnTimes).toEqual([0, TIMING.spawnRetryMinMs, TIMING.spawnRetryMinMs * 3, TIMING.spawnRetryMinMs * 7]);
   });
 
   it("recycles a worker after its lifespan plus jitter, gracefully, without charging max_restarts", () => {
@@ -147,10 +147,10 @@ describe("supervisor core", () => {
       request.workerId === "web-0" && index === 0 ? { ...runsForever, spawnError: "EAGAIN" } : runsForever,
     );
     h.runUntil(0);
-    expect(supervisorHealth(h.runtime.state).pools[0]).toMatchObject({ running: 3, runningPercentage: 75, healthy: true });
+    expect(supervisorHealth(h.runtime.state, h.clock.nowMs()).pools[0]).toMatchObject({ running: 3, runningPercentage: 75, healthy: true });
     h.runUntil(1_000);
-    expect(supervisorHealth(h.runtime.state).healthy).toBe(true);
+    expect(supervisorHealth(h.runtime.state, h.clock.nowMs()).healthy).toBe(true);
     h.runtime.dispatch({ type: "shutdownRequested", signal: "SIGTERM" });
-    expect(supervisorHealth(h.runtime.state).healthy).toBe(false);
+    expect(supervisorHealth(h.runtime.state, h.clock.nowMs()).healthy).toBe(false);
   });
 });

@@ -61,10 +61,10 @@ describe("metrics", () => {
   it("answers /health like the original and says which pool is short, and 503 from shutdown on", () => {
     const h = harness([pool({ name: "web", replicas: 4, desiredHealthyPercentage: 75, startupWaitMs: 1_000 })]);
     h.runUntil(1_000);
-    expect(healthText(h.runtime.state)).toEqual({ healthy: false, text: "pool web: 2 of 4 workers running (50% < 75%)\n" });
+    expect(healthText(h.runtime.state, h.clock.nowMs())).toEqual({ healthy: false, text: "pool web: 2 of 4 workers up (50% < 75%)\n" });
     h.runUntil(2_000);
-    expect(healthText(h.runtime.state)).toEqual({ healthy: true, text: "ok\n" });
+    expect(healthText(h.runtime.state, h.clock.nowMs())).toEqual({ healthy: true, text: "ok\n" });
     h.runtime.dispatch({ type: "shutdownRequested", signal: "SIGTERM" });
-    expect(healthText(h.runtime.state)).toEqual({ healthy: false, text: "shutting down\n" });
+    expect(healthText(h.runtime.state, h.clock.nowMs())).toEqual({ healthy: false, text: "shutting down\n" });
   });
 });

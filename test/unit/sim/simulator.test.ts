@@ -5,6 +5,7 @@ import { step } from "../../../src/domain/supervisor.js";
 import type { StepFunction } from "../../../src/runtime/runtime.js";
 import { runScenario, runSeed } from "../../../sim/run.js";
 import type { Scenario } from "../../../sim/scenario.js";
+import { NO_BACKOFF } from "../../support/harness.js";
 
 const SEEDS = 1_000;
 
@@ -111,7 +112,7 @@ describe("deterministic simulation", () => {
         const pools: PoolConfig[] = generated.pools.map((p, index) => ({
           name: `p${index}`, replicas: p.replicas, exec: "worker", args: [], signalTimeoutMs: p.signalTimeoutMs, maxRestarts: p.maxRestarts,
           startupWaitMs: p.startupWaitMs, desiredHealthyPercentage: 50,
-          limits: { lifespanMs: p.lifespanMs, jitterRatio: p.jitterRatio, memoryBytes: 0 }, server: null,
+          limits: { lifespanMs: p.lifespanMs, jitterRatio: p.jitterRatio, memoryBytes: 0 }, restartPolicy: NO_BACKOFF, server: null,
         }));
         const scenario: Scenario = {
           seed: generated.seed,

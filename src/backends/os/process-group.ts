@@ -1,0 +1,48 @@
+// Whether anything is left of a worker's process group. The fast path is one kill(-pgid, 0);
+// only when that finds members is /proc read, because members that are zombies do not count:
+// where Monoceros is PID 1 (a container without an init) nobody reaps its workers' orphans, and
+// a zombie group would otherwise never be reported empty.
+import { readdirSync, readFileSync } from "node:fs";
+
+export function groupHasLiveMembers(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    // ESRCH: no process has this group id. EPERM: something is there that we may not signal.
+    return (error as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+  return liveMembersFromProc(pgid);
+}
+
+/** Reads /proc/PID/stat of every process; on any failure to list (e.g. EMFILE) it assumes members are alive. */
+function liveMembersFromProc(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return true;
+  }
+  for (const entry of entries) {
+    const first = entry.charCodeAt(0);
+    if (first < 48 || first > 57) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "latin1");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "ESRCH") continue;
+      return true; // cannot tell (EMFILE, EACCES): do not claim the group is gone
+    }
+    const member = parseStatGroup(stat);
+    if (member !== null && member.pgrp === pgid && member.state !== "Z" && member.state !== "X") return true;
+  }
+  return false;
+}
+
+/** State and process group from /proc/PID/stat; the command name may hold spaces and ')'. */
+export function parseStatGroup(stat: string): { state: string; pgrp: number } | null {
+  const close = stat.lastIndexOf(")");
+  if (close < 0) return null;
+  const fields = stat.slice(close + 2).split(" ");
+  const pgrp = Number(fields[2]);
+  return fields[0] === undefined || !Number.isInteger(pgrp) ? null : { state: fields[0], pgrp };
+}
