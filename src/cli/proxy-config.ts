@@ -1,7 +1,10 @@
-// `monoceros proxy-config -c cfg.yaml -o DIR`: renders each proxy pool's Envoy configuration into
-// DIR/<pool>/ without running anything, to read it or check it with `envoy --mode validate`.
+// `monoceros proxy-config -c cfg.yaml -o DIR`: renders each proxy pool's configuration, as its own
+// proxy kind's data plane writes it at run time, into DIR/<pool>/ without running anything, to
+// read it or check it with the proxy itself (`envoy --mode validate`, `haproxy -c`).
 import { join, resolve } from "node:path";
-import { envoyFiles, writeFolder } from "../envoy/data-plane.js";
+import { proxyEndpoints } from "../domain/identity.js";
+import { writeProxyFiles } from "../proxy/data-plane.js";
+import { createDataPlanes, dataPlaneOf } from "../proxy/kinds.js";
 import type { CliIo } from "./main.js";
 import { command, loadConfigFile, parseArguments } from "./config-file.js";
 import { EXIT_CODES } from "./exit-codes.js";
@@ -21,16 +24,20 @@ export async function proxyConfigCommand(argv: readonly string[], io: CliIo): Pr
     io.stderr(`monoceros proxy-config: no pool in ${options.config} has a server section (proxy mode)`);
     return EXIT_CODES.usage;
   }
+  // Nothing runs, so nothing is reported.
+  const dataPlanes = createDataPlanes(() => undefined);
   for (const pool of pools) {
     const folder = join(resolve(options.output), pool.name);
-    const endpoints = Array.from({ length: pool.replicas }, (_, i) => ({ port: (pool.server?.startPort ?? 0) + i, inRotation: true }));
+    // Every worker in rotation: the steady state, as the running proxy would have it.
+    const rendering = dataPlaneOf(dataPlanes, pool).render(pool, folder, proxyEndpoints(pool, () => true));
     try {
-      writeFolder(folder, envoyFiles(pool, folder, endpoints));
+      writeProxyFiles(folder, rendering.files);
     } catch (error) {
       io.stderr(`monoceros proxy-config: cannot write ${folder}: ${error instanceof Error ? error.message : String(error)}`);
       return EXIT_CODES.usage;
     }
-    io.stdout(`wrote ${folder}/ (bootstrap.yaml, clusters.yaml, listeners.yaml, endpoints.yaml): check with envoy --mode validate -c ${join(folder, "bootstrap.yaml")}`);
+    const names = rendering.files.map((file) => file.name).join(", ");
+    io.stdout(`wrote ${folder}/ (${names}): check with ${[pool.server?.proxyBinary ?? "", ...rendering.checkArgs].join(" ")}`);
   }
   return EXIT_CODES.ok;
 }

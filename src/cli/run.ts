@@ -7,9 +7,8 @@ import { OsBackend } from "../backends/os/os-backend.js";
 import { RealClock } from "../backends/os/real-clock.js";
 import { AdminServer } from "../admin/server.js";
 import { createSupervisorState, type SupervisorState } from "../domain/state.js";
-import { EnvoyDataPlane } from "../envoy/data-plane.js";
-import { HaproxyDataPlane } from "../haproxy/data-plane.js";
-import type { ProxyDataPlane } from "../proxy/data-plane.js";
+import { prepareProxy } from "../proxy/data-plane.js";
+import { createDataPlanes, dataPlaneOf, PROXY_NAMES } from "../proxy/kinds.js";
 import { readProcessStats } from "../metrics/process-stats.js";
 import { Metrics } from "../metrics/registry.js";
 import { BUILD_INFO } from "../version.js";
@@ -38,8 +37,7 @@ export function startupProblems(config: Config): string[] {
     if (pool.server !== null) {
       const proxy = findExecutable(pool.server.proxyBinary);
       if (!proxy.ok) {
-        const kind = pool.server.proxy === "haproxy" ? "HAProxy" : "Envoy";
-        problems.push(`supervisor.workers[${index}].server.proxy_binary: cannot run "${pool.server.proxyBinary}": ${proxy.reason} (this pool's proxy is ${kind}: install it, or set server.proxy_binary)`);
+        problems.push(`supervisor.workers[${index}].server.proxy_binary: cannot run "${pool.server.proxyBinary}": ${proxy.reason} (this pool's proxy is ${PROXY_NAMES[pool.server.proxy]}: install it, or set server.proxy_binary)`);
       }
     }
     return problems;
@@ -62,19 +60,11 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     const found = findExecutable(binary);
     return found.ok ? found.path : binary;
   };
-  const dataPlanes = {
-    envoy: new EnvoyDataPlane(binaryFor, (level, msg, fields) => report(level, msg, fields)),
-    haproxy: new HaproxyDataPlane(binaryFor, (level, msg, fields) => report(level, msg, fields)),
-  };
-  // Both data planes behind one interface: the proxy lifecycle is the core's, the same for both.
-  const dataPlane: ProxyDataPlane = {
-    prepare: (pool) => dataPlanes[pool.server?.proxy ?? "envoy"].prepare(pool),
-    rotation: (pool, endpoints) => dataPlanes[pool.server?.proxy ?? "envoy"].rotation(pool, endpoints),
-    drain: (pool) => dataPlanes[pool.server?.proxy ?? "envoy"].drain(pool),
-  };
+  // Each pool's proxy through its kind's data plane; the proxy lifecycle is the core's, the same for all.
+  const dataPlanes = createDataPlanes((level, msg, fields) => report(level, msg, fields));
   let state: SupervisorState;
   try {
-    state = createSupervisorState(config, randomInt(2 ** 31), (pool) => dataPlane.prepare(pool));
+    state = createSupervisorState(config, randomInt(2 ** 31), (pool) => prepareProxy(dataPlaneOf(dataPlanes, pool), pool, binaryFor(pool)));
   } catch (error) {
     options.stderr(`proxy: cannot write the proxy configuration: ${error instanceof Error ? error.message : String(error)}`);
     return EXIT_CODES.usage;
@@ -123,8 +113,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
         const pool = config.pools[command.pool];
         if (pool === undefined) return;
         try {
-          if (command.type === "drainProxy") dataPlane.drain(pool);
-          else dataPlane.rotation(pool, command.endpoints);
+          dataPlaneOf(dataPlanes, pool).apply(pool, command);
         } catch (error) {
           logger.error({ pool: pool.name, error: String(error) }, "Could not update the proxy");
         }

@@ -2,7 +2,9 @@
 // proxy folders that do not collide. They read the raw (unvalidated) tree defensively and
 // skip whatever field-level validation already rejects, so that one run reports every
 // problem at once.
-import { DEFAULTS } from "./types.js";
+import { posix, resolve } from "node:path";
+import { defaultProxyConfigPath } from "./load.js";
+import { DEFAULTS, PROXY_KINDS } from "./types.js";
 
 export interface PathedMessage {
   path: (string | number)[];
@@ -20,7 +22,11 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 const isPort = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
 
-export function crossCheck(raw: unknown): PathedMessage[] {
+/**
+ * `cwd` resolves relative proxy_config_path values, as the run does (Monoceros's working folder),
+ * so that `envoy` and `/srv/app/envoy` are seen to be one folder when run from /srv/app.
+ */
+export function crossCheck(raw: unknown, cwd: string = process.cwd()): PathedMessage[] {
   const problems: PathedMessage[] = [];
   if (!isRecord(raw)) return problems;
   const pools = isRecord(raw.supervisor) && Array.isArray(raw.supervisor.workers) ? raw.supervisor.workers : [];
@@ -29,7 +35,6 @@ export function crossCheck(raw: unknown): PathedMessage[] {
   if (isPort(admin.port)) ranges.push({ path: ["admin", "port"], first: admin.port, last: admin.port, what: "the admin port" });
 
   const firstPoolWithName = new Map<string, number>();
-  const firstPoolWithProxyPath = new Map<string, number>();
   pools.forEach((pool, index) => {
     if (!isRecord(pool)) return;
     const poolPath = ["supervisor", "workers", index];
@@ -62,17 +67,8 @@ export function crossCheck(raw: unknown): PathedMessage[] {
     if (isPort(server.admin_port)) {
       ranges.push({ path: [...serverPath, "admin_port"], first: server.admin_port, last: server.admin_port, what: "the proxy admin port" });
     }
-    const defaultPath = server.proxy === "haproxy" ? "./haproxy" : DEFAULTS.proxyConfigPath;
-    const proxyPath = normaliseFolder(typeof server.proxy_config_path === "string" ? server.proxy_config_path : defaultPath);
-    const firstWithPath = firstPoolWithProxyPath.get(proxyPath);
-    if (firstWithPath === undefined) firstPoolWithProxyPath.set(proxyPath, index);
-    else {
-      problems.push({
-        path: [...serverPath, "proxy_config_path"],
-        message: `folder "${proxyPath}" is also used by supervisor.workers[${firstWithPath}]; each proxy pool needs its own proxy_config_path`,
-      });
-    }
   });
+  problems.push(...proxyFolderClashes(pools, cwd));
 
   ranges.forEach((range, index) => {
     const clash = ranges.slice(0, index).find((earlier) => earlier.first <= range.last && range.first <= earlier.last);
@@ -89,9 +85,75 @@ function describe(range: PortRange): string {
   return range.first === range.last ? `${range.what} ${range.first}` : `${range.what} ${range.first}-${range.last}`;
 }
 
+/** Where a proxy pool's files go, as written (or defaulted) in the config. */
+interface ProxyFolderUse {
+  index: number;
+  pool: string;
+  /** Normalised, as the user would recognise it: `./envoy/` is `envoy`. */
+  folder: string;
+  /** The default for the pool's proxy kind, because proxy_config_path is unset. */
+  defaulted: boolean;
+  kind: string;
+  defaultFolder: string;
+}
+
+/**
+ * Every proxy writes fixed file names straight into its folder (envoy_starting_config.yaml,
+ * haproxy.cfg, …), so two proxy pools sharing one would overwrite each other's files or watch each
+ * other's changes: an error, whichever kinds they are and however the folder is spelt or defaulted.
+ */
+function proxyFolderClashes(pools: readonly unknown[], cwd: string): PathedMessage[] {
+  const problems: PathedMessage[] = [];
+  const firstInFolder = new Map<string, ProxyFolderUse>();
+  pools.forEach((pool, index) => {
+    const use = proxyFolderUse(pool, index);
+    if (use === null) return;
+    const key = resolve(cwd, use.folder);
+    const first = firstInFolder.get(key);
+    if (first === undefined) {
+      firstInFolder.set(key, use);
+      return;
+    }
+    const spelt = first.folder === use.folder ? "" : `, as "${first.folder}"`;
+    problems.push({
+      path: ["supervisor", "workers", index, "server", "proxy_config_path"],
+      message:
+        `folder "${use.folder}" is also used by supervisor.workers[${first.index}] (pool "${first.pool}"${spelt}): ` +
+        `pools "${first.pool}" and "${use.pool}" would overwrite each other's proxy files; give each its own proxy_config_path` +
+        defaultsNote(first, use),
+    });
+  });
+  return problems;
+}
+
+/** Null when field-level validation rejects what decides the folder (it reports that itself). */
+function proxyFolderUse(pool: unknown, index: number): ProxyFolderUse | null {
+  if (!isRecord(pool) || !isRecord(pool.server)) return null;
+  const server = pool.server;
+  const known = server.proxy === undefined || server.proxy === null || (PROXY_KINDS as readonly unknown[]).includes(server.proxy);
+  if (!known) return null;
+  const name = typeof pool.name === "string" ? pool.name : `#${index}`;
+  const kind = typeof server.proxy === "string" ? server.proxy : DEFAULTS.proxy;
+  const defaultFolder = defaultProxyConfigPath(kind);
+  const given = server.proxy_config_path;
+  if (given === undefined || given === null) return { index, pool: name, folder: normaliseFolder(defaultFolder), defaulted: true, kind, defaultFolder };
+  if (typeof given !== "string" || given.trim() === "") return null;
+  return { index, pool: name, folder: normaliseFolder(given), defaulted: false, kind, defaultFolder };
+}
+
+/** Two clashing pools that both leave the folder unset are of one kind: the defaults differ by kind. */
+function defaultsNote(first: ProxyFolderUse, second: ProxyFolderUse): string {
+  const unset = [first, second].filter((use) => use.defaulted);
+  const example = unset[0];
+  if (example === undefined) return "";
+  const which = unset.length === 2 ? "both" : `pool "${example.pool}"`;
+  return ` (proxy_config_path is unset in ${which}, so it is the ${example.kind} default ${example.defaultFolder})`;
+}
+
+/** `./envoy/`, `envoy//` and `a/../envoy` are `envoy`. */
 function normaliseFolder(path: string): string {
-  const trimmed = path.replace(/\/+$/, "").replace(/^\.\//, "");
-  return trimmed === "" ? "." : trimmed;
+  const normal = posix.normalize(path);
+  return normal.length > 1 ? normal.replace(/\/+$/, "") : normal;
 }
 
 /** `supervisor.workers[1].replicas` */

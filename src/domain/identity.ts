@@ -17,6 +17,23 @@ export function workerPort(pool: PoolConfig, index: number): number | null {
   return pool.server === null ? null : pool.server.startPort + index;
 }
 
+/** One worker as its pool's proxy sees it: where it listens and whether it may get requests. */
+export interface ProxyEndpoint {
+  worker: number;
+  port: number;
+  inRotation: boolean;
+}
+
+/**
+ * Every worker of a proxy pool in index order, with its port: the one place the proxy's endpoint
+ * list is built (the core's rotation, the files written before the proxy starts, proxy-config).
+ */
+export function proxyEndpoints(pool: PoolConfig, inRotation: (worker: number) => boolean): ProxyEndpoint[] {
+  if (pool.server === null) throw new Error(`pool ${pool.name} is not in proxy mode`);
+  const startPort = pool.server.startPort;
+  return Array.from({ length: pool.replicas }, (_, worker) => ({ worker, port: startPort + worker, inRotation: inRotation(worker) }));
+}
+
 /** The port flag and its rendered value come before the configured args, as in the original. */
 export function workerArgs(pool: PoolConfig, index: number): string[] {
   const port = workerPort(pool, index);

@@ -1,6 +1,7 @@
 // Every decision about starting, restarting and stopping workers. `step` takes the state, one
 // event and the current time, updates the state in place and returns the commands the runtime
 // must carry out. No I/O, no clock, no randomness other than the seeded generator in the state.
+import { proxyEndpoints } from "./identity.js";
 import { nextRandom } from "./random.js";
 import { isLive, PROXY_INDEX, type PoolState, type SupervisorState, type WorkerExit, type WorkerState } from "./state.js";
 import { timerKey, type Command, type SupervisorEvent, type TimerPayload, type WorkerRef } from "./types.js";
@@ -490,7 +491,7 @@ function sendRotationChanges(state: SupervisorState, out: Out): void {
     out.push({
       type: "proxyRotation",
       pool: pool.index,
-      endpoints: pool.workers.map((worker) => ({ worker: worker.index, port: server.startPort + worker.index, inRotation: worker.status === "running" })),
+      endpoints: proxyEndpoints(pool.config, (index) => pool.workers[index]?.status === "running"),
     });
   }
 }

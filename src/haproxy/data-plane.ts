@@ -1,23 +1,16 @@
-// HAProxy as proxy mode's data plane: its config file (atomically written, with the current
-// rotation), and its runtime API on a unix socket to move servers in and out of rotation at once.
+// HAProxy as proxy mode's data plane: renders its config file, and at run time rewrites it with
+// the current rotation (so a restarted HAProxy starts from it) and tells the running HAProxy
+// through its runtime API on a unix socket, to move servers in and out of rotation at once.
 import { createConnection } from "node:net";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { PoolConfig } from "../config/types.js";
-import type { ProxyLaunch } from "../domain/state.js";
-import { writeAtomically, type ProxyDataPlane } from "../proxy/data-plane.js";
-import type { EndpointState } from "../proxy/data-plane.js";
-import { mkdirSync } from "node:fs";
-import { haproxyArgs, haproxyServerName, HAPROXY_FILES, renderHaproxyConfig } from "./render.js";
+import { proxyFolder, writeAtomically, type DataPlane, type ProxyCommand, type ProxyEndpoint, type ProxyRendering, type ProxyReport } from "../proxy/data-plane.js";
+import { haproxyArgs, haproxyCheckArgs, haproxyFiles, haproxyServerName, HAPROXY_FILES, renderHaproxyConfig } from "./render.js";
 
 /** The socket appears a moment after HAProxy starts: retry this often, this long apart. */
 const SOCKET_ATTEMPTS_MAX = 50;
 const SOCKET_RETRY_MS = 100;
 const SOCKET_TIMEOUT_MS = 1_000;
-
-export function haproxyFolder(pool: PoolConfig): string {
-  if (pool.server === null) throw new Error(`pool ${pool.name} is not in proxy mode`);
-  return resolve(pool.server.proxyConfigPath);
-}
 
 /** One command line on the runtime API; resolves with HAProxy's answer. */
 export function runtimeCommand(socketPath: string, command: string): Promise<string> {
@@ -33,8 +26,8 @@ export function runtimeCommand(socketPath: string, command: string): Promise<str
 }
 
 /** Out of rotation: maint (no new requests; those in flight finish). Into rotation: ready. */
-function rotationCommand(pool: PoolConfig, index: number, inRotation: boolean): string {
-  return `set server ${pool.name}/${haproxyServerName(pool, index)} state ${inRotation ? "ready" : "maint"}`;
+function rotationCommand(pool: PoolConfig, endpoint: ProxyEndpoint): string {
+  return `set server ${pool.name}/${haproxyServerName(pool, endpoint.worker)} state ${endpoint.inRotation ? "ready" : "maint"}`;
 }
 
 /** How long a replacement may take to listen before it is put in rotation anyway (health checks then decide). */
@@ -65,58 +58,54 @@ function untilListening(port: number): Promise<void> {
   });
 }
 
-export class HaproxyDataPlane implements ProxyDataPlane {
+export class HaproxyDataPlane implements DataPlane {
   /** Per pool: the rotation to apply next, so a burst of changes sends only the latest. */
-  private readonly pending = new Map<string, readonly EndpointState[]>();
+  private readonly pending = new Map<string, readonly ProxyEndpoint[]>();
   private readonly applying = new Set<string>();
-  /** Per pool: what HAProxy was last told, so only changes are sent (sending "ready" again would reset a server's health). */
-  private readonly applied = new Map<string, boolean[]>();
+  /** Per pool: what HAProxy was last told, by worker, so only changes are sent (sending "ready" again would reset a server's health). */
+  private readonly applied = new Map<string, ReadonlyMap<number, boolean>>();
 
-  constructor(
-    private readonly binaryFor: (pool: PoolConfig) => string,
-    private readonly report: (level: "info" | "warn", msg: string, fields: Record<string, unknown>) => void,
-  ) {}
+  constructor(private readonly report: ProxyReport) {}
 
-  prepare(pool: PoolConfig): ProxyLaunch {
-    const folder = haproxyFolder(pool);
-    mkdirSync(folder, { recursive: true });
-    const notInRotation = Array.from({ length: pool.replicas }, (_, i) => ({ port: (pool.server?.startPort ?? 0) + i, inRotation: false }));
-    writeAtomically(join(folder, HAPROXY_FILES.config), renderHaproxyConfig(pool, folder, notInRotation));
-    return { exec: this.binaryFor(pool), args: haproxyArgs(folder), stopSignal: "SIGUSR1" };
+  render(pool: PoolConfig, folder: string, endpoints: readonly ProxyEndpoint[]): ProxyRendering {
+    return { files: haproxyFiles(pool, folder, endpoints), args: haproxyArgs(folder), stopSignal: "SIGUSR1", checkArgs: haproxyCheckArgs(folder) };
   }
 
-  rotation(pool: PoolConfig, endpoints: readonly EndpointState[]): void {
-    const folder = haproxyFolder(pool);
-    writeAtomically(join(folder, HAPROXY_FILES.config), renderHaproxyConfig(pool, folder, endpoints));
-    this.pending.set(pool.name, endpoints);
-    if (!this.applying.has(pool.name)) void this.apply(pool);
+  apply(pool: PoolConfig, command: ProxyCommand): void {
+    switch (command.type) {
+      case "proxyRotation": {
+        const folder = proxyFolder(pool);
+        writeAtomically(join(folder, HAPROXY_FILES.config), renderHaproxyConfig(pool, folder, command.endpoints));
+        this.pending.set(pool.name, command.endpoints);
+        if (!this.applying.has(pool.name)) void this.sendRotation(pool);
+        return;
+      }
+      case "drainProxy":
+        // Workers leave the rotation as they are stopped, and the soft stop at the end finishes what is in flight.
+        this.report("info", "Proxy draining: workers leave its rotation as they stop; it is soft-stopped last", { pool: pool.name });
+        return;
+    }
   }
 
-  /** Workers leave the rotation as they are stopped and the soft stop at the end finishes what is in flight. */
-  drain(pool: PoolConfig): void {
-    this.report("info", "Proxy draining: workers leave its rotation as they stop; it is soft-stopped last", { pool: pool.name });
-  }
-
-  private async apply(pool: PoolConfig): Promise<void> {
+  private async sendRotation(pool: PoolConfig): Promise<void> {
     this.applying.add(pool.name);
-    const socketPath = join(haproxyFolder(pool), HAPROXY_FILES.socket);
+    const socketPath = join(proxyFolder(pool), HAPROXY_FILES.socket);
     try {
       for (let attempt = 1; this.pending.has(pool.name); attempt++) {
-        const endpoints = this.pending.get(pool.name) as readonly EndpointState[];
+        const endpoints = this.pending.get(pool.name) as readonly ProxyEndpoint[];
         this.pending.delete(pool.name);
-        // A fresh HAProxy starts from its file, written with the same rotation before it started.
-        const before = this.applied.get(pool.name) ?? endpoints.map(() => false);
-        const changed = endpoints.map((e, i) => e.inRotation !== before[i]);
-        if (!changed.includes(true)) continue;
+        // A fresh HAProxy starts from its file, written with no worker in rotation before it started.
+        const before = this.applied.get(pool.name) ?? new Map<number, boolean>();
+        const changed = endpoints.filter((e) => e.inRotation !== (before.get(e.worker) ?? false));
+        if (changed.length === 0) continue;
         // Out of rotation at once; into rotation once listening.
-        const leaving = endpoints.flatMap((e, i) => (changed[i] && !e.inRotation ? [rotationCommand(pool, i, false)] : []));
+        const leaving = changed.filter((e) => !e.inRotation).map((e) => rotationCommand(pool, e));
         if (leaving.length > 0) await runtimeCommand(socketPath, leaving.join("; ")).catch(() => undefined);
-        await Promise.all(endpoints.map((e, i) => (changed[i] && e.inRotation ? untilListening(e.port) : undefined)));
-        const changes = endpoints.flatMap((e, i) => (changed[i] ? [rotationCommand(pool, i, e.inRotation)] : []));
+        await Promise.all(changed.filter((e) => e.inRotation).map((e) => untilListening(e.port)));
         try {
-          const answer = await runtimeCommand(socketPath, changes.join("; "));
+          const answer = await runtimeCommand(socketPath, changed.map((e) => rotationCommand(pool, e)).join("; "));
           if (answer !== "") this.report("warn", "HAProxy's runtime API answered", { pool: pool.name, answer });
-          this.applied.set(pool.name, endpoints.map((e) => e.inRotation));
+          this.applied.set(pool.name, new Map(endpoints.map((e) => [e.worker, e.inRotation])));
           attempt = 0;
         } catch (error) {
           // Not listening yet (just started or restarting): the newest rotation wins on the next try.

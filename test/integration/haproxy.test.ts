@@ -1,6 +1,7 @@
 // Proxy mode end to end with a real HAProxy (Debian's 2.6) and real workers, under bounded load
 // on 127.0.0.1. Skipped with the reason printed where HAProxy is not installed; .ci/run treats
 // that skip as a failure, because CI (root) installs it through `make test`.
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { findExecutable } from "../../src/backends/os/executable.js";
@@ -14,16 +15,18 @@ const track = cleanUpAfterEach(afterEach);
 interface Pool {
   m: Running;
   listener: number;
+  /** server.proxy_config_path */
+  folder: string;
 }
 
 function run(options: { algorithm?: string; exec?: string; replicas?: number; extra?: string; signalTimeout?: string } = {}): Pool {
   const start = 23_000 + Math.floor(Math.random() * 8_000);
-  const { yaml } = proxyPoolConfig({
+  const { yaml, folder } = proxyPoolConfig({
     proxy: "haproxy", admin: true, replicas: options.replicas ?? 3, exec: options.exec, signalTimeout: options.signalTimeout ?? "5s",
     poolExtra: options.extra, algorithm: options.algorithm ?? "ROUND_ROBIN", startPort: start, listenerPort: start + 50,
     serverSignalTimeout: "10s", folderPrefix: "monoceros-haproxy-",
   });
-  return { m: track(startMonoceros(yaml)), listener: start + 50 };
+  return { m: track(startMonoceros(yaml)), listener: start + 50, folder };
 }
 
 interface Reply {
@@ -83,6 +86,9 @@ describe.skipIf(!haproxy.ok)("proxy mode with HAProxy", () => {
     const counts = countBy(await load(pool.listener, 1, 90));
     expect([...counts.keys()].sort()).toEqual(["web_web-0", "web_web-1", "web_web-2"]);
     for (const count of counts.values()) expect(count).toBe(30);
+    // Its files straight in proxy_config_path: the config it runs on and its runtime API socket.
+    expect(readdirSync(pool.folder).sort()).toEqual(["haproxy.cfg", "haproxy.sock"]);
+    expect(pool.m.records().find((r) => r.msg === "Proxy started")).toBeDefined();
   });
 
   it("LEAST_REQUEST sends clearly fewer requests to a slow worker", async () => {

@@ -1,7 +1,7 @@
 // Proxy mode's lifecycle with real processes and a stand-in for Envoy (test/fixtures/fake-envoy.mjs):
 // files written, the proxy started first and stopped last, rotation through EDS, drain through
 // the admin API, a crashed proxy restarted. Traffic through a real Envoy: envoy-container.test.ts.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanUpAfterEach, proxyPoolConfig, ROOT, startMonoceros, type Running } from "../support/monoceros.js";
@@ -37,8 +37,10 @@ describe("proxy mode with Envoy's lifecycle (stand-in binary)", () => {
     await m.waitFor("both workers in rotation", () => fakeEnvoyEvents(m).some((e) => e.fake_envoy === "endpoints" && e.healthy === 2));
     const startedMsgs = m.records().filter((r) => r.msg === "Proxy started" || r.msg === "Worker started").map((r) => r.msg);
     expect(startedMsgs[0]).toBe("Proxy started");
-    expect(fakeEnvoyEvents(m)[0]).toMatchObject({ fake_envoy: "started", drain_time_s: "2", drain_strategy: "immediate", worker_id: "web-proxy" });
-    const bootstrap = parse(readFileSync(join(folder, "bootstrap.yaml"), "utf8")) as object;
+    expect(fakeEnvoyEvents(m)[0]).toMatchObject({ fake_envoy: "started", config: join(folder, "envoy_starting_config.yaml"), drain_time_s: "2", drain_strategy: "immediate", worker_id: "web-proxy" });
+    // The original's file names, straight in proxy_config_path, plus the EDS file and the admin address Envoy writes.
+    expect(readdirSync(folder).sort()).toEqual(["admin-address.txt", "clusters.yaml", "endpoints.yaml", "envoy_starting_config.yaml", "listeners.yaml"]);
+    const bootstrap = parse(readFileSync(join(folder, "envoy_starting_config.yaml"), "utf8")) as object;
     expect(checkEnvoyObject("envoy.config.bootstrap.v3.Bootstrap", bootstrap)).toEqual([]);
     for (const file of ["clusters.yaml", "listeners.yaml", "endpoints.yaml"]) {
       expect(checkEnvoyObject("envoy.service.discovery.v3.DiscoveryResponse", parse(readFileSync(join(folder, file), "utf8")) as object)).toEqual([]);

@@ -18,6 +18,7 @@ const ENTRY_FILES = [
   "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/config/endpoint/v3/endpoint.proto",
+  "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
 ];
 
 let root: protobuf.Root | undefined;
