@@ -1,71 +1,80 @@
 // HAProxy as proxy mode's data plane: renders its config file, and at run time rewrites it with
 // the current rotation (so a restarted HAProxy starts from it) and tells the running HAProxy
 // through its runtime API on a unix socket, to move servers in and out of rotation at once.
-import { createConnection } from "node:net";
+//
+// Two waits live here, each bounded by an option and covered by test/unit/haproxy: a worker
+// entering the rotation is set ready once its port accepts connections (or at listenWaitMsMax),
+// and the runtime API is retried socketAttemptsMax times. Every give-up is reported. Neither
+// holds the core: it has already decided; these only decide when HAProxy hears of it.
 import { join } from "node:path";
 import type { PoolConfig } from "../config/types.js";
+import { workerId } from "../domain/identity.js";
 import { proxyFolder, writeAtomically, type DataPlane, type ProxyCommand, type ProxyEndpoint, type ProxyRendering, type ProxyReport } from "../proxy/data-plane.js";
+import { untilListening } from "./listen-wait.js";
 import { haproxyArgs, haproxyCheckArgs, haproxyFiles, haproxyServerName, HAPROXY_FILES, renderHaproxyConfig } from "./render.js";
+import { runtimeExchange } from "./runtime-api.js";
 
-/** The socket appears a moment after HAProxy starts: retry this often, this long apart. */
-const SOCKET_ATTEMPTS_MAX = 50;
-const SOCKET_RETRY_MS = 100;
-const SOCKET_TIMEOUT_MS = 1_000;
-
-/** One command line on the runtime API; resolves with HAProxy's answer. */
-export function runtimeCommand(socketPath: string, command: string): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const socket = createConnection(socketPath);
-    let answer = "";
-    socket.setTimeout(SOCKET_TIMEOUT_MS, () => socket.destroy(new Error("runtime API timed out")));
-    socket.on("connect", () => socket.write(`${command}\n`));
-    socket.on("data", (chunk) => (answer += chunk.toString("utf8")));
-    socket.on("end", () => resolvePromise(answer.trim()));
-    socket.on("error", reject);
-  });
+export interface HaproxyWaits {
+  /** How long a worker entering the rotation may take to listen before it is set ready anyway (its health checks then decide). */
+  listenWaitMsMax: number;
+  /** Pause between connection attempts to a worker's port. */
+  listenPollMs: number;
+  /** Failed runtime-API exchanges in a row before giving up until the next change (the socket appears a moment after HAProxy starts). */
+  socketAttemptsMax: number;
+  /** Pause after a failed exchange. */
+  socketRetryMs: number;
+  /** Bound on one exchange: connect, command, answer. */
+  socketTimeoutMs: number;
 }
+
+/** Production's: ~5 s of retries for a socket that is not there yet, ~55 s for one that never answers. */
+export const HAPROXY_WAITS: Readonly<HaproxyWaits> = {
+  listenWaitMsMax: 10_000,
+  listenPollMs: 10,
+  socketAttemptsMax: 50,
+  socketRetryMs: 100,
+  socketTimeoutMs: 1_000,
+};
+
+/** One server of the pool's backend, as the core wants it and as HAProxy was told. */
+interface ServerRotation {
+  readonly worker: number;
+  /** The core's latest decision. */
+  wanted: boolean;
+  /** Counts the worker's entries into rotation, so the listen wait of an earlier entry is known to be stale. */
+  entry: number;
+  /** The current entry's port accepted a connection, or its wait gave up: it may be set ready. */
+  listened: boolean;
+  /** Stops the current entry's listen wait (the worker left again). */
+  listenWait: AbortController | null;
+  /** What HAProxy last confirmed; undefined when an exchange about it failed and it may or may not have arrived. */
+  told: boolean | undefined;
+}
+
+interface PoolRotation {
+  readonly servers: Map<number, ServerRotation>;
+  /** An exchange loop runs: it re-reads `servers` before each exchange, so it is never started twice. */
+  sending: boolean;
+}
+
+/** What HAProxy should have now: out at once; in only once listening, so ready is never sent early. */
+const target = (server: ServerRotation): boolean => server.wanted && server.listened;
 
 /** Out of rotation: maint (no new requests; those in flight finish). Into rotation: ready. */
-function rotationCommand(pool: PoolConfig, endpoint: ProxyEndpoint): string {
-  return `set server ${pool.name}/${haproxyServerName(pool, endpoint.worker)} state ${endpoint.inRotation ? "ready" : "maint"}`;
-}
-
-/** How long a replacement may take to listen before it is put in rotation anyway (health checks then decide). */
-const LISTEN_WAIT_MS_MAX = 10_000;
-const LISTEN_POLL_MS = 10;
-
-/**
- * Resolves once something accepts connections on 127.0.0.1:port, or after LISTEN_WAIT_MS_MAX. A
- * server leaving maintenance is UP at once in HAProxy, so a worker that runs but does not listen
- * yet would get requests and refuse them.
- */
-function untilListening(port: number): Promise<void> {
-  const deadline = performance.now() + LISTEN_WAIT_MS_MAX;
-  return new Promise((done) => {
-    const attempt = () => {
-      const socket = createConnection({ host: "127.0.0.1", port });
-      socket.once("connect", () => {
-        socket.destroy();
-        done();
-      });
-      socket.once("error", () => {
-        socket.destroy();
-        if (performance.now() >= deadline) done();
-        else setTimeout(attempt, LISTEN_POLL_MS);
-      });
-    };
-    attempt();
-  });
+function rotationCommand(pool: PoolConfig, worker: number, ready: boolean): string {
+  return `set server ${pool.name}/${haproxyServerName(pool, worker)} state ${ready ? "ready" : "maint"}`;
 }
 
 export class HaproxyDataPlane implements DataPlane {
-  /** Per pool: the rotation to apply next, so a burst of changes sends only the latest. */
-  private readonly pending = new Map<string, readonly ProxyEndpoint[]>();
-  private readonly applying = new Set<string>();
-  /** Per pool: what HAProxy was last told, by worker, so only changes are sent (sending "ready" again would reset a server's health). */
-  private readonly applied = new Map<string, ReadonlyMap<number, boolean>>();
+  private readonly rotations = new Map<string, PoolRotation>();
+  private readonly waits: Readonly<HaproxyWaits>;
 
-  constructor(private readonly report: ProxyReport) {}
+  constructor(
+    private readonly report: ProxyReport,
+    waits: Partial<HaproxyWaits> = {},
+  ) {
+    this.waits = { ...HAPROXY_WAITS, ...waits };
+  }
 
   render(pool: PoolConfig, folder: string, endpoints: readonly ProxyEndpoint[]): ProxyRendering {
     return { files: haproxyFiles(pool, folder, endpoints), args: haproxyArgs(folder), stopSignal: "SIGUSR1", checkArgs: haproxyCheckArgs(folder) };
@@ -76,8 +85,9 @@ export class HaproxyDataPlane implements DataPlane {
       case "proxyRotation": {
         const folder = proxyFolder(pool);
         writeAtomically(join(folder, HAPROXY_FILES.config), renderHaproxyConfig(pool, folder, command.endpoints));
-        this.pending.set(pool.name, command.endpoints);
-        if (!this.applying.has(pool.name)) void this.sendRotation(pool);
+        const rotation = this.rotationOf(pool);
+        for (const endpoint of command.endpoints) this.want(pool, rotation, endpoint);
+        void this.send(pool, rotation);
         return;
       }
       case "drainProxy":
@@ -87,39 +97,99 @@ export class HaproxyDataPlane implements DataPlane {
     }
   }
 
-  private async sendRotation(pool: PoolConfig): Promise<void> {
-    this.applying.add(pool.name);
-    const socketPath = join(proxyFolder(pool), HAPROXY_FILES.socket);
+  /** A fresh HAProxy starts from its file, written with no worker in rotation before it started. */
+  private rotationOf(pool: PoolConfig): PoolRotation {
+    let rotation = this.rotations.get(pool.name);
+    if (rotation === undefined) {
+      rotation = { servers: new Map(), sending: false };
+      this.rotations.set(pool.name, rotation);
+    }
+    return rotation;
+  }
+
+  /** Records the core's decision for one worker; an entry starts its listen wait, a leave ends it. */
+  private want(pool: PoolConfig, rotation: PoolRotation, endpoint: ProxyEndpoint): void {
+    let server = rotation.servers.get(endpoint.worker);
+    if (server === undefined) {
+      server = { worker: endpoint.worker, wanted: false, entry: 0, listened: false, listenWait: null, told: false };
+      rotation.servers.set(endpoint.worker, server);
+    }
+    if (endpoint.inRotation === server.wanted) return;
+    server.wanted = endpoint.inRotation;
+    server.listened = false;
+    server.listenWait?.abort();
+    server.listenWait = null;
+    server.entry++;
+    if (endpoint.inRotation) void this.waitUntilListening(pool, rotation, server, endpoint.port);
+  }
+
+  private async waitUntilListening(pool: PoolConfig, rotation: PoolRotation, server: ServerRotation, port: number): Promise<void> {
+    const entry = server.entry;
+    const controller = new AbortController();
+    server.listenWait = controller;
+    const startedMs = performance.now();
+    const outcome = await untilListening(port, { waitMsMax: this.waits.listenWaitMsMax, pollMs: this.waits.listenPollMs }, controller.signal);
+    // A leave aborts the wait; a later entry has its own. Only the current entry's wait may let a worker in.
+    if (outcome === "cancelled" || server.entry !== entry) return;
+    server.listenWait = null;
+    server.listened = true;
+    if (outcome === "gaveUp") {
+      this.report("warn", "Gave up waiting for a worker to accept connections; setting it ready anyway (its health checks decide)", {
+        pool: pool.name,
+        worker_id: workerId(pool.name, server.worker),
+        port,
+        waited_ms: Math.round(performance.now() - startedMs),
+      });
+    }
+    void this.send(pool, rotation);
+  }
+
+  /**
+   * Tells HAProxy every server whose target differs from what it was told, one exchange at a time,
+   * until nothing differs. Each exchange decides its command once connected, from the state then:
+   * a burst of changes during a wait or a retry ends with the latest, and never with an older one.
+   */
+  private async send(pool: PoolConfig, rotation: PoolRotation): Promise<void> {
+    if (rotation.sending) return;
+    rotation.sending = true;
+    const socket = join(proxyFolder(pool), HAPROXY_FILES.socket);
+    let failures = 0;
+    let firstFailureMs = 0;
     try {
-      for (let attempt = 1; this.pending.has(pool.name); attempt++) {
-        const endpoints = this.pending.get(pool.name) as readonly ProxyEndpoint[];
-        this.pending.delete(pool.name);
-        // A fresh HAProxy starts from its file, written with no worker in rotation before it started.
-        const before = this.applied.get(pool.name) ?? new Map<number, boolean>();
-        const changed = endpoints.filter((e) => e.inRotation !== (before.get(e.worker) ?? false));
-        if (changed.length === 0) continue;
-        // Out of rotation at once; into rotation once listening.
-        const leaving = changed.filter((e) => !e.inRotation).map((e) => rotationCommand(pool, e));
-        if (leaving.length > 0) await runtimeCommand(socketPath, leaving.join("; ")).catch(() => undefined);
-        await Promise.all(changed.filter((e) => e.inRotation).map((e) => untilListening(e.port)));
+      while ([...rotation.servers.values()].some((server) => target(server) !== server.told)) {
+        let batch: { server: ServerRotation; ready: boolean }[] = [];
+        const decide = () => {
+          batch = [...rotation.servers.values()].filter((server) => target(server) !== server.told).map((server) => ({ server, ready: target(server) }));
+          return batch.length === 0 ? null : batch.map(({ server, ready }) => rotationCommand(pool, server.worker, ready)).join("; ");
+        };
+        const attemptStartedMs = performance.now();
         try {
-          const answer = await runtimeCommand(socketPath, changed.map((e) => rotationCommand(pool, e)).join("; "));
-          if (answer !== "") this.report("warn", "HAProxy's runtime API answered", { pool: pool.name, answer });
-          this.applied.set(pool.name, new Map(endpoints.map((e) => [e.worker, e.inRotation])));
-          attempt = 0;
+          const exchange = await runtimeExchange(socket, this.waits.socketTimeoutMs, decide);
+          for (const { server, ready } of batch) server.told = ready;
+          failures = 0;
+          if (exchange !== null && exchange.answer !== "") {
+            this.report("warn", "HAProxy's runtime API answered", { pool: pool.name, socket, command: exchange.command, answer: exchange.answer });
+          }
         } catch (error) {
-          // Not listening yet (just started or restarting): the newest rotation wins on the next try.
-          if (!this.pending.has(pool.name)) this.pending.set(pool.name, endpoints);
-          if (attempt >= SOCKET_ATTEMPTS_MAX) {
-            this.report("warn", "Could not reach HAProxy's runtime API; its file has the rotation for its next start", { pool: pool.name, error: String(error) });
-            this.pending.delete(pool.name);
+          // It may have arrived before the failure: unknown, so it is sent again.
+          for (const { server } of batch) server.told = undefined;
+          if (failures === 0) firstFailureMs = attemptStartedMs;
+          failures++;
+          if (failures >= this.waits.socketAttemptsMax) {
+            this.report("warn", "Gave up on HAProxy's runtime API; haproxy.cfg has the rotation for its next start, and the next change is sent again", {
+              pool: pool.name,
+              socket,
+              attempts: failures,
+              waited_ms: Math.round(performance.now() - firstFailureMs),
+              error: String(error),
+            });
             return;
           }
-          await new Promise((r) => setTimeout(r, SOCKET_RETRY_MS));
+          await new Promise((resolveSleep) => setTimeout(resolveSleep, this.waits.socketRetryMs));
         }
       }
     } finally {
-      this.applying.delete(pool.name);
+      rotation.sending = false;
     }
   }
 }
