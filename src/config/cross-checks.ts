@@ -1,8 +1,9 @@
 // Rules that relate fields to each other: unique pool names, ports that do not collide,
-// proxy folders that do not collide. They read the raw (unvalidated) tree defensively and
+// proxy folders that do not collide, a HAProxy folder short enough for its socket. They read the raw (unvalidated) tree defensively and
 // skip whatever field-level validation already rejects, so that one run reports every
 // problem at once.
 import { posix, resolve } from "node:path";
+import { haproxySocketPathProblem } from "../haproxy/socket-path.js";
 import { defaultProxyConfigPath } from "./load.js";
 import { DEFAULTS, PROXY_KINDS } from "./types.js";
 
@@ -69,6 +70,7 @@ export function crossCheck(raw: unknown, cwd: string = process.cwd()): PathedMes
     }
   });
   problems.push(...proxyFolderClashes(pools, cwd));
+  problems.push(...proxySocketPathProblems(pools, cwd));
 
   ranges.forEach((range, index) => {
     const clash = ranges.slice(0, index).find((earlier) => earlier.first <= range.last && range.first <= earlier.last);
@@ -122,6 +124,20 @@ function proxyFolderClashes(pools: readonly unknown[], cwd: string): PathedMessa
         `pools "${first.pool}" and "${use.pool}" would overwrite each other's proxy files; give each its own proxy_config_path` +
         defaultsNote(first, use),
     });
+  });
+  return problems;
+}
+
+/** HAProxy's runtime API socket goes into its folder, and a unix socket path is short (see src/haproxy/socket-path.ts). */
+function proxySocketPathProblems(pools: readonly unknown[], cwd: string): PathedMessage[] {
+  const problems: PathedMessage[] = [];
+  pools.forEach((pool, index) => {
+    const use = proxyFolderUse(pool, index);
+    if (use === null || use.kind !== "haproxy") return;
+    const problem = haproxySocketPathProblem(use.folder, cwd);
+    if (problem === null) return;
+    const unset = use.defaulted ? ` (proxy_config_path is unset, so it is the haproxy default ${use.defaultFolder})` : "";
+    problems.push({ path: ["supervisor", "workers", index, "server", "proxy_config_path"], message: problem + unset });
   });
   return problems;
 }
