@@ -1,7 +1,7 @@
 // Rules that relate fields to each other: unique pool names, ports that do not collide,
-// proxy folders that do not collide, a HAProxy folder short enough for its socket. They read the raw (unvalidated) tree defensively and
-// skip whatever field-level validation already rejects, so that one run reports every
-// problem at once.
+// proxy folders that do not collide, a HAProxy folder short enough for its socket. They read
+// the raw (unvalidated) tree defensively and skip whatever field-level validation already
+// rejects, so that one run reports every problem at once.
 import { posix, resolve } from "node:path";
 import { haproxySocketPathProblem } from "../haproxy/socket-path.js";
 import { defaultProxyConfigPath } from "./load.js";
