@@ -40,6 +40,8 @@ export interface MonitorOptions {
 
 type PoolConfig = Config["pools"][number];
 
+const refKey = (ref: { pool: number; worker: number; generation: number }) => `${ref.pool}/${ref.worker}/${ref.generation}`;
+
 /** A worker's key in the rotation maps (replicas are at most 4096). */
 const rotationKey = (pool: number, worker: number) => pool * 65_536 + worker;
 
@@ -49,6 +51,8 @@ export class InvariantMonitor {
   private exitCode: number | null = null;
   /** Live processes by worker incarnation, kept until their exit is checked. */
   private readonly tracked = new Map<number, FakeProcess>();
+  /** Incarnations whose group the core was told is empty: a signal to its pid could reach a process that reuses it. */
+  private readonly reportedEmpty = new Set<string>();
   /** Per proxy pool and worker: in the rotation last sent, and since when it is out. */
   private readonly rotation = new Map<number, { inRotation: boolean; outSinceMs: number }>();
   /** Per proxy pool, the proxy incarnation last told to drain. */
@@ -79,6 +83,7 @@ export class InvariantMonitor {
     const exitedSlot = event.type === "exited" ? this.model.current(event.ref) : null;
     const sigtermedBefore = exitedSlot?.phase === "running" && exitedSlot.sigtermAtMs !== null;
     const handledExit = exitedSlot?.phase === "running";
+    if ((event.type === "exited" && event.groupEmpty) || event.type === "groupEmpty") this.reportedEmpty.add(refKey(event.ref));
     this.model.onEvent(event, nowMs);
     for (const command of commands) this.checkCommand(command, nowMs);
     if (event.type === "exited" && handledExit && !event.groupEmpty && !sigtermedBefore) {
@@ -202,6 +207,10 @@ export class InvariantMonitor {
     const pool = this.config.pools[command.ref.pool] as PoolConfig;
     const slot = this.model.current(command.ref);
     const current = slot !== null && slot.pid === command.pid;
+    if (this.reportedEmpty.has(refKey(command.ref))) {
+      const id = `${pool.name}-${command.ref.worker === PROXY_WORKER ? "proxy" : command.ref.worker}`;
+      this.fail("no signal to a process group after it was reported empty (its pid may be another process's by then)", `${command.signal} to pid ${command.pid} of ${id}#${command.ref.generation}, whose group was reported empty`, nowMs, id);
+    }
     const members = [...this.backend.alive()].filter((process) => process.pgid === command.pid);
     const forced = this.shutdownRequests >= 3;
     const isProxy = command.ref.worker === PROXY_WORKER;

@@ -114,6 +114,20 @@ const MUTANTS: Mutant[] = [
     from: "!shuttingDown && proxyRunning !== false && ",
     to: "!shuttingDown && ",
   },
+  {
+    name: "sigkill-empty-group",
+    breaks: "no SIGKILL goes to a group reported empty (its pid may be another process's by then)",
+    file: "supervisor.ts",
+    from: "      if (!mayHaveProcesses(found.worker)) return;\n",
+    to: "",
+  },
+  {
+    name: "kill-duplicate-spawned",
+    breaks: "a second report that a process started is ignored, not answered with SIGKILL",
+    file: "supervisor.ts",
+    from: "    log(out, \"error\", \"Process reported as started twice; ignoring the second report\"",
+    to: "    out.push({ type: \"signal\", ref, pid, signal: \"SIGKILL\" });\n    log(out, \"error\", \"Process reported as started twice; ignoring the second report\"",
+  },
 ];
 
 afterAll(() => removeMutants());
