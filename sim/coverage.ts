@@ -51,6 +51,16 @@ const METRIC_KINDS = {
   sigtermReceived: "sigterm_received",
 } as const satisfies Record<MetricEvent["metric"], string>;
 
+/** Every errno the scenarios make a spawn fail with (sim/scenario.ts draws from these keys). */
+export const SPAWN_ERROR_KINDS = {
+  ENOENT: "no such executable",
+  EACCES: "not executable",
+  EMFILE: "out of file descriptors (process)",
+  ENFILE: "out of file descriptors (system)",
+  EAGAIN: "out of processes",
+  ENOMEM: "out of memory",
+} as const;
+
 /** What the monitor recognises in a run (counted by sim/slot-model.ts and sim/invariants.ts). */
 export const BEHAVIOUR_KINDS = {
   backoffWait: "a quick exit restarted after a backoff",
@@ -85,6 +95,7 @@ export const COVERAGE_KINDS: readonly { name: string; meaning: string }[] = [
   ...Object.entries(SIGNAL_KINDS).map(([kind, meaning]) => ({ name: `signal ${kind}`, meaning })),
   ...Object.entries(METRIC_KINDS).map(([kind, meaning]) => ({ name: `metric ${kind}`, meaning })),
   ...Object.entries(FAULT_KINDS).map(([kind, meaning]) => ({ name: `fault ${kind}`, meaning })),
+  ...Object.entries(SPAWN_ERROR_KINDS).map(([kind, meaning]) => ({ name: `errno ${kind}`, meaning })),
   ...Object.entries(BEHAVIOUR_KINDS).map(([kind, meaning]) => ({ name: `behaviour ${kind}`, meaning })),
 ];
 
@@ -101,6 +112,7 @@ const METRIC_NAMES = names("metric", METRIC_KINDS);
 export function countStep(coverage: Coverage, event: SupervisorEvent, commands: readonly Command[]): void {
   bump(coverage, EVENT_NAMES[event.type]);
   if (event.type === "timer") bump(coverage, TIMER_NAMES[event.timer.kind]);
+  if (event.type === "spawnFailed") bump(coverage, `errno ${event.errorCode}`);
   for (const command of commands) {
     bump(coverage, COMMAND_NAMES[command.type]);
     if (command.type === "signal") bump(coverage, SIGNAL_NAMES[command.signal]);

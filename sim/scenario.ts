@@ -2,6 +2,7 @@
 // fake workers (and proxies) behave, and when shutdown signals arrive.
 import type { Config, PoolConfig } from "../src/config/types.js";
 import type { FakeChildScript, FakeProcessScript, ReplayableEvent, SigtermBehaviour } from "../src/backends/memory/memory-backend.js";
+import { SPAWN_ERROR_KINDS } from "./coverage.js";
 import { Rng } from "./rng.js";
 
 export interface FaultRates {
@@ -37,7 +38,7 @@ export interface Scenario {
 export const SPAWN_LATENCY_MS = 1;
 /** The slowest a slow spawn is reported. */
 export const SLOW_SPAWN_MAX_MS = 3_000;
-export const SPAWN_ERRORS = ["ENOENT", "EACCES", "EMFILE", "ENFILE", "EAGAIN", "ENOMEM"] as const;
+const SPAWN_ERRORS = Object.keys(SPAWN_ERROR_KINDS) as (keyof typeof SPAWN_ERROR_KINDS)[];
 const REPLAYABLE: readonly ReplayableEvent[] = ["spawned", "exited", "groupEmpty", "outputClosed"];
 
 /** The longest any spawn of this scenario takes to be reported. */
