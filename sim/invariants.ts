@@ -49,7 +49,7 @@ export class InvariantMonitor {
   private readonly model: SlotModel;
   private shutdownRequests = 0;
   private exitCode: number | null = null;
-  /** Live processes by worker incarnation, kept until their exit is checked. */
+  /** Processes seen alive, by pid, kept until they are gone and the deadlines they lived through are checked. */
   private readonly tracked = new Map<number, FakeProcess>();
   /** Incarnations whose group the core was told is empty: a signal to its pid could reach a process that reuses it. */
   private readonly reportedEmpty = new Set<string>();
