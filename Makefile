@@ -35,6 +35,8 @@ test-integration: build
 	$(VITEST) --project integration
 
 ## The simulator over many seeds: make sim SEEDS=10000; replay one: npm run sim -- --seed N --trace
+## Prints how often every event, timer, command, fault and behaviour kind happened, and fails on a
+## violation or when one of them never did.
 SEEDS ?= 10000
 sim: $(NODE_MODULES)
 	npm run --silent sim -- --seeds $(SEEDS)

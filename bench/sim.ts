@@ -28,7 +28,10 @@ export function benchSimulator(seeds = 3_000): SimBenchResult {
         restartPolicy: { minUptimeMs: 1_000, backoffInitialMs: 100, backoffMaxMs: 30_000, windowMs: null }, server: null,
       }],
     },
-    faults: { spawnFailure: 0.01, crash: 0.5, ignoreSigterm: 0.05, slowSigterm: 0.1, meanLifetimeMs: 1_800_000 },
+    faults: {
+      spawnFailure: 0.01, crash: 0.5, ignoreSigterm: 0.05, slowSigterm: 0.1, meanLifetimeMs: 1_800_000,
+      slowSpawn: 0.01, sigkillResist: 0.01, lateExitReport: 0.01, leftovers: 0.05, outputHeld: 0.05, staleEvents: 0.05,
+    },
     shutdownSignalsAtMs: [24 * 3_600_000],
   };
   const dayStarted = performance.now();

@@ -1,11 +1,20 @@
 // The rules every run must keep, checked from outside the core: from the events it was given,
-// the commands it returned, and the fake processes that really exist. A second, independent
-// path to each property the core is meant to have.
+// the commands it returned, and the fake processes that really exist (leftover children and
+// unreported exits included). A second, independent path to each property the core is meant to
+// have: the timing rules are restated in spec.ts and slot-model.ts, never imported from the core.
+//
+// Processes that survive SIGKILL: the core gives up on a process that is not reported gone
+// SPEC.killWaitMs after its SIGKILL. From that moment the monitor calls it *abandoned*: it may
+// still exist (a process stuck in D state for ever does), it no longer counts against replicas,
+// its slot may be spawned again, the proxy may be stopped, and it may still exist when Monoceros
+// exits. Every other process (leader, zombie or leftover child) must be gone by then.
 import type { Config } from "../src/config/types.js";
 import type { FakeProcess, MemoryBackend } from "../src/backends/memory/memory-backend.js";
-import { PROXY_INDEX } from "../src/domain/state.js";
-import { TIMING } from "../src/domain/supervisor.js";
 import type { Command, SupervisorEvent } from "../src/domain/types.js";
+import type { Behaviour } from "./coverage.js";
+import { expectHealthy, healthShortfalls } from "./health-rule.js";
+import { PROXY_WORKER, SlotModel, type Slot } from "./slot-model.js";
+import { SPEC } from "./spec.js";
 
 export class InvariantViolation extends Error {
   constructor(
@@ -18,40 +27,36 @@ export class InvariantViolation extends Error {
   }
 }
 
-interface Slot {
-  poolIndex: number;
-  id: string;
-  spawns: number;
-  /** When its restarts that count against max_restarts were charged (exits, spawn failures). */
-  chargedEndsMs: number[];
-  unplannedRestarts: number;
-  /** Spawn failures for lack of a resource: restarted without a charge. */
-  unchargedEnds: number;
-  /** The last stop of this slot's process was a lifespan stop, so its next spawn is planned. */
-  plannedNext: boolean;
+export interface MonitorOptions {
+  /** No faults at all: every replica must run once start-up is over. */
+  faultFree: boolean;
+  /** The longest a spawn may take to be reported in this run (a slow spawn delays shutdown by as much). */
+  spawnLatencyMaxMs: number;
+  /** The core's own answer to /health at nowMs, compared with the monitor's. */
+  coreHealthy: (nowMs: number) => boolean;
+  /** Counts behaviours the run exercised (coverage). */
+  count: (behaviour: Behaviour) => void;
 }
 
-const RESOURCE_ERRORS = new Set(["EMFILE", "ENFILE", "EAGAIN", "ENOMEM"]);
+type PoolConfig = Config["pools"][number];
 
-const slotKey = (pool: number, worker: number) => `${pool}/${worker}`;
 const refKey = (ref: { pool: number; worker: number; generation: number }) => `${ref.pool}/${ref.worker}/${ref.generation}`;
 
+/** A worker's key in the rotation maps (replicas are at most 4096). */
+const rotationKey = (pool: number, worker: number) => pool * 65_536 + worker;
+
 export class InvariantMonitor {
-  private readonly slots = new Map<string, Slot>();
-  private shutdownBegunAtMs: number | null = null;
+  private readonly model: SlotModel;
   private shutdownRequests = 0;
-  private budgetExceeded = false;
   private exitCode: number | null = null;
-  private readonly lifespanStoppedPids = new Set<number>();
-  /** Live processes by worker incarnation, kept until their exit is checked. */
-  private readonly tracked = new Map<string, FakeProcess>();
-  /** Spawns asked for and not yet answered, per pool: a worker being started counts as there. */
-  private readonly spawnsInFlight = new Map<number, number>();
-  /** Proxy spawns per pool (restarts of the proxy are counted in restarts_total too). */
-  private readonly proxySpawns = new Map<number, number>();
-  private readonly proxySpawnsInFlight = new Map<number, number>();
-  /** The last rotation sent for each proxy pool: which workers may get requests. */
-  private readonly rotation = new Map<number, readonly { worker: number; inRotation: boolean }[]>();
+  /** Processes seen alive, by pid, kept until they are gone and the deadlines they lived through are checked. */
+  private readonly tracked = new Map<number, FakeProcess>();
+  /** Incarnations whose group the core was told is empty: a signal to its pid could reach a process that reuses it. */
+  private readonly reportedEmpty = new Set<string>();
+  /** Per proxy pool and worker: in the rotation last sent, and since when it is out. */
+  private readonly rotation = new Map<number, { inRotation: boolean; outSinceMs: number }>();
+  /** Per proxy pool, the proxy incarnation last told to drain. */
+  private readonly drained = new Map<number, number>();
   private readonly counted = { restartMetric: 0, sigkillMetric: 0, limitMetric: 0, sigkills: 0, lifespanStops: 0 };
   private readonly shutdownBoundMs: number;
   private readonly startupEndMs: number;
@@ -59,16 +64,12 @@ export class InvariantMonitor {
   constructor(
     private readonly config: Config,
     private readonly backend: MemoryBackend,
-    private readonly faultFree: boolean,
+    private readonly options: MonitorOptions,
   ) {
-    config.pools.forEach((pool, poolIndex) => {
-      for (let worker = 0; worker < pool.replicas; worker++) {
-        this.slots.set(slotKey(poolIndex, worker), { poolIndex, id: `${pool.name}-${worker}`, spawns: 0, chargedEndsMs: [], unplannedRestarts: 0, unchargedEnds: 0, plannedNext: false });
-      }
-    });
-    // Workers stop first, then each proxy: both phases may run to SIGKILL and the wait after it.
-    const proxyBoundMs = Math.max(0, ...config.pools.map((pool) => (pool.server === null ? 0 : pool.server.signalTimeoutMs + TIMING.killWaitMs)));
-    this.shutdownBoundMs = Math.max(...config.pools.map((pool) => pool.signalTimeoutMs)) + TIMING.killWaitMs + proxyBoundMs + TIMING.rotationGraceMs;
+    this.model = new SlotModel(config, { fail: (...args) => this.fail(...args), count: options.count });
+    // Workers stop first (a slow spawn may delay one's SIGTERM), then each proxy: both phases may run to SIGKILL and the wait after it.
+    const proxyBoundMs = Math.max(0, ...config.pools.map((pool) => (pool.server === null ? 0 : pool.server.signalTimeoutMs + SPEC.killWaitMs)));
+    this.shutdownBoundMs = options.spawnLatencyMaxMs + Math.max(...config.pools.map((pool) => pool.signalTimeoutMs)) + SPEC.killWaitMs + proxyBoundMs + SPEC.rotationGraceMs;
     this.startupEndMs = Math.max(...config.pools.map((pool) => (pool.replicas - 1) * pool.startupWaitMs));
   }
 
@@ -78,22 +79,64 @@ export class InvariantMonitor {
 
   /** Called for every event the core handled, with the commands it answered. */
   afterStep(event: SupervisorEvent, commands: readonly Command[], nowMs: number): void {
-    this.noteEvent(event, nowMs);
+    if (event.type === "shutdownRequested") this.shutdownRequests++;
+    const exitedSlot = event.type === "exited" ? this.model.current(event.ref) : null;
+    const sigtermedBefore = exitedSlot?.phase === "running" && exitedSlot.sigtermAtMs !== null;
+    const handledExit = exitedSlot?.phase === "running";
+    if ((event.type === "exited" && event.groupEmpty) || event.type === "groupEmpty") this.reportedEmpty.add(refKey(event.ref));
+    this.model.onEvent(event, nowMs);
     for (const command of commands) this.checkCommand(command, nowMs);
+    if (event.type === "exited" && handledExit && !event.groupEmpty && !sigtermedBefore) {
+      const slot = exitedSlot as Slot;
+      const sigtermed = commands.some((c) => c.type === "signal" && c.pid === slot.pid && c.signal !== "SIGKILL");
+      if (!sigtermed) this.fail("leftovers of an exited leader get SIGTERM at once", `${slot.id}'s leader exited with processes left in its group, and they got no SIGTERM`, nowMs, slot.id);
+    }
+    if (event.type === "shutdownRequested" && this.shutdownRequests >= 3) this.checkForcedKill(nowMs);
     this.checkWorld(nowMs);
+    this.checkRotationAndDrain(nowMs);
+    this.checkHealth(nowMs);
   }
 
-  /** Called when every event of one instant has been handled. */
-  afterInstant(nowMs: number): void {
-    if (!this.faultFree || this.shutdownBegunAtMs !== null || nowMs < this.startupEndMs || this.exitCode !== null) return;
+  /** A third signal SIGKILLs everything that exists at once. */
+  private checkForcedKill(nowMs: number): void {
+    this.options.count("forcedKill");
+    for (const process of this.backend.alive()) {
+      if (process.sigkillAtMs === null) {
+        this.fail("a third signal SIGKILLs every process at once", `${process.role} pid ${process.pid} of ${process.request.workerId} got no SIGKILL`, nowMs, process.request.workerId);
+      }
+    }
+  }
+
+  /** The proxy's rotation is exactly the workers running and not asked to stop; a running proxy drains once shutdown began. */
+  private checkRotationAndDrain(nowMs: number): void {
+    for (const slot of this.model.slots) {
+      if (slot.pool.server === null) continue;
+      if (slot.worker === PROXY_WORKER) {
+        if (this.model.shuttingDown && slot.phase === "running" && slot.stopping === null && this.drained.get(slot.poolIndex) !== slot.generation) {
+          this.fail("a running proxy is told to drain once shutdown began", `${slot.id} runs ${nowMs - (this.model.shutdownBegunAtMs as number)} ms into the shutdown and was not told to drain`, nowMs, slot.id);
+        }
+        continue;
+      }
+      const expected = slot.phase === "running" && slot.stopping === null;
+      const sent = this.rotation.get(rotationKey(slot.poolIndex, slot.worker))?.inRotation ?? false;
+      if (sent !== expected) {
+        this.fail("the proxy's rotation is exactly the workers running and not asked to stop", `${slot.id} is ${sent ? "in" : "out of"} the rotation while it ${expected ? "runs" : slot.phase === "running" ? "was asked to stop" : `is ${slot.phase}`}`, nowMs, slot.id);
+      }
+    }
+  }
+
+  /** Called when every event of one instant has been handled, with the time of the next one (null: none). */
+  afterInstant(nowMs: number, nextAtMs: number | null): void {
+    this.model.afterInstant(nowMs, nextAtMs);
+    if (!this.options.faultFree || this.model.shuttingDown || nowMs < this.startupEndMs || this.exitCode !== null) return;
     this.config.pools.forEach((pool, poolIndex) => {
-      const proxyThere = (this.proxySpawnsInFlight.get(poolIndex) ?? 0) > 0 || [...this.backend.alive()].some((p) => p.request.ref.pool === poolIndex && p.request.ref.worker === PROXY_INDEX);
-      if (pool.server !== null && !proxyThere) {
+      const slots = this.model.slots.filter((slot) => slot.poolIndex === poolIndex);
+      const present = (worker: boolean) => slots.filter((slot) => (slot.worker !== PROXY_WORKER) === worker && (slot.phase === "running" || slot.phase === "spawning")).length;
+      if (pool.server !== null && present(false) !== 1) {
         this.fail("all replicas run once start-up is over", `the proxy of pool ${pool.name} is not running and nothing failed`, nowMs, null);
       }
-      const present = this.aliveIn(poolIndex) + (this.spawnsInFlight.get(poolIndex) ?? 0);
-      if (present !== pool.replicas) {
-        this.fail("all replicas run once start-up is over", `pool ${pool.name} has ${present} of ${pool.replicas} workers running or starting, and nothing failed`, nowMs, null);
+      if (present(true) !== pool.replicas) {
+        this.fail("all replicas run once start-up is over", `pool ${pool.name} has ${present(true)} of ${pool.replicas} workers running or starting, and nothing failed`, nowMs, null);
       }
     });
   }
@@ -101,15 +144,17 @@ export class InvariantMonitor {
   /** Called when the run is over. */
   finish(nowMs: number): void {
     if (this.exitCode === null) this.fail("shutdown finishes", "the run ended without an exit", nowMs, null);
-    const left = [...this.backend.alive()];
-    if (left.length > 0) this.fail("no process outlives Monoceros", `${left.length} process(es) alive at exit, e.g. pid ${left[0]?.pid}`, nowMs, left[0]?.request.workerId ?? null);
-    const expectedCode = this.budgetExceeded ? 1 : 0;
-    if (this.exitCode !== expectedCode) {
-      this.fail("exit code", `exited ${this.exitCode}, expected ${expectedCode} (${this.budgetExceeded ? "a restart budget was exceeded" : "shutdown was requested"})`, nowMs, null);
+    for (const process of this.backend.alive()) {
+      if (!this.abandoned(process, nowMs)) {
+        this.fail("no process outlives Monoceros unless given up on after SIGKILL", `${process.role} pid ${process.pid} of ${process.request.workerId}#${process.request.ref.generation} is alive at exit (SIGKILL at ${process.sigkillAtMs} ms)`, nowMs, process.request.workerId);
+      }
+      this.options.count("abandonedAtExit");
     }
-    const restarts =
-      [...this.slots.values()].reduce((sum, slot) => sum + Math.max(0, slot.spawns - 1), 0) +
-      [...this.proxySpawns.values()].reduce((sum, spawns) => sum + Math.max(0, spawns - 1), 0);
+    const expectedCode = this.model.budgetExceeded ? 1 : 0;
+    if (this.exitCode !== expectedCode) {
+      this.fail("exit code", `exited ${this.exitCode}, expected ${expectedCode} (${this.model.budgetExceeded ? "a restart budget was exceeded" : "shutdown was requested"})`, nowMs, null);
+    }
+    const restarts = [...this.model.slots].reduce((sum, slot) => sum + Math.max(0, slot.spawns - 1), 0);
     const expectations: [string, number, number][] = [
       ["restarts_total", this.counted.restartMetric, restarts],
       ["sigkill_total", this.counted.sigkillMetric, this.counted.sigkills],
@@ -120,96 +165,17 @@ export class InvariantMonitor {
     }
   }
 
-  private noteEvent(event: SupervisorEvent, nowMs: number): void {
-    if ((event.type === "spawned" || event.type === "spawnFailed") && event.ref.worker === PROXY_INDEX) {
-      this.proxySpawnsInFlight.set(event.ref.pool, (this.proxySpawnsInFlight.get(event.ref.pool) ?? 0) - 1);
-    }
-    if ((event.type === "spawned" || event.type === "spawnFailed") && event.ref.worker !== PROXY_INDEX) {
-      this.spawnsInFlight.set(event.ref.pool, (this.spawnsInFlight.get(event.ref.pool) ?? 0) - 1);
-    }
-    if (event.type === "exited") {
-      const process = this.tracked.get(refKey(event.ref));
-      this.tracked.delete(refKey(event.ref));
-      // A process that exits on its own after a deadline passed was never checked at the deadline.
-      if (process !== undefined) this.checkDeadlines(process, nowMs);
-    }
-    if (event.type === "shutdownRequested") {
-      this.shutdownRequests++;
-      this.shutdownBegunAtMs ??= nowMs;
-      return;
-    }
-    if (this.shutdownBegunAtMs !== null) return;
-    if (event.type !== "exited" && event.type !== "spawnFailed") return;
-    if (event.ref.worker === PROXY_INDEX) return; // a proxy has no restart budget
-    const slot = this.slots.get(slotKey(event.ref.pool, event.ref.worker)) as Slot;
-    if (slot.plannedNext && event.type === "exited") return;
-    // A machine short of a resource is not the worker's fault: such spawn failures are not charged.
-    if (event.type === "spawnFailed" && RESOURCE_ERRORS.has(event.errorCode)) {
-      slot.unchargedEnds++;
-      return;
-    }
-    const pool = this.config.pools[slot.poolIndex];
-    const windowMs = pool?.restartPolicy.windowMs ?? null;
-    const charged = windowMs === null ? slot.chargedEndsMs.length : slot.chargedEndsMs.filter((atMs) => atMs > nowMs - windowMs).length;
-    if (charged + 1 > (pool?.maxRestarts ?? 0)) {
-      this.budgetExceeded = true;
-      this.shutdownBegunAtMs = nowMs;
-      return;
-    }
-    slot.chargedEndsMs.push(nowMs);
-  }
-
   private checkCommand(command: Command, nowMs: number): void {
     switch (command.type) {
       case "spawn": {
-        if (command.ref.worker === PROXY_INDEX) {
-          if (this.shutdownBegunAtMs !== null) this.fail("no spawn after shutdown began", `spawned the proxy of pool ${command.ref.pool} after shutdown began`, nowMs, null);
-          this.proxySpawns.set(command.ref.pool, (this.proxySpawns.get(command.ref.pool) ?? 0) + 1);
-          this.proxySpawnsInFlight.set(command.ref.pool, (this.proxySpawnsInFlight.get(command.ref.pool) ?? 0) + 1);
-          return;
-        }
-        const slot = this.slots.get(slotKey(command.ref.pool, command.ref.worker)) as Slot;
-        this.spawnsInFlight.set(command.ref.pool, (this.spawnsInFlight.get(command.ref.pool) ?? 0) + 1);
-        if (this.shutdownBegunAtMs !== null) this.fail("no spawn after shutdown began", `spawned ${slot.id} after shutdown began at ${this.shutdownBegunAtMs} ms`, nowMs, slot.id);
-        slot.spawns++;
-        if (slot.spawns > 1 && !slot.plannedNext) slot.unplannedRestarts++;
-        slot.plannedNext = false;
-        const maxRestarts = this.config.pools[slot.poolIndex]?.maxRestarts ?? 0;
-        if (this.config.pools[slot.poolIndex]?.restartPolicy.windowMs === null && slot.unplannedRestarts - slot.unchargedEnds > maxRestarts) this.fail("restarts never exceed max_restarts", `${slot.id} restarted ${slot.unplannedRestarts} times, max_restarts ${maxRestarts}`, nowMs, slot.id);
+        const slot = this.model.slotOf(command.ref) as Slot;
+        if (this.model.shuttingDown) this.fail("no spawn after shutdown began", `spawned ${slot.id} after shutdown began at ${this.model.shutdownBegunAtMs} ms`, nowMs, slot.id);
+        this.model.onCommand(command, nowMs);
         return;
       }
-      case "signal": {
-        const process = [...this.backend.alive()].find((p) => p.pid === command.pid);
-        if (process === undefined) return;
-        const pool = this.config.pools[command.ref.pool];
-        const id = process.request.workerId;
-        if (pool === undefined) return;
-        const forced = this.shutdownRequests >= 3;
-        const isProxy = command.ref.worker === PROXY_INDEX;
-        if (isProxy && !forced) {
-          const workersLeft = [...this.backend.alive()].filter((p) => p.request.ref.pool === command.ref.pool && p.request.ref.worker !== PROXY_INDEX).length;
-          if (workersLeft > 0) this.fail("the proxy is signalled only after all workers of its pool exited", `${command.signal} to ${id} while ${workersLeft} worker(s) of its pool are alive`, nowMs, id);
-        }
-        if (command.signal === "SIGKILL") {
-          this.counted.sigkills++;
-          const dueAtMs = process.sigtermAtMs === null ? Infinity : process.sigtermAtMs + this.timeoutOf(pool, isProxy);
-          if (!forced && nowMs < dueAtMs) this.fail("SIGKILL only signal_timeout after SIGTERM", `${id} got SIGKILL at ${nowMs} ms, SIGTERM was at ${process.sigtermAtMs} ms`, nowMs, id);
-          return;
-        }
-        if (isProxy || this.shutdownBegunAtMs !== null || this.lifespanStoppedPids.has(process.pid)) return;
-        // A SIGTERM while running normally can only be a lifespan restart.
-        const { lifespanMs, jitterRatio } = pool.limits;
-        const earliest = process.startedAtMs + lifespanMs;
-        const latest = process.startedAtMs + lifespanMs * (1 + jitterRatio) + this.rotationGraceOf(pool);
-        if (lifespanMs === 0 || nowMs < earliest || nowMs > latest) {
-          this.fail("lifespan restarts happen within [lifespan, lifespan × (1 + jitter_ratio)]", `${id} got SIGTERM ${nowMs - process.startedAtMs} ms after start; lifespan ${lifespanMs} ms, jitter ${jitterRatio}`, nowMs, id);
-        }
-        this.lifespanStoppedPids.add(process.pid);
-        this.counted.lifespanStops++;
-        const slot = this.slots.get(slotKey(command.ref.pool, command.ref.worker)) as Slot;
-        slot.plannedNext = true;
+      case "signal":
+        this.checkSignal(command, nowMs);
         return;
-      }
       case "metric":
         if (command.metric === "restart") this.counted.restartMetric++;
         if (command.metric === "sigkill") this.counted.sigkillMetric++;
@@ -219,77 +185,153 @@ export class InvariantMonitor {
         if (this.exitCode !== null) this.fail("exit once", "a second exit command", nowMs, null);
         this.exitCode = command.code;
         return;
+      case "drainProxy": {
+        const proxy = this.model.slotOf({ pool: command.pool, worker: PROXY_WORKER });
+        if (proxy !== undefined) this.drained.set(command.pool, proxy.generation);
+        return;
+      }
       case "proxyRotation":
-        this.rotation.set(command.pool, command.endpoints);
+        for (const endpoint of command.endpoints) {
+          const key = rotationKey(command.pool, endpoint.worker);
+          const before = this.rotation.get(key);
+          if (before !== undefined && before.inRotation === endpoint.inRotation) continue;
+          this.rotation.set(key, { inRotation: endpoint.inRotation, outSinceMs: nowMs });
+        }
         return;
       default:
         return;
     }
   }
 
+  private checkSignal(command: Extract<Command, { type: "signal" }>, nowMs: number): void {
+    const pool = this.config.pools[command.ref.pool] as PoolConfig;
+    const slot = this.model.current(command.ref);
+    const current = slot !== null && slot.pid === command.pid;
+    if (this.reportedEmpty.has(refKey(command.ref))) {
+      const id = `${pool.name}-${command.ref.worker === PROXY_WORKER ? "proxy" : command.ref.worker}`;
+      this.fail("no signal to a process group after it was reported empty (its pid may be another process's by then)", `${command.signal} to pid ${command.pid} of ${id}#${command.ref.generation}, whose group was reported empty`, nowMs, id);
+    }
+    const members = [...this.backend.alive()].filter((process) => process.pgid === command.pid);
+    const forced = this.shutdownRequests >= 3;
+    const isProxy = command.ref.worker === PROXY_WORKER;
+    const id = slot?.id ?? `${pool.name}-${isProxy ? "proxy" : command.ref.worker}`;
+    // Stopping the proxy; not its leftovers after a crash, nor an old incarnation given up on (those are stopped like any worker's).
+    if (isProxy && !forced && members.length > 0 && current && slot.phase === "running") {
+      const workersLeft = [...this.backend.alive()].filter((p) => p.request.ref.pool === command.ref.pool && p.request.ref.worker !== PROXY_WORKER && !this.abandoned(p, nowMs)).length;
+      if (workersLeft > 0) this.fail("the proxy is signalled only after all workers of its pool exited", `${command.signal} to ${id} while ${workersLeft} process(es) of its pool's workers exist`, nowMs, id);
+    }
+    if (command.signal === "SIGKILL") {
+      if (current && slot.sigkillAtMs === null) this.counted.sigkills++;
+      for (const process of members) {
+        const dueAtMs = process.sigtermAtMs === null ? Infinity : process.sigtermAtMs + this.timeoutOf(pool, isProxy);
+        if (!forced && nowMs < dueAtMs) this.fail("SIGKILL only signal_timeout after SIGTERM", `${id} (pid ${process.pid}) got SIGKILL at ${nowMs} ms, SIGTERM was at ${process.sigtermAtMs} ms`, nowMs, id);
+      }
+      this.model.onCommand(command, nowMs);
+      return;
+    }
+    const lifespanStop = current && !this.model.shuttingDown && !isProxy && slot.phase === "running" && slot.sigtermAtMs === null;
+    this.model.onCommand(command, nowMs);
+    if (!lifespanStop) return;
+    // A SIGTERM to a running worker outside shutdown can only be a lifespan restart.
+    const leader = members.find((process) => process.role === "leader");
+    if (leader === undefined) return;
+    const { lifespanMs, jitterRatio } = pool.limits;
+    const earliest = leader.startedAtMs + lifespanMs;
+    const latest = leader.startedAtMs + lifespanMs * (1 + jitterRatio) + this.rotationGraceOf(pool);
+    if (lifespanMs === 0 || nowMs < earliest || nowMs > latest) {
+      this.fail("a worker gets SIGTERM only at shutdown or within [lifespan, lifespan × (1 + jitter_ratio)]", `${id} got SIGTERM ${nowMs - leader.startedAtMs} ms after start, with no shutdown requested and no restart budget spent (by the monitor's count); lifespan ${lifespanMs} ms, jitter ${jitterRatio}`, nowMs, id);
+    }
+    if (pool.server !== null) {
+      const rotation = this.rotation.get(rotationKey(command.ref.pool, command.ref.worker));
+      const outForMs = rotation === undefined || rotation.inRotation ? -1 : nowMs - rotation.outSinceMs;
+      if (outForMs < SPEC.rotationGraceMs) {
+        this.fail("a lifespan SIGTERM comes rotation grace after the worker left the proxy's rotation", `${id} got SIGTERM ${outForMs < 0 ? "while in the rotation" : `${outForMs} ms after it left the rotation`} (grace ${SPEC.rotationGraceMs} ms)`, nowMs, id);
+      }
+    }
+    this.counted.lifespanStops++;
+  }
+
   /** Rules about what exists right now, checked against the fake processes themselves. */
   private checkWorld(nowMs: number): void {
     const ids = new Set<string>();
-    const perPool = new Map<number, number>();
-    const inRotationOk = new Set<string>();
+    const perPool: number[] = [];
+    const inRotationOk = new Set<number>();
     for (const process of this.backend.alive()) {
       const { ref, env, workerId } = process.request;
-      const pool = this.config.pools[ref.pool];
-      if (pool === undefined) continue;
-      if (!this.tracked.has(refKey(ref))) this.tracked.set(refKey(ref), process);
+      const pool = this.config.pools[ref.pool] as PoolConfig;
+      if (!this.tracked.has(process.pid)) this.tracked.set(process.pid, process);
       this.checkDeadlines(process, nowMs);
-      if (ref.worker === PROXY_INDEX) continue;
-      if (process.sigtermAtMs === null) inRotationOk.add(`${ref.pool}/${ref.worker}`);
+      if (this.abandoned(process, nowMs)) continue;
+      const slot = this.model.slotOf(ref) as Slot;
+      if (ref.generation !== slot.generation) {
+        this.fail("no slot is respawned while processes of its previous incarnation exist (unless given up on after SIGKILL + kill wait)", `${process.role} pid ${process.pid} of ${workerId}#${ref.generation} exists while #${slot.generation} was spawned (SIGKILL at ${process.sigkillAtMs} ms)`, nowMs, workerId);
+      }
+      if (ref.worker === PROXY_WORKER || process.role !== "leader") continue;
+      if (process.sigtermAtMs === null) inRotationOk.add(rotationKey(ref.pool, ref.worker));
       const envId = env.MULTIPROCESS_WORKER_ID ?? "";
       if (ids.has(envId)) this.fail("every live worker has a unique id", `two live processes have MULTIPROCESS_WORKER_ID ${envId}`, nowMs, workerId);
       ids.add(envId);
-      const count = (perPool.get(ref.pool) ?? 0) + 1;
-      perPool.set(ref.pool, count);
+      const count = (perPool[ref.pool] ?? 0) + 1;
+      perPool[ref.pool] = count;
       if (count > pool.replicas) this.fail("live workers never exceed replicas", `pool ${pool.name} has ${count} live processes, replicas ${pool.replicas}`, nowMs, workerId);
     }
-    for (const [poolIndex, endpoints] of this.rotation) {
-      for (const endpoint of endpoints) {
-        if (endpoint.inRotation && !inRotationOk.has(`${poolIndex}/${endpoint.worker}`)) {
-          const id = `${this.config.pools[poolIndex]?.name}-${endpoint.worker}`;
-          this.fail("only running workers are in the proxy's rotation", `${id} is in rotation but is gone or was asked to stop`, nowMs, id);
-        }
+    for (const [key, state] of this.rotation) {
+      if (state.inRotation && !inRotationOk.has(key)) {
+        const id = `${this.config.pools[Math.floor(key / 65_536)]?.name}-${key % 65_536}`;
+        this.fail("only running workers are in the proxy's rotation", `${id} is in rotation but is gone or was asked to stop`, nowMs, id);
       }
     }
-    if (this.shutdownBegunAtMs !== null && this.exitCode === null && nowMs > this.shutdownBegunAtMs + this.shutdownBoundMs) {
-      this.fail("shutdown finishes within max(signal_timeout) + kill wait", `still not exited ${nowMs - this.shutdownBegunAtMs} ms after shutdown began (bound ${this.shutdownBoundMs} ms)`, nowMs, null);
+    // Processes that exited since the last step: check the deadlines they lived through.
+    for (const [pid, process] of this.tracked) {
+      if (process.goneAtMs === null) continue;
+      this.tracked.delete(pid);
+      this.checkDeadlines(process, process.goneAtMs);
     }
+    const begunAtMs = this.model.shutdownBegunAtMs;
+    if (begunAtMs !== null && this.exitCode === null && nowMs > begunAtMs + this.shutdownBoundMs) {
+      this.fail("shutdown finishes within max(signal_timeout) + kill wait", `still not exited ${nowMs - begunAtMs} ms after shutdown began (bound ${this.shutdownBoundMs} ms)`, nowMs, null);
+    }
+  }
+
+  /** /health (see health-rule.ts) from the monitor's own count, against the core's answer. */
+  private checkHealth(nowMs: number): void {
+    const expected = expectHealthy(this.config, this.model, nowMs);
+    const answered = this.options.coreHealthy(nowMs);
+    if (answered !== expected) {
+      const why = expected ? "" : ` (${healthShortfalls(this.config, this.model, nowMs).join("; ")})`;
+      this.fail("/health says healthy exactly when every pool has its share of workers up for min_uptime and its proxy running", `the core answers ${answered ? "healthy" : "unhealthy"}; expected ${expected ? "healthy" : "unhealthy"}${why}`, nowMs, null);
+    }
+    this.options.count(expected ? "healthy" : "unhealthy");
   }
 
   /** SIGKILL by signal_timeout after SIGTERM; a lifespan stop by lifespan × (1 + jitter_ratio) after start. */
   private checkDeadlines(process: FakeProcess, nowMs: number): void {
-    const pool = this.config.pools[process.request.ref.pool];
-    if (pool === undefined) return;
+    const pool = this.config.pools[process.request.ref.pool] as PoolConfig;
     const workerId = process.request.workerId;
-    const isProxy = process.request.ref.worker === PROXY_INDEX;
+    const isProxy = process.request.ref.worker === PROXY_WORKER;
     const timeoutMs = this.timeoutOf(pool, isProxy);
     if (process.sigtermAtMs !== null && process.sigkillAtMs === null && nowMs > process.sigtermAtMs + timeoutMs) {
-      this.fail("every worker alive signal_timeout after SIGTERM gets SIGKILL", `${workerId} still alive without SIGKILL ${nowMs - process.sigtermAtMs} ms after SIGTERM (signal_timeout ${timeoutMs} ms)`, nowMs, workerId);
+      this.fail("every process alive signal_timeout after SIGTERM gets SIGKILL", `${process.role} pid ${process.pid} of ${workerId} still alive without SIGKILL ${nowMs - process.sigtermAtMs} ms after SIGTERM (signal_timeout ${timeoutMs} ms)`, nowMs, workerId);
     }
-    if (isProxy) return;
+    if (isProxy || process.role !== "leader") return;
     const { lifespanMs, jitterRatio } = pool.limits;
-    if (this.shutdownBegunAtMs === null && lifespanMs > 0 && process.sigtermAtMs === null && nowMs > process.startedAtMs + lifespanMs * (1 + jitterRatio) + this.rotationGraceOf(pool)) {
+    if (!this.model.shuttingDown && lifespanMs > 0 && process.sigtermAtMs === null && nowMs > process.startedAtMs + lifespanMs * (1 + jitterRatio) + this.rotationGraceOf(pool)) {
       this.fail("lifespan restarts happen within [lifespan, lifespan × (1 + jitter_ratio)]", `${workerId} has run ${nowMs - process.startedAtMs} ms without a lifespan restart (lifespan ${lifespanMs} ms, jitter ${jitterRatio})`, nowMs, workerId);
     }
   }
 
+  /** Given up on by the core: SIGKILLed at least kill wait ago and still not gone. */
+  private abandoned(process: FakeProcess, nowMs: number): boolean {
+    return process.sigkillAtMs !== null && nowMs >= process.sigkillAtMs + SPEC.killWaitMs;
+  }
+
   /** In proxy mode a lifespan stop leaves the rotation first and gets its SIGTERM this much later. */
-  private rotationGraceOf(pool: Config["pools"][number]): number {
-    return pool.server === null ? 0 : TIMING.rotationGraceMs;
+  private rotationGraceOf(pool: PoolConfig): number {
+    return pool.server === null ? 0 : SPEC.rotationGraceMs;
   }
 
-  private timeoutOf(pool: Config["pools"][number], isProxy: boolean): number {
+  private timeoutOf(pool: PoolConfig, isProxy: boolean): number {
     return isProxy && pool.server !== null ? pool.server.signalTimeoutMs : pool.signalTimeoutMs;
-  }
-
-  private aliveIn(poolIndex: number): number {
-    let count = 0;
-    for (const process of this.backend.alive()) if (process.request.ref.pool === poolIndex && process.request.ref.worker !== PROXY_INDEX) count++;
-    return count;
   }
 
   private fail(invariant: string, detail: string, nowMs: number, workerId: string | null): never {

@@ -3,11 +3,13 @@
 import { createHash } from "node:crypto";
 import { MemoryBackend } from "../src/backends/memory/memory-backend.js";
 import { VirtualClock } from "../src/backends/memory/virtual-clock.js";
+import { supervisorHealth } from "../src/domain/health.js";
 import { createSupervisorState, PROXY_INDEX } from "../src/domain/state.js";
 import type { Command, SupervisorEvent } from "../src/domain/types.js";
 import { Runtime, type StepFunction } from "../src/runtime/runtime.js";
+import { bump, countStep, type Coverage } from "./coverage.js";
 import { InvariantMonitor, InvariantViolation } from "./invariants.js";
-import { generateScenario, scriptForSpawn, type Scenario } from "./scenario.js";
+import { generateScenario, scriptForSpawn, SPAWN_LATENCY_MS, spawnLatencyMaxMs, type Scenario } from "./scenario.js";
 import { describeCommand, describeEvent } from "./trace.js";
 
 export interface RunOptions {
@@ -15,6 +17,8 @@ export interface RunOptions {
   keepTrace?: boolean;
   /** Replace the core's decision function (to prove the simulator catches a broken policy). */
   step?: StepFunction;
+  /** Replace the core's /health function the same way. */
+  health?: HealthFunction;
   /** A bound on events per run, so a livelock ends as a violation instead of running forever. */
   maxEvents?: number;
 }
@@ -28,11 +32,13 @@ export interface RunResult {
   violation: InvariantViolation | null;
   traceHash: string;
   trace: string[];
+  /** How often each event, timer, command, fault and behaviour kind happened (see coverage.ts). */
+  coverage: Coverage;
 }
 
+export type HealthFunction = typeof supervisorHealth;
+
 const MAX_EVENTS_DEFAULT = 2_000_000;
-/** A real fork and exec take about a millisecond; with none, a worker that crashes at once would loop without time passing. */
-const SPAWN_LATENCY_MS = 1;
 
 export function runSeed(seed: number, options: RunOptions = {}): RunResult {
   return runScenario(generateScenario(seed), options);
@@ -47,14 +53,26 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     SPAWN_LATENCY_MS,
   );
   const state = createSupervisorState(scenario.config, scenario.seed, (pool) => ({ exec: "proxy", args: [], stopSignal: pool.name.endsWith("1") ? ("SIGUSR1" as const) : ("SIGTERM" as const) }));
-  const monitor = new InvariantMonitor(scenario.config, backend, scenario.faults === null);
+  const health = options.health ?? supervisorHealth;
+  const coverage: Coverage = new Map();
+  const monitor = new InvariantMonitor(scenario.config, backend, {
+    faultFree: scenario.faults === null,
+    spawnLatencyMaxMs: spawnLatencyMaxMs(scenario),
+    coreHealthy: (nowMs) => health(state, nowMs).healthy,
+    count: (behaviour) => bump(coverage, `behaviour ${behaviour}`),
+  });
   const hash = createHash("sha256");
   const trace: string[] = [];
   const maxEvents = options.maxEvents ?? MAX_EVENTS_DEFAULT;
   let events = 0;
+  // Lines are hashed in chunks: one hash update per line cost a tenth of the run.
+  let pending = "";
   const record = (line: string) => {
-    hash.update(line);
-    hash.update("\n");
+    pending += `${line}\n`;
+    if (pending.length > 65_536) {
+      hash.update(pending);
+      pending = "";
+    }
     if (options.keepTrace) trace.push(line);
   };
   const runtime = new Runtime(
@@ -66,6 +84,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
         events++;
         record(`${nowMs} > ${describeEvent(state, event)}`);
         for (const command of commands) if (command.type !== "log") record(`${nowMs}   < ${describeCommand(state, command)}`);
+        countStep(coverage, event, commands);
         monitor.afterStep(event, commands, nowMs);
       },
     },
@@ -81,9 +100,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     let instantMs = clock.nowMs();
     while (runtime.exited === null) {
       const nextAtMs = clock.nextAtMs();
+      if (nextAtMs === null) monitor.afterInstant(instantMs, Infinity); // nothing will ever happen: every deadline still pending is missed
       if (nextAtMs === null) throw new InvariantViolation("shutdown finishes", "nothing left to happen, yet Monoceros has not exited (a hang)", clock.nowMs(), null);
       if (nextAtMs !== instantMs) {
-        monitor.afterInstant(instantMs);
+        monitor.afterInstant(instantMs, nextAtMs);
         instantMs = nextAtMs;
       }
       if (events > maxEvents) throw new InvariantViolation("runs end", `more than ${maxEvents} events`, clock.nowMs(), null);
@@ -91,11 +111,13 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     }
     // Let what was already under way land (exits after SIGKILL), then check the end state.
     while (clock.runNext(clock.nowMs()));
+    monitor.afterInstant(clock.nowMs(), null);
     monitor.finish(clock.nowMs());
   } catch (error) {
     if (!(error instanceof InvariantViolation)) throw error;
     violation = error;
   }
+  for (const [fault, count] of Object.entries(backend.faults)) bump(coverage, `fault ${fault}`, count);
   return {
     seed: scenario.seed,
     scenario,
@@ -103,7 +125,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     simulatedMs: clock.nowMs(),
     exitCode: runtime.exited,
     violation,
-    traceHash: hash.digest("hex").slice(0, 16),
+    traceHash: hash.update(pending).digest("hex").slice(0, 16),
     trace,
+    coverage,
   };
 }

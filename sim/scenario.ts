@@ -1,7 +1,8 @@
 // A scenario is everything one simulated run needs, generated from a seed: a config, how the
-// fake workers behave, and when shutdown signals arrive.
+// fake workers (and proxies) behave, and when shutdown signals arrive.
 import type { Config, PoolConfig } from "../src/config/types.js";
-import type { FakeProcessScript } from "../src/backends/memory/memory-backend.js";
+import type { FakeChildScript, FakeProcessScript, ReplayableEvent, SigtermBehaviour } from "../src/backends/memory/memory-backend.js";
+import { SPAWN_ERROR_KINDS } from "./coverage.js";
 import { Rng } from "./rng.js";
 
 export interface FaultRates {
@@ -11,6 +12,18 @@ export interface FaultRates {
   slowSigterm: number;
   /** Mean time a crashing worker runs before it crashes. */
   meanLifetimeMs: number;
+  /** A spawn reported up to SLOW_SPAWN_MAX_MS late (longer than many exits take). */
+  slowSpawn: number;
+  /** The leader survives SIGKILL for a while (D state); a quarter of those for ever. */
+  sigkillResist: number;
+  /** The leader's exit is reported up to 8 s after it happened. */
+  lateExitReport: number;
+  /** 1–3 children in the worker's group that may outlive it, ignore SIGTERM, survive SIGKILL a while or for ever, hold its output. */
+  leftovers: number;
+  /** A process outside the group holds the output after the leader exits, for a while or for ever. */
+  outputHeld: number;
+  /** Events about an incarnation are sent again after its slot's next incarnation started. */
+  staleEvents: number;
 }
 
 export interface Scenario {
@@ -19,6 +32,18 @@ export interface Scenario {
   faults: FaultRates | null;
   /** When SIGTERM/SIGINT reach Monoceros; at least one, so every run ends. */
   shutdownSignalsAtMs: number[];
+}
+
+/** A real fork and exec take about a millisecond; with none, a worker that crashes at once would loop without time passing. */
+export const SPAWN_LATENCY_MS = 1;
+/** The slowest a slow spawn is reported. */
+export const SLOW_SPAWN_MAX_MS = 3_000;
+const SPAWN_ERRORS = Object.keys(SPAWN_ERROR_KINDS) as (keyof typeof SPAWN_ERROR_KINDS)[];
+const REPLAYABLE: readonly ReplayableEvent[] = ["spawned", "exited", "groupEmpty", "outputClosed"];
+
+/** The longest any spawn of this scenario takes to be reported. */
+export function spawnLatencyMaxMs(scenario: Scenario): number {
+  return scenario.faults !== null && scenario.faults.slowSpawn > 0 ? SLOW_SPAWN_MAX_MS : SPAWN_LATENCY_MS;
 }
 
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[rng.int(0, items.length - 1)] as T;
@@ -43,6 +68,7 @@ export function generateScenario(seed: number): Scenario {
       restartPolicy: pick(rng, [
         { minUptimeMs: 0, backoffInitialMs: 0, backoffMaxMs: 0, windowMs: null },
         { minUptimeMs: 1_000, backoffInitialMs: 100, backoffMaxMs: 30_000, windowMs: null },
+        { minUptimeMs: 5_000, backoffInitialMs: 1_000, backoffMaxMs: 10_000, windowMs: 60_000 },
         { minUptimeMs: rng.int(0, 5_000), backoffInitialMs: rng.int(0, 1_000), backoffMaxMs: rng.int(0, 60_000), windowMs: rng.chance(0.5) ? null : rng.int(1, 600_000) },
       ]),
       server: proxyMode
@@ -61,6 +87,12 @@ export function generateScenario(seed: number): Scenario {
         ignoreSigterm: pick(rng, [0, 0.1, 0.5]),
         slowSigterm: pick(rng, [0, 0.1, 0.5]),
         meanLifetimeMs: pick(rng, [10, 1_000, 30_000, 600_000]),
+        slowSpawn: pick(rng, [0, 0, 0.05, 0.3]),
+        sigkillResist: pick(rng, [0, 0, 0.05, 0.2]),
+        lateExitReport: pick(rng, [0, 0, 0.05, 0.2]),
+        leftovers: pick(rng, [0, 0, 0.1, 0.4]),
+        outputHeld: pick(rng, [0, 0, 0.1, 0.3]),
+        staleEvents: pick(rng, [0, 0, 0.2, 0.6]),
       };
   const horizonMs = pick(rng, [1_000, 60_000, 600_000, 3_600_000]);
   const firstSignalAtMs = rng.int(0, horizonMs);
@@ -71,7 +103,7 @@ export function generateScenario(seed: number): Scenario {
   return { seed, config: { admin: { port: 0, host: null }, pools }, faults, shutdownSignalsAtMs };
 }
 
-/** What the n-th spawn does; drawn from its own stream so that it does not depend on event order. */
+/** What the n-th spawn does; drawn from its own stream so that it does not depend on other draws. */
 export function scriptForSpawn(scenario: Scenario, pool: PoolConfig, spawnIndex: number, isProxy = false): FakeProcessScript {
   const rng = new Rng((scenario.seed * 7919 + spawnIndex * 104729) | 0);
   const faults = scenario.faults;
@@ -79,29 +111,59 @@ export function scriptForSpawn(scenario: Scenario, pool: PoolConfig, spawnIndex:
   if (faults === null) {
     return { exitAfterMs: null, exitCode: 0, exitSignal: null, onSigterm: promptExit };
   }
-  if (isProxy) {
-    // A proxy rarely crashes, but it may, and it may be slow or deaf to SIGTERM like anything else.
-    return {
-      exitAfterMs: rng.chance(faults.crash / 3) ? rng.int(0, faults.meanLifetimeMs * 4) : null,
-      exitCode: 1,
-      exitSignal: null,
-      onSigterm: rng.chance(faults.ignoreSigterm) ? { kind: "ignore" } : promptExit,
-    };
-  }
-  if (rng.chance(faults.spawnFailure)) {
-    return { spawnError: pick(rng, ["ENOENT", "EAGAIN", "EMFILE", "ENOMEM"]), exitAfterMs: null, exitCode: null, exitSignal: null, onSigterm: promptExit };
-  }
+  const timeoutMs = isProxy && pool.server !== null ? pool.server.signalTimeoutMs : pool.signalTimeoutMs;
+  const onSigterm: SigtermBehaviour = rng.chance(faults.ignoreSigterm)
+    ? { kind: "ignore" }
+    : rng.chance(faults.slowSigterm)
+      ? { kind: "exit", afterMs: rng.int(0, timeoutMs * 2), code: 0, signal: null }
+      : promptExit;
+  // A proxy fails to start less often than a worker, but crashes as often (the simulator is nastier than life), and is as nasty otherwise.
+  const spawnError = rng.chance(isProxy ? faults.spawnFailure / 3 : faults.spawnFailure) ? pick(rng, SPAWN_ERRORS) : undefined;
   const crashes = rng.chance(faults.crash);
   const bySignal = rng.chance(0.3);
-  const onSigterm = rng.chance(faults.ignoreSigterm)
-    ? ({ kind: "ignore" } as const)
-    : rng.chance(faults.slowSigterm)
-      ? ({ kind: "exit", afterMs: rng.int(0, pool.signalTimeoutMs * 2), code: 0, signal: null } as const)
-      : promptExit;
   return {
-    exitAfterMs: crashes ? rng.int(0, faults.meanLifetimeMs * 2) : null,
+    ...(spawnError === undefined ? {} : { spawnError }),
+    exitAfterMs: crashes ? (isProxy ? proxyLifetimeMs(rng) : rng.int(0, faults.meanLifetimeMs * 2)) : null,
     exitCode: bySignal ? null : pick(rng, [0, 1, 2, 137]),
     exitSignal: bySignal ? pick(rng, ["SIGSEGV", "SIGABRT", "SIGKILL"]) : null,
     onSigterm,
+    ...nastiness(rng, faults, timeoutMs),
   };
+}
+
+/** The faults real processes add beyond exiting: slow spawns, D state, late reports, leftovers, held output, stale events. */
+function nastiness(rng: Rng, faults: FaultRates, timeoutMs: number): Partial<FakeProcessScript> {
+  const script: Partial<FakeProcessScript> = {};
+  if (rng.chance(faults.slowSpawn)) script.spawnLatencyMs = rng.int(SPAWN_LATENCY_MS + 1, SLOW_SPAWN_MAX_MS);
+  if (rng.chance(faults.sigkillResist)) script.sigkillDelayMs = survivesSigkill(rng);
+  if (rng.chance(faults.lateExitReport)) script.exitReportDelayMs = rng.int(1, 8_000);
+  if (rng.chance(faults.leftovers)) {
+    const children: FakeChildScript[] = [];
+    for (let count = rng.int(1, 3); children.length < count; ) {
+      children.push({
+        exitAfterLeaderMs: rng.chance(0.5) ? rng.int(0, 10_000) : null,
+        onSigterm: rng.chance(0.3) ? { kind: "ignore" } : { kind: "exit", afterMs: rng.int(0, timeoutMs * 2), code: null, signal: null },
+        sigkillDelayMs: rng.chance(0.2) ? survivesSigkill(rng) : 0,
+        holdsOutput: rng.chance(0.5),
+      });
+    }
+    script.children = children;
+  }
+  if (rng.chance(faults.outputHeld)) script.outputHeldAfterExitMs = rng.chance(0.3) ? null : rng.int(1, 6_000);
+  if (rng.chance(faults.staleEvents)) {
+    const replays: { event: ReplayableEvent; afterMs: number }[] = [];
+    for (let count = rng.int(1, 4); replays.length < count; ) replays.push({ event: pick(rng, REPLAYABLE), afterMs: rng.chance(0.5) ? 0 : rng.int(1, 3_000) });
+    script.staleReplays = replays;
+  }
+  return script;
+}
+
+/** A crashing proxy runs either briefly or long enough to count as stable (10 s), so both its backoff and its reset are exercised. */
+function proxyLifetimeMs(rng: Rng): number {
+  return rng.chance(0.5) ? rng.int(0, 2_000) : rng.int(5_000, 60_000);
+}
+
+/** D state: SIGKILL takes effect after up to three kill waits, or (one in four) never. */
+function survivesSigkill(rng: Rng): number | null {
+  return rng.chance(0.25) ? null : rng.int(1, 15_000);
 }

@@ -129,9 +129,10 @@ function spawn(pool: PoolState, worker: WorkerState, out: Out): void {
 function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: number, out: Out): void {
   const found = lookup(state, ref);
   if (found === null || found.worker.status !== "spawning") {
-    // A process we are not waiting for must not be left running unsupervised.
-    out.push({ type: "signal", ref, pid, signal: "SIGKILL" });
-    log(out, "error", "Unexpected process reported as started; killing it", { pid, ...refFields(state, ref) });
+    // Every spawn's outcome is handled before its slot is spawned again, so this is a second report
+    // of a process already handled: it is supervised, or gone and its pid maybe another process's
+    // by now. Signalling it could kill our own worker or a stranger.
+    log(out, "error", "Process reported as started twice; ignoring the second report", { pid, ...refFields(state, ref) });
     return;
   }
   const { pool, worker } = found;
@@ -349,6 +350,8 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
     case "kill": {
       const found = lookup(state, timer.ref);
       if (found === null || (found.worker.status !== "stopping" && found.worker.status !== "exiting") || found.worker.sigkillAtMs !== null) return;
+      // Its group was reported empty (only its output is still open): nothing is left to kill, and its pid may be another process's by now.
+      if (!mayHaveProcesses(found.worker)) return;
       log(out, "warn", found.worker.status === "exiting"
         ? "Processes left in the worker's group did not exit within signal_timeout after SIGTERM; sending SIGKILL"
         : "Worker did not exit within signal_timeout after SIGTERM; sending SIGKILL", {
@@ -400,6 +403,11 @@ function requestStop(pool: PoolState, worker: WorkerState, reason: "lifespan" | 
   setTimer(out, nowMs + signalTimeoutMs(pool, worker), { kind: "kill", ref });
 }
 
+/** Whether the worker's process group may still have members: a signal to it cannot reach a stranger. */
+function mayHaveProcesses(worker: WorkerState): boolean {
+  return isLive(worker) && !(worker.status === "exiting" && worker.groupEmpty);
+}
+
 /** Workers get the pool's signal_timeout; the proxy gets server.signal_timeout. */
 export function signalTimeoutMs(pool: PoolState, worker: WorkerState): number {
   return worker.index === PROXY_INDEX && pool.config.server !== null ? pool.config.server.signalTimeoutMs : pool.config.signalTimeoutMs;
@@ -431,7 +439,7 @@ function onShutdownRequested(state: SupervisorState, signal: string, nowMs: numb
   log(out, "warn", "Signal received again during shutdown: sending SIGKILL to every worker", { signal });
   for (const pool of state.pools) {
     for (const worker of processesOf(pool)) {
-      if (worker.pid !== null && isLive(worker) && worker.sigkillAtMs === null) kill(pool, worker, nowMs, out);
+      if (worker.pid !== null && mayHaveProcesses(worker) && worker.sigkillAtMs === null) kill(pool, worker, nowMs, out);
     }
   }
 }

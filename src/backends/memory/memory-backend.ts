@@ -1,50 +1,47 @@
-// Fake processes driven by scripts, on a virtual clock: they exit when told, ignore SIGTERM,
-// take their time, fail to spawn. What they do is decided per spawn by the scenario.
-import type { Signal } from "../../domain/types.js";
+// Fake processes driven by scripts, on a virtual clock, as nasty as real ones: they exit when
+// told or when they like, ignore SIGTERM, survive SIGKILL for a while or for ever (D state),
+// leave children behind in their group, keep their output open after they exit, are reported
+// late, fail to spawn with any errno, and their events come again long after they mattered.
+// What each spawn does is decided by the scenario's script; the processes that exist (leftover
+// children and unreported exits included) stay observable, as the ground truth for invariants.
+import type { Signal, WorkerRef } from "../../domain/types.js";
 import type { BackendEvent, ProcessBackend, ProcessStats, SpawnRequest } from "../../runtime/ports.js";
+import { FAULT_KINDS, type FakeChildScript, type FakeProcess, type FakeProcessScript, type FaultKind, type ReplayableEvent, type ScriptFor } from "./fake-process.js";
 import type { VirtualClock } from "./virtual-clock.js";
 
-export type SigtermBehaviour =
-  | { kind: "exit"; afterMs: number; code: number | null; signal: string | null }
-  | { kind: "ignore" };
+export type { FakeChildScript, FakeProcess, FakeProcessScript, FaultKind, ReplayableEvent, ScriptFor, SigtermBehaviour } from "./fake-process.js";
+export { FAULT_KINDS } from "./fake-process.js";
 
-export interface FakeProcessScript {
-  /** Spawning fails with this error code (ENOENT, EAGAIN, EMFILE, ENOMEM…). */
-  spawnError?: string;
-  /** Exits by itself this long after starting; null runs until signalled. */
-  exitAfterMs: number | null;
-  exitCode: number | null;
-  exitSignal: string | null;
-  onSigterm: SigtermBehaviour;
-  /** Resident memory at start, and how fast it grows (a leaking worker). */
-  rssBytes?: number;
-  rssGrowthBytesPerSecond?: number;
-  /** Health checks fail from this long after start on (undefined: always healthy). */
-  unhealthyAfterMs?: number;
-  /** Lines written to stdout right after start (for log tests). */
-  lines?: readonly string[];
-}
-
-/** Decides what the n-th spawn (0-based, across the backend) will do. */
-export type ScriptFor = (request: SpawnRequest, spawnIndex: number) => FakeProcessScript;
-
-export interface FakeProcess {
-  readonly pid: number;
-  readonly request: SpawnRequest;
+interface Group {
+  readonly ref: WorkerRef;
   readonly script: FakeProcessScript;
-  readonly startedAtMs: number;
-  alive: boolean;
-  sigtermAtMs: number | null;
-  sigkillAtMs: number | null;
+  readonly leader: FakeProcess;
+  /** Members that exist (the leader until its exit is reported). */
+  readonly members: Set<FakeProcess>;
+  leaderReported: boolean;
+  /** Live children holding the output, plus the holder outside the group while it holds it. */
+  outputHolders: number;
+  readonly holdsOutput: Map<FakeProcess, boolean>;
+  /** What was sent about this incarnation, so that it can be sent again when stale. */
+  readonly sent: Map<ReplayableEvent, BackendEvent>;
 }
+
+const slotOf = (ref: WorkerRef) => `${ref.pool}/${ref.worker}`;
+const STALE_FAULT = { spawned: "staleSpawned", exited: "staleExited", groupEmpty: "staleGroupEmpty", outputClosed: "staleOutputClosed" } as const satisfies Record<ReplayableEvent, FaultKind>;
 
 export class MemoryBackend implements ProcessBackend {
   private sink: (event: BackendEvent) => void = () => {};
   private nextPid = 1000;
   private spawnCount = 0;
+  /** Every process that exists, by pid. */
   private readonly processes = new Map<number, FakeProcess>();
+  /** Groups by pgid, while any member exists or an exit or output is still to be reported. */
+  private readonly groups = new Map<number, Group>();
+  /** Per slot, the newest generation asked for and the scripted replays still to schedule. */
+  private readonly slots = new Map<string, { generation: number; pendingReplays: { group: Group; event: ReplayableEvent; afterMs: number }[] }>();
   /** Every line a fake process wrote, in order (bounded by the scripts the scenario gives). */
   readonly output: { workerId: string; line: string }[] = [];
+  readonly faults: Record<FaultKind, number> = Object.fromEntries(Object.keys(FAULT_KINDS).map((kind) => [kind, 0])) as Record<FaultKind, number>;
 
   constructor(
     private readonly clock: VirtualClock,
@@ -58,37 +55,46 @@ export class MemoryBackend implements ProcessBackend {
 
   spawn(request: SpawnRequest): void {
     const script = this.scriptFor(request, this.spawnCount++);
-    this.later(this.spawnLatencyMs, () => {
+    const slot = this.slotRecord(request.ref);
+    slot.generation = Math.max(slot.generation, request.ref.generation);
+    const latencyMs = script.spawnLatencyMs ?? this.spawnLatencyMs;
+    if (latencyMs > this.spawnLatencyMs) this.faults.slowSpawn++;
+    this.later(latencyMs, () => {
       if (script.spawnError !== undefined) {
+        this.faults.spawnError++;
         this.sink({ type: "spawnFailed", ref: request.ref, errorCode: script.spawnError, message: `spawn ${request.exec} ${script.spawnError}` });
-        return;
+      } else {
+        this.start(request, script);
       }
-      const process: FakeProcess = {
-        pid: this.nextPid++, request, script, startedAtMs: this.clock.nowMs(), alive: true, sigtermAtMs: null, sigkillAtMs: null,
-      };
-      this.processes.set(process.pid, process);
-      for (const line of script.lines ?? []) this.output.push({ workerId: request.workerId, line });
-      this.sink({ type: "spawned", ref: request.ref, pid: process.pid });
-      if (script.exitAfterMs !== null) this.later(script.exitAfterMs, () => this.exit(process, script.exitCode, script.exitSignal));
+      this.scheduleStaleReplays(request.ref);
     });
   }
 
   signal(pid: number, signal: Signal): void {
-    const process = this.processes.get(pid);
-    if (process === undefined || !process.alive) return;
-    if (signal === "SIGKILL") {
-      process.sigkillAtMs ??= this.clock.nowMs();
-      this.later(0, () => this.exit(process, null, "SIGKILL"));
-      return;
+    const group = this.groups.get(pid);
+    if (group === undefined) return;
+    const nowMs = this.clock.nowMs();
+    for (const process of group.members) {
+      if (signal === "SIGKILL") {
+        const first = process.sigkillAtMs === null;
+        process.sigkillAtMs ??= nowMs;
+        if (!first || process.state !== "alive") continue;
+        const delayMs = process.role === "leader" ? process.script.sigkillDelayMs : this.childScript(group, process).sigkillDelayMs;
+        if (delayMs === null || (delayMs ?? 0) > 0) this.faults[process.role === "leader" ? "leaderSurvivedSigkill" : "childSurvivedSigkill"]++;
+        if (delayMs !== null) this.later(delayMs ?? 0, () => this.die(group, process, null, "SIGKILL"));
+        continue;
+      }
+      const first = process.sigtermAtMs === null;
+      process.sigtermAtMs ??= nowMs;
+      if (!first || process.state !== "alive") continue;
+      const behaviour = process.role === "leader" ? process.script.onSigterm : this.childScript(group, process).onSigterm;
+      if (behaviour.kind === "exit") this.later(behaviour.afterMs, () => this.die(group, process, behaviour.code, behaviour.signal));
     }
-    process.sigtermAtMs ??= this.clock.nowMs();
-    const behaviour = process.script.onSigterm;
-    if (behaviour.kind === "exit") this.later(behaviour.afterMs, () => this.exit(process, behaviour.code, behaviour.signal));
   }
 
   stats(pid: number): ProcessStats | null {
     const process = this.processes.get(pid);
-    if (process === undefined || !process.alive) return null;
+    if (process === undefined || process.state !== "alive") return null;
     const ranSeconds = (this.clock.nowMs() - process.startedAtMs) / 1000;
     return {
       cpuSeconds: 0,
@@ -104,21 +110,144 @@ export class MemoryBackend implements ProcessBackend {
   /** Whether the process would pass a health check now; null if it is gone. */
   healthy(pid: number): boolean | null {
     const process = this.processes.get(pid);
-    if (process === undefined || !process.alive) return null;
+    if (process === undefined || process.state !== "alive") return null;
     const failAfterMs = process.script.unhealthyAfterMs;
     return failAfterMs === undefined || this.clock.nowMs() - process.startedAtMs < failAfterMs;
   }
 
-  /** Processes that exist right now: the ground truth the simulator checks the core against. */
+  /** Every process that exists right now, leaders (zombies too) and children: the ground truth the simulator checks the core against. */
   alive(): IterableIterator<FakeProcess> {
     return this.processes.values();
   }
 
-  private exit(process: FakeProcess, code: number | null, signal: string | null): void {
-    if (!process.alive) return;
-    process.alive = false;
-    this.processes.delete(process.pid);
-    this.sink({ type: "exited", ref: process.request.ref, code, signal, groupEmpty: true, outputClosed: true });
+  private start(request: SpawnRequest, script: FakeProcessScript): void {
+    const nowMs = this.clock.nowMs();
+    const leader: FakeProcess = {
+      pid: this.nextPid++, pgid: 0, role: "leader", request, script, startedAtMs: nowMs, state: "alive", sigtermAtMs: null, sigkillAtMs: null, goneAtMs: null,
+    };
+    (leader as { pgid: number }).pgid = leader.pid;
+    const group: Group = {
+      ref: request.ref, script, leader, members: new Set([leader]), leaderReported: false, outputHolders: 0, holdsOutput: new Map(), sent: new Map(),
+    };
+    this.processes.set(leader.pid, leader);
+    for (const childScript of script.children ?? []) {
+      const child: FakeProcess = { ...leader, pid: this.nextPid++, pgid: leader.pid, role: "child" };
+      group.members.add(child);
+      group.holdsOutput.set(child, childScript.holdsOutput);
+      if (childScript.holdsOutput) group.outputHolders++;
+      this.processes.set(child.pid, child);
+    }
+    this.groups.set(leader.pid, group);
+    for (const line of script.lines ?? []) this.output.push({ workerId: request.workerId, line });
+    this.send(group, { type: "spawned", ref: request.ref, pid: leader.pid });
+    if (script.exitAfterMs !== null) this.later(script.exitAfterMs, () => this.die(group, leader, script.exitCode, script.exitSignal));
+  }
+
+  /** A process ends. A leader becomes a zombie until its exit is reported; a child is gone at once. */
+  private die(group: Group, process: FakeProcess, code: number | null, signal: string | null): void {
+    if (process.state !== "alive") return;
+    if (process.role === "child") {
+      this.removeChild(group, process);
+      return;
+    }
+    process.state = "zombie";
+    for (const member of group.members) {
+      if (member.role !== "child") continue;
+      const exitAfterMs = this.childScript(group, member).exitAfterLeaderMs;
+      if (exitAfterMs !== null) this.later(exitAfterMs, () => this.die(group, member, null, null));
+    }
+    const heldMs = group.script.outputHeldAfterExitMs;
+    if (heldMs !== undefined) {
+      group.outputHolders++;
+      if (heldMs !== null) this.later(heldMs, () => this.releaseOutput(group));
+    }
+    const reportDelayMs = group.script.exitReportDelayMs ?? 0;
+    if (reportDelayMs > 0) this.faults.exitReportedLate++;
+    this.later(reportDelayMs, () => this.reportExit(group, code, signal));
+  }
+
+  private reportExit(group: Group, code: number | null, signal: string | null): void {
+    const leader = group.leader;
+    leader.goneAtMs = this.clock.nowMs();
+    this.processes.delete(leader.pid);
+    group.members.delete(leader);
+    group.leaderReported = true;
+    const groupEmpty = group.members.size === 0;
+    const outputClosed = group.outputHolders === 0;
+    if (!groupEmpty) this.faults.leftoverAtExit++;
+    if (!outputClosed) this.faults.outputOpenAtExit++;
+    if ((this.slots.get(slotOf(group.ref))?.generation ?? 0) > group.ref.generation) this.faults.exitAfterRespawn++;
+    this.send(group, { type: "exited", ref: group.ref, code, signal, groupEmpty, outputClosed });
+    this.forgetIfDone(group);
+  }
+
+  private removeChild(group: Group, child: FakeProcess): void {
+    child.state = "zombie"; // reaped by init at once: gone
+    child.goneAtMs = this.clock.nowMs();
+    this.processes.delete(child.pid);
+    group.members.delete(child);
+    if (group.holdsOutput.get(child) === true) {
+      group.holdsOutput.set(child, false);
+      this.releaseOutput(group);
+    }
+    if (group.leaderReported && group.members.size === 0) {
+      this.faults.groupEmptyLater++;
+      this.send(group, { type: "groupEmpty", ref: group.ref });
+      this.forgetIfDone(group);
+    }
+  }
+
+  private releaseOutput(group: Group): void {
+    group.outputHolders--;
+    if (group.outputHolders === 0 && group.leaderReported) {
+      this.faults.outputClosedLater++;
+      this.send(group, { type: "outputClosed", ref: group.ref });
+      this.forgetIfDone(group);
+    }
+  }
+
+  private forgetIfDone(group: Group): void {
+    if (group.leaderReported && group.members.size === 0 && group.outputHolders === 0) this.groups.delete(group.leader.pid);
+  }
+
+  private send(group: Group, event: BackendEvent & { type: ReplayableEvent }): void {
+    group.sent.set(event.type, event);
+    if (event.type === "spawned") {
+      for (const replay of group.script.staleReplays ?? []) this.slotRecord(group.ref).pendingReplays.push({ group, event: replay.event, afterMs: replay.afterMs });
+    }
+    this.sink(event);
+  }
+
+  /** The slot's newest incarnation was just reported (started or failed): older ones' scripted replays go out from now on. */
+  private scheduleStaleReplays(ref: WorkerRef): void {
+    const slot = this.slotRecord(ref);
+    if (slot.generation !== ref.generation) return;
+    const due = slot.pendingReplays.filter((replay) => replay.group.ref.generation < ref.generation);
+    slot.pendingReplays = slot.pendingReplays.filter((replay) => replay.group.ref.generation >= ref.generation);
+    for (const replay of due) {
+      this.later(replay.afterMs, () => {
+        // Only what was really sent is sent again; nothing is made up.
+        const event = replay.group.sent.get(replay.event);
+        if (event === undefined) return;
+        this.faults[STALE_FAULT[replay.event]]++;
+        this.sink(event);
+      });
+    }
+  }
+
+  private slotRecord(ref: WorkerRef): { generation: number; pendingReplays: { group: Group; event: ReplayableEvent; afterMs: number }[] } {
+    const key = slotOf(ref);
+    let slot = this.slots.get(key);
+    if (slot === undefined) {
+      slot = { generation: 0, pendingReplays: [] };
+      this.slots.set(key, slot);
+    }
+    return slot;
+  }
+
+  private childScript(group: Group, child: FakeProcess): FakeChildScript {
+    // Children are created in script order with consecutive pids after the leader's.
+    return group.script.children?.[child.pid - group.leader.pid - 1] as FakeChildScript;
   }
 
   private later(delayMs: number, action: () => void): void {

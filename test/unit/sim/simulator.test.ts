@@ -1,10 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { PoolConfig } from "../../../src/config/types.js";
-import { step } from "../../../src/domain/supervisor.js";
+import { RESOURCE_ERROR_CODES, step, TIMING } from "../../../src/domain/supervisor.js";
 import type { StepFunction } from "../../../src/runtime/runtime.js";
 import { runScenario, runSeed } from "../../../sim/run.js";
 import type { Scenario } from "../../../sim/scenario.js";
+import { mergeCoverage, missingKinds, type Coverage } from "../../../sim/coverage.js";
+import { RESOURCE_ERRORS, SPEC } from "../../../sim/spec.js";
 import { NO_BACKOFF } from "../../support/harness.js";
 
 const SEEDS = 1_000;
@@ -13,13 +15,16 @@ describe("deterministic simulation", () => {
   it(`keeps every invariant over ${SEEDS} generated scenarios`, () => {
     const failures: string[] = [];
     let events = 0;
+    const coverage: Coverage = new Map();
     for (let seed = 1; seed <= SEEDS; seed++) {
       const result = runSeed(seed);
       events += result.events;
+      mergeCoverage(coverage, result.coverage);
       if (result.violation) failures.push(`seed ${seed}: ${result.violation.message}`);
     }
     expect(failures).toEqual([]);
     expect(events).toBeGreaterThan(SEEDS * 10);
+    expect(missingKinds(coverage), "kinds of event, timer, command, fault or behaviour these seeds never exercised").toEqual([]);
   });
 
   it("gives a byte-identical trace for the same seed", () => {
@@ -36,7 +41,7 @@ describe("deterministic simulation", () => {
     [
       "never escalates to SIGKILL",
       (state, event, nowMs) => step(state, event, nowMs).filter((c) => !(c.type === "signal" && c.signal === "SIGKILL")),
-      "every worker alive signal_timeout after SIGTERM gets SIGKILL",
+      "every process alive signal_timeout after SIGTERM gets SIGKILL",
     ],
     [
       "ignores the restart budget",
@@ -63,7 +68,7 @@ describe("deterministic simulation", () => {
     [
       "never takes a worker out of the proxy's rotation",
       (state, event, nowMs) => step(state, event, nowMs).filter((c) => !(c.type === "proxyRotation" && c.endpoints.some((e) => !e.inRotation) && event.type !== "start")),
-      "only running workers are in the proxy's rotation",
+      "the proxy's rotation is exactly the workers running and not asked to stop",
     ],
     [
       "never finishes a shutdown",
@@ -84,14 +89,26 @@ describe("deterministic simulation", () => {
     expect(replay.violation?.message).toBe(caught?.message);
   });
 
-  it("holds for scenarios fast-check generates and shrinks", () => {
+  it("holds for scenarios fast-check generates and shrinks: proxy mode, restart policies and every fault", () => {
+    const rate = fc.double({ min: 0, max: 1, noNaN: true });
     const poolArb = fc.record({
       replicas: fc.integer({ min: 1, max: 5 }),
       signalTimeoutMs: fc.integer({ min: 1, max: 20_000 }),
       maxRestarts: fc.oneof(fc.constant(Infinity), fc.integer({ min: 0, max: 10 })),
       startupWaitMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3_000 })),
+      desiredHealthyPercentage: fc.integer({ min: 0, max: 100 }),
       lifespanMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 120_000 })),
       jitterRatio: fc.double({ min: 0, max: 1, noNaN: true }),
+      restartPolicy: fc.oneof(
+        fc.constant(NO_BACKOFF),
+        fc.record({
+          minUptimeMs: fc.integer({ min: 0, max: 10_000 }),
+          backoffInitialMs: fc.integer({ min: 0, max: 2_000 }),
+          backoffMaxMs: fc.integer({ min: 0, max: 60_000 }),
+          windowMs: fc.option(fc.integer({ min: 1, max: 600_000 })),
+        }),
+      ),
+      proxySignalTimeoutMs: fc.option(fc.integer({ min: 1, max: 20_000 })),
     });
     const scenarioArb = fc.record({
       seed: fc.integer(),
@@ -99,10 +116,16 @@ describe("deterministic simulation", () => {
       faults: fc.option(
         fc.record({
           spawnFailure: fc.double({ min: 0, max: 0.5, noNaN: true }),
-          crash: fc.double({ min: 0, max: 1, noNaN: true }),
-          ignoreSigterm: fc.double({ min: 0, max: 1, noNaN: true }),
-          slowSigterm: fc.double({ min: 0, max: 1, noNaN: true }),
+          crash: rate,
+          ignoreSigterm: rate,
+          slowSigterm: rate,
           meanLifetimeMs: fc.integer({ min: 100, max: 600_000 }),
+          slowSpawn: rate,
+          sigkillResist: rate,
+          lateExitReport: rate,
+          leftovers: rate,
+          outputHeld: rate,
+          staleEvents: rate,
         }),
       ),
       signals: fc.array(fc.integer({ min: 0, max: 120_000 }), { minLength: 1, maxLength: 4 }),
@@ -111,8 +134,13 @@ describe("deterministic simulation", () => {
       fc.property(scenarioArb, (generated) => {
         const pools: PoolConfig[] = generated.pools.map((p, index) => ({
           name: `p${index}`, replicas: p.replicas, exec: "worker", args: [], signalTimeoutMs: p.signalTimeoutMs, maxRestarts: p.maxRestarts,
-          startupWaitMs: p.startupWaitMs, desiredHealthyPercentage: 50,
-          limits: { lifespanMs: p.lifespanMs, jitterRatio: p.jitterRatio, memoryBytes: 0 }, restartPolicy: NO_BACKOFF, server: null,
+          startupWaitMs: p.startupWaitMs, desiredHealthyPercentage: p.desiredHealthyPercentage,
+          limits: { lifespanMs: p.lifespanMs, jitterRatio: p.jitterRatio, memoryBytes: 0 }, restartPolicy: p.restartPolicy,
+          server: p.proxySignalTimeoutMs === null ? null : {
+            proxy: index % 2 === 0 ? "envoy" : "haproxy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9000 + index * 100,
+            signalTimeoutMs: p.proxySignalTimeoutMs, healthCheckPath: "/health", loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: `./proxy${index}`,
+            proxyAdminPort: 0, listenerPort: 10_000 + index, proxyBinary: "proxy",
+          },
         }));
         const scenario: Scenario = {
           seed: generated.seed,
@@ -125,5 +153,11 @@ describe("deterministic simulation", () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it("states the core's bounds independently, and they agree with the core's", () => {
+    const { killWaitMs, outputDrainMs, rotationGraceMs, spawnRetryMinMs, spawnRetryMaxMs, proxyRestartBaseMs, proxyRestartMaxMs, proxyStableAfterMs } = TIMING;
+    expect(SPEC).toEqual({ killWaitMs, outputDrainMs, rotationGraceMs, spawnRetryMinMs, spawnRetryMaxMs, proxyRestartBaseMs, proxyRestartMaxMs, proxyStableAfterMs });
+    expect([...RESOURCE_ERRORS].sort()).toEqual([...RESOURCE_ERROR_CODES].sort());
   });
 });

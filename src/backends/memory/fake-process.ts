@@ -1,0 +1,90 @@
+// What a fake process does, decided per spawn by a script, and the faults the memory backend can
+// carry out. Plain data, so that a scenario can generate, print and replay it.
+import type { SpawnRequest } from "../../runtime/ports.js";
+
+export type SigtermBehaviour =
+  | { kind: "exit"; afterMs: number; code: number | null; signal: string | null }
+  | { kind: "ignore" };
+
+/** A process the worker forked into its own group, which may outlive it. */
+export interface FakeChildScript {
+  /** Exits by itself this long after its leader exits; null: only a signal ends it. */
+  exitAfterLeaderMs: number | null;
+  /** What SIGTERM does to it (the code and signal are not reported: only a leader's exit is). */
+  onSigterm: SigtermBehaviour;
+  /** How long SIGKILL takes to end it: 0 or absent at once; more: stuck in D state; null: never. */
+  sigkillDelayMs?: number | null;
+  /** It inherited the worker's stdout and stderr and keeps them open while it lives. */
+  holdsOutput: boolean;
+}
+
+/** Events a backend sends about one incarnation that can be sent again when stale. */
+export type ReplayableEvent = "spawned" | "exited" | "groupEmpty" | "outputClosed";
+
+export interface FakeProcessScript {
+  /** Spawning fails with this error code (ENOENT, EACCES, EMFILE, ENFILE, EAGAIN, ENOMEM…). */
+  spawnError?: string;
+  /** How long the spawn takes to be reported (absent: the backend's latency); may be longer than other processes take to exit. */
+  spawnLatencyMs?: number;
+  /** Exits by itself this long after starting; null runs until signalled. */
+  exitAfterMs: number | null;
+  exitCode: number | null;
+  exitSignal: string | null;
+  onSigterm: SigtermBehaviour;
+  /** How long SIGKILL takes to end the leader: 0 or absent at once; more: stuck in D state; null: never. */
+  sigkillDelayMs?: number | null;
+  /** The leader's exit is reported this long after it happened (until then it is a zombie: it exists, it does nothing). */
+  exitReportDelayMs?: number;
+  /** Processes in the worker's group besides its leader. */
+  children?: readonly FakeChildScript[];
+  /** A process outside the group (no signal to the group reaches it) holds the output this long after the leader exits; null: for ever. */
+  outputHeldAfterExitMs?: number | null;
+  /** Events about this incarnation sent again this long after its slot's next incarnation was reported started (stale duplicates). */
+  staleReplays?: readonly { event: ReplayableEvent; afterMs: number }[];
+  /** Resident memory at start, and how fast it grows (a leaking worker). */
+  rssBytes?: number;
+  rssGrowthBytesPerSecond?: number;
+  /** Health checks fail from this long after start on (undefined: always healthy). */
+  unhealthyAfterMs?: number;
+  /** Lines written to stdout right after start (for log tests). */
+  lines?: readonly string[];
+}
+
+/** Decides what the n-th spawn (0-based, across the backend) will do. */
+export type ScriptFor = (request: SpawnRequest, spawnIndex: number) => FakeProcessScript;
+
+export interface FakeProcess {
+  readonly pid: number;
+  /** The leader's pid: a signal to the group reaches every member. */
+  readonly pgid: number;
+  readonly role: "leader" | "child";
+  readonly request: SpawnRequest;
+  readonly script: FakeProcessScript;
+  readonly startedAtMs: number;
+  /** alive: runs; zombie: a leader that exited and whose exit is not reported yet (it exists, signals do nothing). */
+  state: "alive" | "zombie";
+  /** The first SIGTERM (or SIGUSR1) and SIGKILL it received. */
+  sigtermAtMs: number | null;
+  sigkillAtMs: number | null;
+  /** When it stopped existing (a leader: when its exit was reported); null while it exists. */
+  goneAtMs: number | null;
+}
+
+/** Faults the backend carried out, counted so a run can tell which of them it exercised. */
+export const FAULT_KINDS = {
+  slowSpawn: "a spawn reported later than the backend's usual latency",
+  spawnError: "a spawn failed",
+  leaderSurvivedSigkill: "a leader stuck in D state after SIGKILL (for a while or for ever)",
+  childSurvivedSigkill: "a leftover child stuck in D state after SIGKILL",
+  exitReportedLate: "a leader's exit reported after a delay (a zombie meanwhile)",
+  exitAfterRespawn: "a genuine exit reported after the slot's next incarnation was spawned",
+  leftoverAtExit: "a leader exited with children left in its group",
+  groupEmptyLater: "groupEmpty reported after the exit",
+  outputOpenAtExit: "a leader exited with its output still open",
+  outputClosedLater: "outputClosed reported after the exit",
+  staleSpawned: "a stale spawned sent again",
+  staleExited: "a stale exited sent again",
+  staleGroupEmpty: "a stale groupEmpty sent again",
+  staleOutputClosed: "a stale outputClosed sent again",
+} as const;
+export type FaultKind = keyof typeof FAULT_KINDS;
