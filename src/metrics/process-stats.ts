@@ -37,10 +37,6 @@ function bootTime(): number | null {
   return bootTimeSeconds;
 }
 
-/** Limits change only through prlimit; cached per pid so a scrape reads 2 files, not 3. */
-const limitsByPid = new Map<number, ProcLimits>();
-const LIMITS_CACHE_ENTRIES_MAX = 65_536;
-
 export function readProcessStats(pid: number): ProcessStats | null {
   let statText: string;
   try {
@@ -56,15 +52,12 @@ export function readProcessStats(pid: number): ProcessStats | null {
   } catch {
     openFds = null; // gone meanwhile, or not ours to look at
   }
-  let limits = limitsByPid.get(pid);
-  if (limits === undefined) {
-    try {
-      limits = parseLimits(readFileSync(`/proc/${pid}/limits`, "utf8"));
-    } catch {
-      limits = { maxOpenFiles: null, maxAddressSpaceBytes: null };
-    }
-    if (limitsByPid.size >= LIMITS_CACHE_ENTRIES_MAX) limitsByPid.clear();
-    limitsByPid.set(pid, limits);
+  // Read at every scrape: a worker may raise its own limits (setrlimit) at any time.
+  let limits: ProcLimits;
+  try {
+    limits = parseLimits(readFileSync(`/proc/${pid}/limits`, "utf8"));
+  } catch {
+    limits = { maxOpenFiles: null, maxAddressSpaceBytes: null };
   }
   const boot = bootTime();
   return {
@@ -78,7 +71,5 @@ export function readProcessStats(pid: number): ProcessStats | null {
   };
 }
 
-/** Called when a process is gone, so the cache does not keep it. */
-export function forgetProcess(pid: number): void {
-  limitsByPid.delete(pid);
-}
+/** Kept for callers: nothing is cached per process any more. */
+export function forgetProcess(_pid: number): void {}
