@@ -1,6 +1,6 @@
 // Every metric Monoceros exposes, defined in one place. Names, types and labels are those of the
-// Go original (dashboards depend on them); per-worker process figures are read from /proc at
-// scrape time, once per scrape.
+// Go original (dashboards depend on them); per-worker process figures are those of the worker's
+// whole process group, read from /proc at scrape time, once per scrape.
 // One module at a time, not the package's index: see prom-client-parts.d.ts.
 import Counter from "prom-client/lib/counter.js";
 import collectDefaultMetrics from "prom-client/lib/defaultMetrics.js";
@@ -122,7 +122,7 @@ export class Metrics {
     return this.registry.contentType;
   }
 
-  /** The exposition text; reads every live worker's /proc entries once. */
+  /** The exposition text; reads /proc once for every live worker (in one synchronous run: see process-stats.ts). */
   async text(): Promise<string> {
     this.samples = this.sampleWorkers();
     try {
@@ -145,13 +145,16 @@ export class Metrics {
     return samples;
   }
 
-  /** The Go process collector's metrics, under the monoceros_workerpool namespace, per worker. */
+  /**
+   * The Go process collector's metrics, under the monoceros_workerpool namespace, per worker: CPU,
+   * resident memory and open fds of the worker's whole process group; the rest the leader's.
+   */
   private defineProcessMetrics(registers: Registry[]): void {
     const labelNames = ["pool", "worker"] as const;
     const samples = () => this.samples;
     new Counter({
       name: "monoceros_workerpool_process_cpu_seconds_total",
-      help: "Total user and system CPU time spent in seconds.",
+      help: "Total user and system CPU time spent in seconds by the worker's process group (and the children it reaped).",
       labelNames,
       registers,
       collect() {
@@ -160,11 +163,11 @@ export class Metrics {
       },
     });
     const gauges: [string, string, (stats: ProcessStats) => number | null][] = [
-      ["monoceros_workerpool_process_open_fds", "Number of open file descriptors.", (s) => s.openFds],
+      ["monoceros_workerpool_process_open_fds", "Number of open file descriptors of the worker's process group.", (s) => s.openFds],
       ["monoceros_workerpool_process_max_fds", "Maximum number of open file descriptors.", (s) => s.maxFds],
       ["monoceros_workerpool_process_virtual_memory_bytes", "Virtual memory size in bytes.", (s) => s.virtualMemoryBytes],
       ["monoceros_workerpool_process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.", (s) => s.virtualMemoryMaxBytes],
-      ["monoceros_workerpool_process_resident_memory_bytes", "Resident memory size in bytes.", (s) => s.rssBytes],
+      ["monoceros_workerpool_process_resident_memory_bytes", "Resident memory size in bytes of the worker's process group.", (s) => s.rssBytes],
       ["monoceros_workerpool_process_start_time_seconds", "Start time of the process since unix epoch in seconds.", (s) => s.startTimeSeconds],
     ];
     for (const [name, help, read] of gauges) {

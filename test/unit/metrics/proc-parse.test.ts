@@ -17,9 +17,9 @@ Max processes             unlimited            unlimited            processes
 describe("/proc parsers", () => {
   it("reads /proc/<pid>/stat even when the process name has spaces and parentheses", () => {
     expect(parseProcStat(STAT_ODD_NAME)).toEqual({
-      pid: 4242, comm: "my (odd) worker", state: "S", utimeTicks: 731, stimeTicks: 164, startTimeTicks: 430449, virtualMemoryBytes: 915861504, rssPages: 11653,
+      pid: 4242, comm: "my (odd) worker", state: "S", pgrp: 4242, utimeTicks: 731, stimeTicks: 164, cutimeTicks: 0, cstimeTicks: 0, startTimeTicks: 430449, virtualMemoryBytes: 915861504, rssPages: 11653,
     });
-    expect(parseProcStat(STAT_PLAIN)).toMatchObject({ pid: 592, comm: "cat", state: "R", utimeTicks: 3, stimeTicks: 1, rssPages: 361 });
+    expect(parseProcStat(STAT_PLAIN)).toMatchObject({ pid: 592, comm: "cat", state: "R", pgrp: 574, utimeTicks: 3, stimeTicks: 1, rssPages: 361 });
   });
 
   it("rejects truncated or garbled stat text instead of returning nonsense", () => {
