@@ -7,7 +7,7 @@ import { anchorIdle, anchorRestartGap, anchorStartAndStop, ensureSupervisord, lo
 import { comparisonRows, comparisonTable, type ComparisonInput } from "./comparison.js";
 import { benchLoadBalancing, benchProxyOverhead, haproxyAvailable } from "./proxy.js";
 import { benchSimulator } from "./sim.js";
-import { benchIdle, benchLogs, benchMetrics, benchNodeSpawnFloor, benchRestartGap, benchStartAndStop, buildWorkers, stats, type Stats } from "./supervisor.js";
+import { benchIdle, benchLogs, benchMetrics, benchNodeSpawnFloor, benchRestartGap, benchStartAndStop, buildWorkers, RESTART_GAP_POLICY, stats, type Stats } from "./supervisor.js";
 
 function machine(): string {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
@@ -78,10 +78,11 @@ const supervisor = bins === null ? null : await (async () => {
   }
   phase("idle cost of Monoceros (32 s)…");
   const idle = await benchIdle(bins);
-  phase("/metrics with 64 and 256 workers…");
+  phase("/metrics with 64 and 256 workers, and 64 workers of 4 processes…");
   const metrics64 = await benchMetrics(bins, 64, { cpuSeconds: 20 });
   const metrics256 = await benchMetrics(bins, 256);
-  return { gapRuns, nodeFloor, json, plain, startStop, idle, metrics64, metrics256 };
+  const metrics64x4 = await benchMetrics(bins, 64, { processesPerWorker: 4 });
+  return { gapRuns, nodeFloor, json, plain, startStop, idle, metrics64, metrics256, metrics64x4 };
 })();
 
 let proxy: { overhead: Awaited<ReturnType<typeof benchProxyOverhead>>; balancing: Awaited<ReturnType<typeof benchLoadBalancing>> } | null = null;
@@ -124,7 +125,7 @@ if (supervisor !== null) {
 
 | Scenario | Measure | Monoceros | Floor | Target | |
 |---|---|---|---|---|---|
-| Restart gap (worker exits 20 ms after start, 200 restarts) | median gap exit → next start | ${range(supervisor.gapRuns.map((r) => r.monoceros.median), ms)} | ${range(supervisor.gapRuns.map((r) => r.floor.median), ms)} (bare fork+exec loop) | ≤ floor + 1 ms | ${verdict(gapMedian <= floorMedian + 1)} |
+| Restart gap (worker exits 20 ms after start, 200 restarts; \`${RESTART_GAP_POLICY}\`, so this measures the raw restart path) | median gap exit → next start | ${range(supervisor.gapRuns.map((r) => r.monoceros.median), ms)} | ${range(supervisor.gapRuns.map((r) => r.floor.median), ms)} (bare fork+exec loop) | ≤ floor + 1 ms | ${verdict(gapMedian <= floorMedian + 1)} |
 | | median gap of a bare Node.js spawn loop (same worker, pipes) | ${range(supervisor.nodeFloor.map((r) => r.median), ms)} | | | |
 | | p99 gap | ${range(supervisor.gapRuns.map((r) => r.monoceros.p99), ms)} | ${range(supervisor.gapRuns.map((r) => r.floor.p99), ms)} | ≤ 5 ms | ${verdict(gapP99 <= 5)} |
 | Log forwarding, JSON (4 workers × 200,000 lines of ~150 B) | lines/s until all arrived | ${range(supervisor.json.map((r) => r.linesPerSecond), (v) => Math.round(v).toLocaleString("en"))} | | ≥ 1,000,000/s | ${verdict(jsonRate >= 1_000_000)} |
@@ -136,6 +137,7 @@ if (supervisor !== null) {
 | Shutdown, 32 workers that exit on SIGTERM | SIGTERM → Monoceros gone | ${range(supervisor.startStop.map((r) => r.shutdownMs), ms)} | | ≤ 20 ms | ${verdict(shutdown <= 20)} |
 | \`/metrics\` with 64 workers (100 sequential scrapes, ${Math.round(supervisor.metrics64.bytes / 1024)} KiB each) | median scrape time (p99) | ${ms(supervisor.metrics64.scrape.median)} (${ms(supervisor.metrics64.scrape.p99)}) | | ≤ 4.5 ms | ${verdict(supervisor.metrics64.scrape.median <= 4.5)} |
 | \`/metrics\` with 256 workers (${Math.round(supervisor.metrics256.bytes / 1024)} KiB) | median scrape time (p99) | ${ms(supervisor.metrics256.scrape.median)} (${ms(supervisor.metrics256.scrape.p99)}) | | ≤ 15 ms | ${verdict(supervisor.metrics256.scrape.median <= 15)} |
+| \`/metrics\` with 64 workers of ${supervisor.metrics64x4.processesPerWorker} processes each (a master and children; CPU, memory and fds summed over each group) | median scrape time (p99) | ${ms(supervisor.metrics64x4.scrape.median)} (${ms(supervisor.metrics64x4.scrape.p99)}) | | | |
 | 64 workers scraped every second for 20 s | Monoceros CPU | ${(supervisor.metrics64.cpuPercentOfCore ?? NaN).toFixed(2)}% of a core | | < 1% | ${verdict((supervisor.metrics64.cpuPercentOfCore ?? Infinity) < 1)} |
 `;
 }
@@ -270,7 +272,8 @@ function anchorSection(): string {
   if (supervisor === null || anchors.length === 0) return "Skipped: no anchor installed.\n";
   return `The same C worker and scenarios for PM2 and supervisord, each configured for its fastest honest behaviour
 (no restart delay or backoff, a huge restart budget: PM2 \`restart_delay 0, min_uptime 0\`, fork mode;
-supervisord \`startsecs=0\`), in the same rounds as Monoceros's (A B C A B C …); medians of ${REPEATS} rounds.
+supervisord \`startsecs=0\`; Monoceros \`${RESTART_GAP_POLICY}\` in the restart-gap rounds), in the same rounds as Monoceros's
+(A B C A B C …); medians of ${REPEATS} rounds.
 In brackets: Monoceros's figure divided by the floor's, or by that anchor's (below 1 is better for Monoceros
 in every row but lines/s, where above 1 is). The same figures, with the ratios, are in \`bench/results.json\`
 under \`comparison\`.
