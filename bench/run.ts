@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { anchorIdle, anchorRestartGap, anchorStartAndStop, ensureSupervisord, logsToFiles, monocerosSubject, orphansAfterSigkill, pm2Anchor, supervisordAnchor, type Anchor, type LogRun } from "./anchors.js";
 import { comparisonRows, comparisonTable, type ComparisonInput } from "./comparison.js";
+import { describeRun, orphanSection, runOrphanProbe } from "./orphans.js";
 import { benchLoadBalancing, benchProxyOverhead, haproxyAvailable } from "./proxy.js";
 import { benchSimulator } from "./sim.js";
 import { benchIdle, benchLogs, benchMetrics, benchNodeSpawnFloor, benchRestartGap, benchStartAndStop, buildWorkers, RESTART_GAP_POLICY, stats, type Stats } from "./supervisor.js";
@@ -93,10 +94,16 @@ if (haproxyAvailable()) {
   console.log("bench: skipping the proxy benchmarks: haproxy is not installed (apt-get install haproxy)");
 }
 
+// Last: every run SIGKILLs a Monoceros in the middle of constant restarts.
+const ORPHAN_RUNS = 20;
+phase(`orphans: ${ORPHAN_RUNS} SIGKILLs of Monoceros during constant restarts…`);
+const orphanSeed = Math.floor(Math.random() * 2 ** 31);
+const orphans = await runOrphanProbe({ runs: ORPHAN_RUNS, seed: orphanSeed, onRun: (run) => console.log(`bench: ${describeRun(run, ORPHAN_RUNS)}`) });
+
 const comparison = comparisonRows(comparisonInput());
 const durationSeconds = Math.round((Date.now() - startedAt.getTime()) / 1000);
 const results = {
-  date: startedAt.toISOString(), durationSeconds, machine: machine(), simulator: sim, supervisor, proxy,
+  date: startedAt.toISOString(), durationSeconds, machine: machine(), simulator: sim, supervisor, proxy, orphans,
   anchors: Object.fromEntries([...anchorRuns].map(([name, runs]) => [name, { version: anchors.find((a) => a.name === name)?.version, ...runs }])),
   filesAndSigkill: Object.fromEntries(fileRuns),
   // Per scenario: each system's median, and Monoceros's figure divided by the floor's and each anchor's.
@@ -166,6 +173,9 @@ ${anchorSection()}
 ## Proxy mode (HAProxy)
 
 ${proxySection()}
+## Orphans after a SIGKILL during constant restarts
+
+${orphanSection(orphans)}
 ## What limits the figures
 
 - **Restart gap.** The floor is a C loop of fork, exec and waitpid. Node's own \`child_process.spawn\`
@@ -337,3 +347,8 @@ cutting the tail; why it concentrates the fast requests was not investigated eit
 `;
 }
 console.log(markdown);
+// A process left behind is a bug, not a figure: make bench fails (after writing its results).
+if (orphans.orphans > 0) {
+  console.error(`bench: ${orphans.orphans} processes outlived a SIGKILLed Monoceros in ${orphans.runsWithOrphans} of ${orphans.runs.length} runs (see BENCHMARKS.md)`);
+  process.exitCode = 1;
+}
