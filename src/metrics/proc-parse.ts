@@ -46,6 +46,25 @@ export function parseProcStat(text: string): ProcStat | null {
   return numbers.every(Number.isFinite) ? stat : null;
 }
 
+/**
+ * Only the process group of a /proc/<pid>/stat text (field 5, the third after the command name's
+ * last ")"), or null: a twentieth of the cost of parseProcStat, for every process on the machine.
+ */
+export function parseStatGroup(text: string): number | null {
+  const close = text.lastIndexOf(")");
+  if (close < 0) return null;
+  let start = close + 2; // the state
+  for (let field = 3; field < 5; field++) {
+    const space = text.indexOf(" ", start);
+    if (space < 0) return null;
+    start = space + 1;
+  }
+  const end = text.indexOf(" ", start);
+  if (end < 0) return null;
+  const pgrp = Number(text.slice(start, end));
+  return Number.isInteger(pgrp) && pgrp >= 0 && end > start ? pgrp : null;
+}
+
 /** What the Go collector reports for an "unlimited" limit: the kernel's RLIM_INFINITY as a float. */
 export const UNLIMITED = 2 ** 64;
 

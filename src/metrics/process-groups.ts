@@ -3,24 +3,34 @@
 // spends its CPU and memory in processes other than the one Monoceros started. Pure functions
 // over parsed /proc text; process-stats.ts does the reading.
 import type { ProcessStats } from "../runtime/ports.js";
-import type { ProcLimits, ProcStat } from "./proc-parse.js";
+import { parseProcStat, parseStatGroup, type ProcLimits, type ProcStat } from "./proc-parse.js";
 
-/** Every process on the machine at one moment, by pid and by process group. */
+/**
+ * Every process on the machine at one moment: its stat text by pid, and pids by process group.
+ * Only the group is parsed for all of them; the rest of a stat only for the workers' members.
+ */
 export interface ProcessTable {
-  byPid: ReadonlyMap<number, ProcStat>;
-  byGroup: ReadonlyMap<number, readonly ProcStat[]>;
+  statByPid: ReadonlyMap<number, string>;
+  pidsByGroup: ReadonlyMap<number, readonly number[]>;
 }
 
-export function indexProcesses(stats: Iterable<ProcStat>): ProcessTable {
-  const byPid = new Map<number, ProcStat>();
-  const byGroup = new Map<number, ProcStat[]>();
-  for (const stat of stats) {
-    byPid.set(stat.pid, stat);
-    const members = byGroup.get(stat.pgrp);
-    if (members === undefined) byGroup.set(stat.pgrp, [stat]);
-    else members.push(stat);
+export function indexProcesses(stats: Iterable<{ pid: number; text: string }>): ProcessTable {
+  const statByPid = new Map<number, string>();
+  const pidsByGroup = new Map<number, number[]>();
+  for (const { pid, text } of stats) {
+    const pgrp = parseStatGroup(text);
+    if (pgrp === null) continue; // garbled: as if it had vanished
+    statByPid.set(pid, text);
+    const members = pidsByGroup.get(pgrp);
+    if (members === undefined) pidsByGroup.set(pgrp, [pid]);
+    else members.push(pid);
   }
-  return { byPid, byGroup };
+  return { statByPid, pidsByGroup };
+}
+
+function statOf(table: ProcessTable, pid: number): ProcStat | null {
+  const text = table.statByPid.get(pid);
+  return text === undefined ? null : parseProcStat(text);
 }
 
 /** A zombie has exited and only waits to be reaped; "X" is a task being torn down. */
@@ -33,11 +43,14 @@ export function isLive(stat: ProcStat): boolean {
  * worker has exited). A leader that moved itself to another group still counts as its own member.
  */
 export function groupOf(table: ProcessTable, leaderPid: number): { leader: ProcStat; members: readonly ProcStat[] } | null {
-  const leader = table.byPid.get(leaderPid);
-  if (leader === undefined || !isLive(leader)) return null;
-  const group = table.byGroup.get(leaderPid) ?? [];
-  const others = group.filter((member) => member.pid !== leaderPid);
-  return { leader, members: [leader, ...others] };
+  const leader = statOf(table, leaderPid);
+  if (leader === null || !isLive(leader)) return null;
+  const members = [leader];
+  for (const pid of table.pidsByGroup.get(leaderPid) ?? []) {
+    const member = pid === leaderPid ? null : statOf(table, pid);
+    if (member !== null) members.push(member);
+  }
+  return { leader, members };
 }
 
 export interface MachineFacts {

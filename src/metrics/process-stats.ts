@@ -4,12 +4,13 @@
 //
 // Cost: a scrape asks for every worker in one synchronous loop. The first call of that loop lists
 // /proc and reads each process's stat once (one table for all workers: a group's members are found
-// by their pgrp), the later calls reuse the table; it is dropped as soon as the loop's synchronous
+// by their pgrp, so this part grows with the processes on the machine, not only the workers' own:
+// in a container, about the same), the later calls reuse the table; it is dropped as soon as the loop's synchronous
 // run ends (a microtask), so no figure outlives the scrape that read it. Each worker then costs
 // one stat of each live member's fd folder and one read of its leader's limits.
 import { readFileSync } from "node:fs";
 import type { ProcessStats } from "../runtime/ports.js";
-import { parseBootTimeSeconds, parseLimits, parseProcStat, type ProcLimits, type ProcStat } from "./proc-parse.js";
+import { parseBootTimeSeconds, parseLimits, type ProcLimits } from "./proc-parse.js";
 import { combineGroup, groupOf, indexProcesses, isLive, type MachineFacts, type ProcessTable } from "./process-groups.js";
 import { procfs, type ProcSource } from "./proc-source.js";
 
@@ -47,11 +48,10 @@ export function createProcessStatsReader(source: ProcSource, machine: () => Mach
 
 /** Every process's stat; one that vanished between listing and reading is left out. */
 function readProcessTable(source: ProcSource): ProcessTable {
-  const stats: ProcStat[] = [];
+  const stats: { pid: number; text: string }[] = [];
   for (const pid of source.pids()) {
     const text = source.stat(pid);
-    const stat = text === null ? null : parseProcStat(text);
-    if (stat !== null) stats.push(stat);
+    if (text !== null) stats.push({ pid, text });
   }
   return indexProcesses(stats);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseLimits, parseProcStat, UNLIMITED, type ProcStat } from "../../../src/metrics/proc-parse.js";
+import { parseLimits, parseProcStat, parseStatGroup, UNLIMITED } from "../../../src/metrics/proc-parse.js";
 import { combineGroup, groupOf, indexProcesses } from "../../../src/metrics/process-groups.js";
 
 // Captured from /proc (Linux 6.18) for `sh -c '(busy loop) & "/tmp/w) S 1 (x" 30 & sleep 30 & wait'`
@@ -23,18 +23,16 @@ Max open files            32768                32768                files
 `;
 const MACHINE = { pageSizeBytes: 4096, bootTimeSeconds: 1_795_600_000, ticksPerSecond: 100 };
 
-function parsed(lines: string[]): ProcStat[] {
-  return lines.map((line) => {
-    const stat = parseProcStat(line);
-    if (stat === null) throw new Error(`fixture does not parse: ${line}`);
-    return stat;
-  });
+/** The fixture lines as read from /proc: pid and text. */
+function parsed(lines: string[]): { pid: number; text: string }[] {
+  return lines.map((text) => ({ pid: Number(text.slice(0, text.indexOf(" "))), text }));
 }
 
 describe("a worker's process group", () => {
   it("finds every member by its pgrp, also one whose name holds ') S 1 ('", () => {
     const table = indexProcesses(parsed([UNRELATED, ...SH_GROUP, OTHER_WORKER]));
-    expect(table.byPid.get(17574)).toMatchObject({ comm: "w) S 1 (x", pgrp: 17572 });
+    expect(parseProcStat(table.statByPid.get(17574) ?? "")).toMatchObject({ comm: "w) S 1 (x", pgrp: 17572 });
+    expect(parseStatGroup(table.statByPid.get(17574) ?? "")).toBe(17572);
     expect(groupOf(table, 17572)?.members.map((m) => m.pid)).toEqual([17572, 17573, 17574, 17575]);
     expect(groupOf(table, 18000)?.members.map((m) => m.pid)).toEqual([18000]);
   });
@@ -69,6 +67,11 @@ describe("a worker's process group", () => {
     expect(groupOf(indexProcesses(parsed(members)), 17572)).toBeNull();
     const zombieLeader = SH_GROUP[0]!.replace("(sh) S", "(sh) Z");
     expect(groupOf(indexProcesses(parsed([zombieLeader, ...members])), 17572)).toBeNull();
+  });
+
+  it("leaves out a process whose stat is garbled, as if it had vanished", () => {
+    const table = indexProcesses(parsed([...SH_GROUP.slice(0, 3), "17575 (sleep) S 17572"]));
+    expect(groupOf(table, 17572)?.members.map((m) => m.pid)).toEqual([17572, 17573, 17574]);
   });
 
   it("is the process alone when it leads no group (it moved itself to another one)", () => {
