@@ -1,7 +1,7 @@
 // Supervisor-mode benchmarks for Monoceros against the physical floor, with the same tiny C
 // worker (bench/c/worker.c). Every process started here is killed by pid or process group.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -99,16 +99,32 @@ export function gapsFrom(file: string): number[] {
   return gaps;
 }
 
+/**
+ * The restart path itself: `restart_policy: {backoff_initial: 0}`, so a worker that keeps crashing
+ * is started again at once (the default policy backs off on a crash loop, which is what this worker is).
+ */
+export const RESTART_GAP_POLICY = "restart_policy: {backoff_initial: 0}";
+
 export async function benchRestartGap(bins: { worker: string; floor: string }, restarts = 200): Promise<{ floor: Stats; monoceros: Stats }> {
   const floorFile = join(folder(), "times");
   execFileSync(bins.floor, [bins.worker, floorFile, String(restarts)]);
-  const monocerosFile = join(folder(), "times");
-  const child = startMonoceros(
-    `supervisor:\n  workers:\n    - name: gap\n      replicas: 1\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [restart, ${monocerosFile}]\n`,
+  const dir = folder();
+  const monocerosFile = join(dir, "times");
+  writeFileSync(
+    join(dir, "config.yaml"),
+    `supervisor:\n  workers:\n    - name: gap\n      replicas: 1\n      max_restarts: -1\n      ${RESTART_GAP_POLICY}\n      exec: ${bins.worker}\n      args: [restart, ${monocerosFile}]\n`,
   );
+  // Monoceros's records into a file, not a pipe the bench would have to read while measuring.
+  const records = openSync(join(dir, "records.log"), "a");
+  const child = spawn(process.execPath, [MONOCEROS, "-c", join(dir, "config.yaml")], { stdio: ["ignore", "ignore", records] });
+  closeSync(records);
   try {
     // Every 100 ms: re-reading the time file more often competes with what is measured for the 2 cores.
-    await pollFor(() => gapsFrom(monocerosFile).length >= restarts, 60_000, 100);
+    await pollFor(() => gapsFrom(monocerosFile).length >= restarts || child.exitCode !== null, 60_000, 100);
+    if (child.exitCode !== null) {
+      const said = readFileSync(join(dir, "records.log"), "utf8").trim().split("\n").slice(-3).join("\n");
+      throw new Error(`monoceros exited (code ${child.exitCode}) after ${gapsFrom(monocerosFile).length} of ${restarts} restarts:\n${said}`);
+    }
   } finally {
     await stopChild(child);
   }
@@ -194,11 +210,17 @@ export function benchNodeSpawnFloor(bins: { worker: string }, restarts = 200): S
   return stats(gapsFrom(file));
 }
 
-/** `/metrics` with many workers: scrape time (sequential scrapes), and CPU while scraped every second. */
-export async function benchMetrics(bins: { worker: string }, workers: number, options: { scrapes?: number; cpuSeconds?: number } = {}): Promise<{ scrape: Stats; bytes: number; cpuPercentOfCore: number | null }> {
+/**
+ * `/metrics` with many workers: scrape time (sequential scrapes), and CPU while scraped every
+ * second. `processesPerWorker` > 1 gives each worker that many processes in its group (the C
+ * worker's `family` mode), as a master with children has.
+ */
+export async function benchMetrics(bins: { worker: string }, workers: number, options: { scrapes?: number; cpuSeconds?: number; processesPerWorker?: number } = {}): Promise<{ scrape: Stats; bytes: number; cpuPercentOfCore: number | null; processesPerWorker: number }> {
   const port = 14_000 + Math.floor(Math.random() * 2_000); // below the ephemeral range (32768+)
+  const processesPerWorker = options.processesPerWorker ?? 1;
+  const args = processesPerWorker === 1 ? "[sleep]" : `[family, "${processesPerWorker}"]`;
   const child = startMonoceros(
-    `admin:\n  port: ${port}\n  host: 127.0.0.1\nsupervisor:\n  workers:\n    - name: web\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [sleep]\n`,
+    `admin:\n  port: ${port}\n  host: 127.0.0.1\nsupervisor:\n  workers:\n    - name: web\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: ${args}\n`,
   );
   try {
     const url = `http://127.0.0.1:${port}/metrics`;
@@ -213,6 +235,10 @@ export async function benchMetrics(bins: { worker: string }, workers: number, op
       if (!ready) await sleep(50);
     }
     if (!ready) throw new Error(`monoceros did not report ${workers} running workers`);
+    // Every worker's children forked too (running = the leader has started).
+    if (!(await pollFor(() => everyGroupHas(child.pid as number, workers, processesPerWorker), 30_000, 50))) {
+      throw new Error(`not every worker has ${processesPerWorker} processes`);
+    }
     const times: number[] = [];
     let bytes = 0;
     for (let i = 0; i < (options.scrapes ?? 100); i++) {
@@ -231,8 +257,30 @@ export async function benchMetrics(bins: { worker: string }, workers: number, op
       const after = cpuSecondsAndRss(child.pid as number);
       cpuPercentOfCore = ((after.cpuSeconds - before.cpuSeconds) / options.cpuSeconds) * 100;
     }
-    return { scrape: stats(times), bytes, cpuPercentOfCore };
+    return { scrape: stats(times), bytes, cpuPercentOfCore, processesPerWorker };
   } finally {
     await stopChild(child);
   }
+}
+
+/**
+ * Whether Monoceros has `workers` worker children (the group leaders: setsid; its watchdog, a bash,
+ * is left out by name) each with `size` processes in its group.
+ */
+function everyGroupHas(monocerosPid: number, workers: number, size: number): boolean {
+  const sizes = new Map<number, number>();
+  const leaders = new Set<number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    const [, ppid, pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(ppid) === monocerosPid && stat.includes("(worker)")) leaders.add(Number(entry));
+    sizes.set(Number(pgrp), (sizes.get(Number(pgrp)) ?? 0) + 1);
+  }
+  return leaders.size === workers && [...leaders].every((leader) => sizes.get(leader) === size);
 }

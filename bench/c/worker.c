@@ -2,6 +2,8 @@
  * exit times (CLOCK_REALTIME, ns) so gaps are measured exactly, whatever the supervisor logs.
  *   worker restart <file>           append "start <ns>", sleep 20 ms, append "exit <ns>", exit 1
  *   worker sleep [file]             append "start <ns>" if a file is given, then wait for SIGTERM (exit 0 at once)
+ *   worker family <n>               n processes in the worker's group (a master and n - 1 children, as a
+ *                                   gunicorn-style server has), all waiting for SIGTERM
  *   worker log <lines> json|plain   write that many ~150-byte lines to stdout, then wait for SIGTERM
  *   worker burst <lines> json|plain <file> <workers>
  *                                   append "start <ns>"; the first <workers> starts recorded in the file
@@ -82,6 +84,16 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "sleep") == 0) {
     if (argc >= 3) record(argv[2], "start");
+    for (;;) pause();
+  }
+  if (strcmp(argv[1], "family") == 0 && argc >= 3) {
+    long n = atol(argv[2]);
+    if (n < 1 || n > 64) return 2;
+    for (long i = 1; i < n; i++) {
+      pid_t child = fork();
+      if (child == 0) break; /* a child: inherits the SIGTERM handler and waits */
+      if (child < 0) return 1;
+    }
     for (;;) pause();
   }
   if (strcmp(argv[1], "log") == 0 && argc >= 4) {

@@ -6,8 +6,13 @@ export interface ProcStat {
   pid: number;
   comm: string;
   state: string;
+  /** The process group: a worker's members share the worker's pid as their pgrp. */
+  pgrp: number;
   utimeTicks: number;
   stimeTicks: number;
+  /** CPU of the children this process has reaped (waited for), theirs included. */
+  cutimeTicks: number;
+  cstimeTicks: number;
   startTimeTicks: number;
   virtualMemoryBytes: number;
   rssPages: number;
@@ -28,14 +33,36 @@ export function parseProcStat(text: string): ProcStat | null {
     pid: Number(text.slice(0, open).trim()),
     comm: text.slice(open + 1, close),
     state: fields[0] ?? "",
+    pgrp: field(5),
     utimeTicks: field(14),
     stimeTicks: field(15),
+    cutimeTicks: field(16),
+    cstimeTicks: field(17),
     startTimeTicks: field(22),
     virtualMemoryBytes: field(23),
     rssPages: field(24),
   };
-  const numbers = [stat.pid, stat.utimeTicks, stat.stimeTicks, stat.startTimeTicks, stat.virtualMemoryBytes, stat.rssPages];
+  const numbers = [stat.pid, stat.pgrp, stat.utimeTicks, stat.stimeTicks, stat.cutimeTicks, stat.cstimeTicks, stat.startTimeTicks, stat.virtualMemoryBytes, stat.rssPages];
   return numbers.every(Number.isFinite) ? stat : null;
+}
+
+/**
+ * Only the process group of a /proc/<pid>/stat text (field 5, the third after the command name's
+ * last ")"), or null: a twentieth of the cost of parseProcStat, for every process on the machine.
+ */
+export function parseStatGroup(text: string): number | null {
+  const close = text.lastIndexOf(")");
+  if (close < 0) return null;
+  let start = close + 2; // the state
+  for (let field = 3; field < 5; field++) {
+    const space = text.indexOf(" ", start);
+    if (space < 0) return null;
+    start = space + 1;
+  }
+  const end = text.indexOf(" ", start);
+  if (end < 0) return null;
+  const pgrp = Number(text.slice(start, end));
+  return Number.isInteger(pgrp) && pgrp >= 0 && end > start ? pgrp : null;
 }
 
 /** What the Go collector reports for an "unlimited" limit: the kernel's RLIM_INFINITY as a float. */

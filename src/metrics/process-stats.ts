@@ -1,84 +1,95 @@
-// Resource use of a live process from /proc, read at scrape time. A process that exits between
-// being listed and being read is simply absent (null), never an error.
-import { readdirSync, readFileSync } from "node:fs";
+// Resource use of a worker's process group from /proc, read at scrape time. A worker that exits
+// between being listed and being read is simply absent (null), never an error; so is everything
+// when /proc cannot be read at all (e.g. Monoceros out of descriptors).
+//
+// Cost: a scrape asks for every worker in one synchronous loop. The first call of that loop lists
+// /proc and reads each process's stat once (one table for all workers: a group's members are found
+// by their pgrp, so this part grows with the processes on the machine, not only the workers' own:
+// in a container, about the same), the later calls reuse the table; it is dropped as soon as the loop's synchronous
+// run ends (a microtask), so no figure outlives the scrape that read it. Each worker then costs
+// one stat of each live member's fd folder and one read of its leader's limits.
+import { readFileSync } from "node:fs";
 import type { ProcessStats } from "../runtime/ports.js";
-import { parseBootTimeSeconds, parseLimits, parseProcStat, type ProcLimits } from "./proc-parse.js";
+import { parseBootTimeSeconds, parseLimits, type ProcLimits } from "./proc-parse.js";
+import { combineGroup, groupOf, indexProcesses, isLive, type MachineFacts, type ProcessTable } from "./process-groups.js";
+import { procfs, type ProcSource } from "./proc-source.js";
 
 /** USER_HZ: 100 on every Linux the Go collector supports (procfs hard-codes it too). */
 const TICKS_PER_SECOND = 100;
 
-let pageSizeBytes: number | undefined;
-let bootTimeSeconds: number | null | undefined;
+const NO_LIMITS: ProcLimits = { maxOpenFiles: null, maxAddressSpaceBytes: null };
+
+/** Reads /proc once per synchronous run of calls; see the top of this file. */
+export function createProcessStatsReader(source: ProcSource, machine: () => MachineFacts): (pid: number) => ProcessStats | null {
+  let table: ProcessTable | null = null;
+  const tableThisTurn = (): ProcessTable => {
+    if (table === null) {
+      table = readProcessTable(source);
+      queueMicrotask(() => {
+        table = null;
+      });
+    }
+    return table;
+  };
+  return (pid) => {
+    const group = groupOf(tableThisTurn(), pid);
+    if (group === null) return null;
+    const limitsText = source.limits(pid);
+    return combineGroup(
+      {
+        ...group,
+        openFds: group.members.filter(isLive).map((member) => source.openFds(member.pid)),
+        limits: limitsText === null ? NO_LIMITS : parseLimits(limitsText),
+      },
+      machine(),
+    );
+  };
+}
+
+/** Every process's stat; one that vanished between listing and reading is left out. */
+function readProcessTable(source: ProcSource): ProcessTable {
+  const stats: { pid: number; text: string }[] = [];
+  for (const pid of source.pids()) {
+    const text = source.stat(pid);
+    if (text !== null) stats.push({ pid, text });
+  }
+  return indexProcesses(stats);
+}
+
+// Facts about the machine, not about a process: kept once read (a failed read, e.g. under
+// EMFILE, is tried again at the next call).
+let pageSizeBytes: number | null = null;
+let bootTimeSeconds: number | null = null;
+
+function thisMachine(): MachineFacts {
+  pageSizeBytes ??= pageSize();
+  bootTimeSeconds ??= bootTime();
+  return { pageSizeBytes: pageSizeBytes ?? 4096, bootTimeSeconds, ticksPerSecond: TICKS_PER_SECOND };
+}
 
 /** The page size, without a native call: our own resident pages (statm) against VmRSS (status). */
-function pageSize(): number {
-  if (pageSizeBytes !== undefined) return pageSizeBytes;
-  pageSizeBytes = 4096;
+function pageSize(): number | null {
   try {
     const residentPages = Number(readFileSync("/proc/self/statm", "utf8").split(" ")[1]);
     const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1]);
     const measured = (rssKiB * 1024) / residentPages;
     // Rounded to a power of two: the two reads are not atomic.
-    if (Number.isFinite(measured) && measured > 0) pageSizeBytes = 2 ** Math.round(Math.log2(measured));
+    return Number.isFinite(measured) && measured > 0 ? 2 ** Math.round(Math.log2(measured)) : null;
   } catch {
-    // not Linux: keep 4096
+    return null; // not Linux, or no descriptor to read with
   }
-  return pageSizeBytes;
 }
 
 function bootTime(): number | null {
-  if (bootTimeSeconds === undefined) {
-    try {
-      bootTimeSeconds = parseBootTimeSeconds(readFileSync("/proc/stat", "utf8"));
-    } catch {
-      bootTimeSeconds = null;
-    }
-  }
-  return bootTimeSeconds;
-}
-
-/** Limits change only through prlimit; cached per pid so a scrape reads 2 files, not 3. */
-const limitsByPid = new Map<number, ProcLimits>();
-const LIMITS_CACHE_ENTRIES_MAX = 65_536;
-
-export function readProcessStats(pid: number): ProcessStats | null {
-  let statText: string;
   try {
-    statText = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return parseBootTimeSeconds(readFileSync("/proc/stat", "utf8"));
   } catch {
     return null;
   }
-  const stat = parseProcStat(statText);
-  if (stat === null || stat.state === "Z") return null;
-  let openFds: number | null = null;
-  try {
-    openFds = readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    openFds = null; // gone meanwhile, or not ours to look at
-  }
-  let limits = limitsByPid.get(pid);
-  if (limits === undefined) {
-    try {
-      limits = parseLimits(readFileSync(`/proc/${pid}/limits`, "utf8"));
-    } catch {
-      limits = { maxOpenFiles: null, maxAddressSpaceBytes: null };
-    }
-    if (limitsByPid.size >= LIMITS_CACHE_ENTRIES_MAX) limitsByPid.clear();
-    limitsByPid.set(pid, limits);
-  }
-  const boot = bootTime();
-  return {
-    cpuSeconds: (stat.utimeTicks + stat.stimeTicks) / TICKS_PER_SECOND,
-    rssBytes: stat.rssPages * pageSize(),
-    virtualMemoryBytes: stat.virtualMemoryBytes,
-    openFds,
-    maxFds: limits.maxOpenFiles,
-    virtualMemoryMaxBytes: limits.maxAddressSpaceBytes,
-    startTimeSeconds: boot === null ? NaN : boot + stat.startTimeTicks / TICKS_PER_SECOND,
-  };
 }
 
-/** Called when a process is gone, so the cache does not keep it. */
-export function forgetProcess(pid: number): void {
-  limitsByPid.delete(pid);
-}
+/** The figures of the process group led by `pid` (a worker), or null when the worker is gone. */
+export const readProcessStats: (pid: number) => ProcessStats | null = createProcessStatsReader(procfs(), thisMachine);
+
+/** Kept for callers: nothing is cached per process. */
+export function forgetProcess(_pid: number): void {}

@@ -1,6 +1,6 @@
 // Every metric Monoceros exposes, defined in one place. Names, types and labels are those of the
-// Go original (dashboards depend on them); per-worker process figures are read from /proc at
-// scrape time, once per scrape.
+// Go original (dashboards depend on them); per-worker process figures are those of the worker's
+// whole process group, read from /proc at scrape time, once per scrape.
 // One module at a time, not the package's index: see prom-client-parts.d.ts.
 import Counter from "prom-client/lib/counter.js";
 import collectDefaultMetrics from "prom-client/lib/defaultMetrics.js";
@@ -10,6 +10,7 @@ import type { Config } from "../config/types.js";
 import type { SupervisorState, WorkerStatus } from "../domain/state.js";
 import type { MetricEvent } from "../domain/types.js";
 import type { ProcessStats } from "../runtime/ports.js";
+import { renderWorkerMetrics, type WorkerSample } from "./worker-metrics.js";
 
 export interface BuildInfo {
   version: string;
@@ -30,12 +31,6 @@ const STATE_OF: Readonly<Record<WorkerStatus, "prepared" | "running" | "terminat
 /** Node's event-loop delay histogram samples on a timer; a coarse one keeps an idle Monoceros idle. */
 const EVENT_LOOP_MONITORING_PRECISION_MS = 1_000;
 
-interface WorkerSample {
-  pool: string;
-  worker: string;
-  stats: ProcessStats;
-}
-
 export class Metrics {
   readonly registry = new Registry();
   private readonly restarts: Counter<"pool" | "worker_type">;
@@ -44,7 +39,6 @@ export class Metrics {
   private readonly failedToParseLogJson: Counter;
   private readonly sigtermReceived: Gauge;
   private readonly proxyMode: Gauge;
-  private samples: WorkerSample[] = [];
 
   constructor(
     config: Config,
@@ -89,7 +83,6 @@ export class Metrics {
       if (pool.limits.lifespanMs > 0) this.limitEvents.inc({ pool: pool.name, limit_event: "time" }, 0);
     }
 
-    this.defineProcessMetrics(registers);
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
   }
 
@@ -123,14 +116,13 @@ export class Metrics {
     return this.registry.contentType;
   }
 
-  /** The exposition text; reads every live worker's /proc entries once. */
+  /**
+   * The exposition text: prom-client's metrics, then the per-worker ones (worker-metrics.ts). Reads
+   * /proc once for every live worker, in one synchronous run (see process-stats.ts).
+   */
   async text(): Promise<string> {
-    this.samples = this.sampleWorkers();
-    try {
-      return await this.registry.metrics();
-    } finally {
-      this.samples = [];
-    }
+    const workers = renderWorkerMetrics(this.sampleWorkers());
+    return `${await this.registry.metrics()}\n${workers}\n`;
   }
 
   private sampleWorkers(): WorkerSample[] {
@@ -144,44 +136,5 @@ export class Metrics {
       }
     }
     return samples;
-  }
-
-  /** The Go process collector's metrics, under the monoceros_workerpool namespace, per worker. */
-  private defineProcessMetrics(registers: Registry[]): void {
-    const labelNames = ["pool", "worker"] as const;
-    const samples = () => this.samples;
-    new Counter({
-      name: "monoceros_workerpool_process_cpu_seconds_total",
-      help: "Total user and system CPU time spent in seconds.",
-      labelNames,
-      registers,
-      collect() {
-        this.reset();
-        for (const { pool, worker, stats } of samples()) this.inc({ pool, worker }, stats.cpuSeconds);
-      },
-    });
-    const gauges: [string, string, (stats: ProcessStats) => number | null][] = [
-      ["monoceros_workerpool_process_open_fds", "Number of open file descriptors.", (s) => s.openFds],
-      ["monoceros_workerpool_process_max_fds", "Maximum number of open file descriptors.", (s) => s.maxFds],
-      ["monoceros_workerpool_process_virtual_memory_bytes", "Virtual memory size in bytes.", (s) => s.virtualMemoryBytes],
-      ["monoceros_workerpool_process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.", (s) => s.virtualMemoryMaxBytes],
-      ["monoceros_workerpool_process_resident_memory_bytes", "Resident memory size in bytes.", (s) => s.rssBytes],
-      ["monoceros_workerpool_process_start_time_seconds", "Start time of the process since unix epoch in seconds.", (s) => s.startTimeSeconds],
-    ];
-    for (const [name, help, read] of gauges) {
-      new Gauge({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const { pool, worker, stats } of samples()) {
-            const value = read(stats);
-            if (value !== null && Number.isFinite(value)) this.set({ pool, worker }, value);
-          }
-        },
-      });
-    }
   }
 }

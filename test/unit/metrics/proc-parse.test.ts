@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseBootTimeSeconds, parseLimits, parseProcStat, UNLIMITED } from "../../../src/metrics/proc-parse.js";
+import { parseBootTimeSeconds, parseLimits, parseProcStat, parseStatGroup, UNLIMITED } from "../../../src/metrics/proc-parse.js";
 
 // Captured from a real /proc (Linux 6.x), with the command name changed to one with spaces and parentheses.
 const STAT_ODD_NAME =
@@ -17,9 +17,15 @@ Max processes             unlimited            unlimited            processes
 describe("/proc parsers", () => {
   it("reads /proc/<pid>/stat even when the process name has spaces and parentheses", () => {
     expect(parseProcStat(STAT_ODD_NAME)).toEqual({
-      pid: 4242, comm: "my (odd) worker", state: "S", utimeTicks: 731, stimeTicks: 164, startTimeTicks: 430449, virtualMemoryBytes: 915861504, rssPages: 11653,
+      pid: 4242, comm: "my (odd) worker", state: "S", pgrp: 4242, utimeTicks: 731, stimeTicks: 164, cutimeTicks: 0, cstimeTicks: 0, startTimeTicks: 430449, virtualMemoryBytes: 915861504, rssPages: 11653,
     });
-    expect(parseProcStat(STAT_PLAIN)).toMatchObject({ pid: 592, comm: "cat", state: "R", utimeTicks: 3, stimeTicks: 1, rssPages: 361 });
+    expect(parseProcStat(STAT_PLAIN)).toMatchObject({ pid: 592, comm: "cat", state: "R", pgrp: 574, utimeTicks: 3, stimeTicks: 1, rssPages: 361 });
+  });
+
+  it("reads only the process group quickly, from the last ')' too", () => {
+    expect(parseStatGroup(STAT_ODD_NAME)).toBe(4242);
+    expect(parseStatGroup(STAT_PLAIN)).toBe(574);
+    for (const garbled of ["", "12 (x) S 1", "12 (x) S 1 ", "12 x S 1 2 3", "12 (x) S 1 -3 4"]) expect(parseStatGroup(garbled), garbled).toBeNull();
   });
 
   it("rejects truncated or garbled stat text instead of returning nonsense", () => {
