@@ -115,6 +115,11 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     onLogCollision: () => metrics.logJsonCollision(),
   });
   const removeCrashCleanup = onCrash(() => backend.killAllNow());
+  // On a fatal error, the records still buffered for a slow reader are written before the exit.
+  const removeFlushCleanup = onCrash(() => {
+    stdout.flushSyncForExit();
+    stderr.flushSyncForExit();
+  }, "flushOutput");
   const code = await new Promise<number>((resolve) => {
     const runtime = new Runtime(state, backend, new RealClock(), {
       log: (level, msg, fields) => logAt(logger, level, msg, fields),
@@ -141,6 +146,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   // Up until the last worker has gone, so the shutdown could be watched; closed now.
   await admin.close();
   await Promise.all([stdout.flush(EXIT_FLUSH_TIMEOUT_MS), stderr.flush(EXIT_FLUSH_TIMEOUT_MS)]);
+  removeFlushCleanup();
   return code;
 }
 
