@@ -15,6 +15,7 @@ import { Metrics } from "../metrics/registry.js";
 import { BUILD_INFO } from "../version.js";
 import { createLogger, debugRenderer, type Logger } from "../logs/logger.js";
 import { OutputChannel } from "../logs/output-channel.js";
+import { LimitedRecords } from "../logs/record-limiter.js";
 import type { TextChannel } from "../logs/worker-output.js";
 import { Runtime } from "../runtime/runtime.js";
 import { onCrash } from "./crash-guard.js";
@@ -22,6 +23,9 @@ import { EXIT_CODES } from "./exit-codes.js";
 
 /** How long the last log lines may take to drain at exit. */
 const EXIT_FLUSH_TIMEOUT_MS = 2_000;
+
+/** At most one record per admin error code per this interval. */
+const ADMIN_PROBLEM_INTERVAL_MS = 1_000;
 
 export interface RunOptions {
   debug: boolean;
@@ -82,12 +86,18 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   const metrics = new Metrics(config, state, readProcessStats, BUILD_INFO);
   metrics.setProxyMode(config.pools.some((pool) => pool.server !== null));
   // The admin endpoint is bound before any worker starts: a port in use fails with nothing to clean up.
-  const admin = new AdminServer(metrics, {
-    state,
-    stats: readProcessStats,
-    toEpochMs: (clockMs) => performance.timeOrigin + clockMs,
-    nowMs: () => performance.now(),
-  });
+  // A failed accept (EMFILE) leaves the admin server running: a record, at most one per error code per second.
+  const adminRecords = new LimitedRecords(ADMIN_PROBLEM_INTERVAL_MS, (code, count, message) => report("warn", message, { error_code: code, count }));
+  const admin = new AdminServer(
+    metrics,
+    {
+      state,
+      stats: readProcessStats,
+      toEpochMs: (clockMs) => performance.timeOrigin + clockMs,
+      nowMs: () => performance.now(),
+    },
+    (code, message) => adminRecords.note(code, message),
+  );
   let adminPort: number;
   try {
     adminPort = await admin.listen({ port: config.admin.port, host: config.admin.host ?? undefined });
@@ -145,6 +155,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   removeCrashCleanup();
   // Up until the last worker has gone, so the shutdown could be watched; closed now.
   await admin.close();
+  adminRecords.close();
   await Promise.all([stdout.flush(EXIT_FLUSH_TIMEOUT_MS), stderr.flush(EXIT_FLUSH_TIMEOUT_MS)]);
   removeFlushCleanup();
   return code;
