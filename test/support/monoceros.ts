@@ -28,8 +28,20 @@ export function writeConfig(yaml: string): string {
   return path;
 }
 
-export function startMonoceros(yaml: string, extraArgs: string[] = []): Running {
-  const child = spawn(process.execPath, [MONOCEROS, "-c", writeConfig(yaml), ...extraArgs], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+export interface StartOptions {
+  /**
+   * A command that execs Monoceros in the same process, e.g. ["prlimit", "--nofile=48:48", "--"]:
+   * the pid is still Monoceros's.
+   */
+  prefix?: string[];
+  /** Options for node itself, before dist/monoceros (e.g. --require). */
+  nodeArgs?: string[];
+}
+
+export function startMonoceros(yaml: string, extraArgs: string[] = [], options: StartOptions = {}): Running {
+  const argv = [process.execPath, ...(options.nodeArgs ?? []), MONOCEROS, "-c", writeConfig(yaml), ...extraArgs];
+  const [command, ...args] = [...(options.prefix ?? []), ...argv] as [string, ...string[]];
+  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const stdoutLines: string[] = [];
   const stderrLines: string[] = [];
   const collect = (stream: NodeJS.ReadableStream, into: string[]) => {
