@@ -10,6 +10,23 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
 
+// First of all: SIGUSR1 must never open Node's inspector (127.0.0.1:9229 would let anyone on the
+// host run code inside Monoceros). Any listener stops Node from starting it; this one is never
+// removed (without one, SIGUSR1 would end the process). The bundle reports the signal.
+process.on("SIGUSR1", () => {});
+// A SIGUSR1 that came before this line, while Node itself was starting (the first ~50 ms), has
+// opened the inspector, or is about to: close it, unless it was asked for on the command line.
+const require = createRequire(import.meta.url);
+const inspectorRequested = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)].some((arg) => /^--inspect(-brk|-wait)?(=|$)/.test(arg));
+if (!inspectorRequested) {
+  const inspector = require("node:inspector");
+  if (inspector.url() !== undefined) inspector.close();
+  // Node emits this when it has just started the inspector (it tells cluster workers so).
+  process.on("internalMessage", (message) => {
+    if (message?.cmd === "NODE_DEBUG_ENABLED") inspector.close();
+  });
+}
+
 const folder = dirname(fileURLToPath(import.meta.url));
 const bundleFile = join(folder, "monoceros.cjs");
 const cacheFile = join(folder, "monoceros.v8cache");

@@ -1,6 +1,6 @@
 // The admin endpoint: /metrics (Prometheus), /health, /status. Read-only: nothing here changes
 // state, so listening on every interface (the original's default) exposes no control.
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Metrics } from "../metrics/registry.js";
 import { buildStatus, healthText, type StatusSources } from "./status.js";
 
@@ -21,34 +21,48 @@ export class AdminServer {
   constructor(
     private readonly metrics: Metrics,
     private readonly status: StatusSources,
+    /** Told about errors that leave the server running (a failed accept, a failed request). */
+    private readonly onProblem: (code: string, message: string) => void = () => {},
   ) {
     this.server = createServer((request, response) => {
-      const path = (request.url ?? "/").split("?")[0];
-      if (request.method !== "GET" && request.method !== "HEAD") {
-        response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("method not allowed\n");
-        return;
+      try {
+        this.answer(request, response);
+      } catch (error) {
+        // A bug or a resource error answering one request fails that request, not Monoceros.
+        this.onProblem(errorCode(error), `admin endpoint: cannot answer ${request.url ?? "/"}: ${errorMessage(error)}`);
+        if (!response.headersSent) response.writeHead(500, { "content-type": "text/plain" });
+        response.end("internal error\n");
       }
-      if (path === "/metrics") {
-        this.metrics.text().then(
-          (text) => response.writeHead(200, { "content-type": this.metrics.contentType }).end(text),
-          (error: unknown) => response.writeHead(500, { "content-type": "text/plain" }).end(`cannot collect metrics: ${String(error)}\n`),
-        );
-        return;
-      }
-      if (path === "/health") {
-        const { healthy, text } = healthText(this.status.state, this.status.nowMs());
-        response.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" }).end(text);
-        return;
-      }
-      if (path === "/status") {
-        response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(buildStatus(this.status), null, 2)}\n`);
-        return;
-      }
-      response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /health or /status\n");
     });
     this.server.headersTimeout = HEADERS_TIMEOUT_MS;
     this.server.requestTimeout = REQUEST_TIMEOUT_MS;
     this.server.maxConnections = CONNECTIONS_MAX;
+  }
+
+  private answer(request: IncomingMessage, response: ServerResponse): void {
+    const path = (request.url ?? "/").split("?")[0];
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("method not allowed\n");
+      return;
+    }
+    if (path === "/metrics") {
+      this.metrics.text().then(
+        (text) => response.writeHead(200, { "content-type": this.metrics.contentType }).end(text),
+        (error: unknown) => response.writeHead(500, { "content-type": "text/plain" }).end(`cannot collect metrics: ${String(error)}\n`),
+      ).catch((error: unknown) => this.onProblem(errorCode(error), `admin endpoint: cannot answer /metrics: ${errorMessage(error)}`));
+      return;
+    }
+    if (path === "/health") {
+      const { healthy, text } = healthText(this.status.state, this.status.nowMs());
+      response.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" }).end(text);
+      return;
+    }
+    if (path === "/status") {
+      const body = `${JSON.stringify(buildStatus(this.status), null, 2)}\n`;
+      response.writeHead(200, { "content-type": "application/json" }).end(body);
+      return;
+    }
+    response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /health or /status\n");
   }
 
   /** Resolves with the bound port; rejects with a one-line reason (port in use, bad address). */
@@ -67,6 +81,9 @@ export class AdminServer {
       this.server.once("error", onError);
       this.server.listen(options.port, options.host, () => {
         this.server.off("error", onError);
+        // From now on an error is a failed accept (EMFILE, ENFILE, ENOMEM): the server keeps
+        // listening, and without a listener the error would end Monoceros.
+        this.server.on("error", (error) => this.onProblem(errorCode(error), `admin endpoint: cannot accept a connection: ${errorMessage(error)}`));
         const address = this.server.address();
         resolve(typeof address === "object" && address !== null ? address.port : options.port);
       });
@@ -79,4 +96,12 @@ export class AdminServer {
       this.server.closeAllConnections();
     });
   }
+}
+
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException | null)?.code ?? "ERROR";
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -14,13 +14,21 @@ import { Metrics } from "../metrics/registry.js";
 import { BUILD_INFO } from "../version.js";
 import { createLogger, debugRenderer, type Logger } from "../logs/logger.js";
 import { OutputChannel } from "../logs/output-channel.js";
+import { LimitedRecords } from "../logs/record-limiter.js";
 import type { TextChannel } from "../logs/worker-output.js";
 import { Runtime } from "../runtime/runtime.js";
 import { onCrash } from "./crash-guard.js";
 import { EXIT_CODES } from "./exit-codes.js";
+import { handleSignals, type HandledSignal } from "./signals.js";
 
 /** How long the last log lines may take to drain at exit. */
 const EXIT_FLUSH_TIMEOUT_MS = 2_000;
+
+/** Reports kept until the logger exists. */
+const EARLY_REPORTS_MAX = 256;
+
+/** At most one record per admin error code per this interval. */
+const ADMIN_PROBLEM_INTERVAL_MS = 1_000;
 
 export interface RunOptions {
   debug: boolean;
@@ -50,11 +58,19 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     for (const line of problems) options.stderr(line);
     return EXIT_CODES.usage;
   }
-  const proxyReports: [level: "info" | "warn", msg: string, fields: Record<string, unknown>][] = [];
-  // Until the logger exists (after the admin port is bound), reports wait in a list.
+  const earlyReports: [level: "info" | "warn", msg: string, fields: Record<string, unknown>][] = [];
+  // Until the logger exists (after the admin port is bound), reports wait in a list (bounded; signal
+  // records come at most one per signal per second).
   let report = (level: "info" | "warn", msg: string, fields: Record<string, unknown>): void => {
-    proxyReports.push([level, msg, fields]);
+    if (earlyReports.length < EARLY_REPORTS_MAX) earlyReports.push([level, msg, fields]);
   };
+  // Signals mean what src/cli/signals.ts says from here on. A shutdown asked for before the
+  // runtime exists is remembered: then no worker is started.
+  let shutdownBeforeStart: HandledSignal | null = null;
+  let onShutdownSignal = (signal: HandledSignal): void => {
+    shutdownBeforeStart ??= signal;
+  };
+  const stopHandlingSignals = handleSignals({ shutdown: (signal) => onShutdownSignal(signal), log: (level, msg, fields) => report(level, msg, fields) });
   const binaryFor = (pool: PoolConfig) => {
     const binary = pool.server?.proxyBinary ?? "envoy";
     const found = findExecutable(binary);
@@ -66,22 +82,30 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   try {
     state = createSupervisorState(config, randomInt(2 ** 31), (pool) => prepareProxy(dataPlaneOf(dataPlanes, pool), pool, binaryFor(pool)));
   } catch (error) {
+    stopHandlingSignals();
     options.stderr(`proxy: cannot write the proxy configuration: ${error instanceof Error ? error.message : String(error)}`);
     return EXIT_CODES.usage;
   }
   const metrics = new Metrics(config, state, readProcessStats, BUILD_INFO);
   metrics.setProxyMode(config.pools.some((pool) => pool.server !== null));
   // The admin endpoint is bound before any worker starts: a port in use fails with nothing to clean up.
-  const admin = new AdminServer(metrics, {
-    state,
-    stats: readProcessStats,
-    toEpochMs: (clockMs) => performance.timeOrigin + clockMs,
-    nowMs: () => performance.now(),
-  });
+  // A failed accept (EMFILE) leaves the admin server running: a record, at most one per error code per second.
+  const adminRecords = new LimitedRecords(ADMIN_PROBLEM_INTERVAL_MS, (code, count, message) => report("warn", message, { error_code: code, count }));
+  const admin = new AdminServer(
+    metrics,
+    {
+      state,
+      stats: readProcessStats,
+      toEpochMs: (clockMs) => performance.timeOrigin + clockMs,
+      nowMs: () => performance.now(),
+    },
+    (code, message) => adminRecords.note(code, message),
+  );
   let adminPort: number;
   try {
     adminPort = await admin.listen({ port: config.admin.port, host: config.admin.host ?? undefined });
   } catch (error) {
+    stopHandlingSignals();
     options.stderr(`admin: ${error instanceof Error ? error.message : String(error)}`);
     return EXIT_CODES.usage;
   }
@@ -96,8 +120,27 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   report = (level, msg, fields) => {
     logger[level](fields, msg);
   };
-  for (const [level, msg, fields] of proxyReports) report(level, msg, fields);
+  for (const [level, msg, fields] of earlyReports.splice(0)) report(level, msg, fields);
   logger.info({ port: adminPort, host: config.admin.host ?? "*" }, "Admin endpoint listening (/metrics, /health, /status)");
+  // On a fatal error, the records still buffered for a slow reader are written before the exit.
+  const removeFlushCleanup = onCrash(() => {
+    stdout.flushSyncForExit();
+    stderr.flushSyncForExit();
+  }, "flushOutput");
+  const finish = async (code: number): Promise<number> => {
+    // Up until the last worker has gone, so the shutdown could be watched; closed now.
+    await admin.close();
+    adminRecords.close();
+    // Before the last flush, so the counts of signals held back are written too.
+    stopHandlingSignals();
+    await Promise.all([stdout.flush(EXIT_FLUSH_TIMEOUT_MS), stderr.flush(EXIT_FLUSH_TIMEOUT_MS)]);
+    removeFlushCleanup();
+    return code;
+  };
+  if (shutdownBeforeStart !== null) {
+    logger.info({ signal: shutdownBeforeStart }, "Shutdown requested before any worker started; exiting");
+    return finish(EXIT_CODES.ok);
+  }
 
   const backend = new OsBackend({
     channels: { stdout, stderr, records },
@@ -105,6 +148,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     onLogCollision: () => metrics.logJsonCollision(),
   });
   const removeCrashCleanup = onCrash(() => backend.killAllNow());
+  let exited = false;
   const code = await new Promise<number>((resolve) => {
     const runtime = new Runtime(state, backend, new RealClock(), {
       log: (level, msg, fields) => logAt(logger, level, msg, fields),
@@ -120,17 +164,16 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
       },
       exit: resolve,
     });
-    const onSignal = (signal: NodeJS.Signals) => runtime.dispatch({ type: "shutdownRequested", signal });
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
+    onShutdownSignal = (signal) => {
+      // Once the runtime has exited, a late signal has nothing left to stop.
+      if (!exited) runtime.dispatch({ type: "shutdownRequested", signal });
+    };
     runtime.start();
   });
+  exited = true;
   backend.close();
   removeCrashCleanup();
-  // Up until the last worker has gone, so the shutdown could be watched; closed now.
-  await admin.close();
-  await Promise.all([stdout.flush(EXIT_FLUSH_TIMEOUT_MS), stderr.flush(EXIT_FLUSH_TIMEOUT_MS)]);
-  return code;
+  return finish(code);
 }
 
 function logAt(logger: Logger, level: "debug" | "info" | "warn" | "error", msg: string, fields: Readonly<Record<string, unknown>>): void {

@@ -28,8 +28,20 @@ export function writeConfig(yaml: string): string {
   return path;
 }
 
-export function startMonoceros(yaml: string, extraArgs: string[] = []): Running {
-  const child = spawn(process.execPath, [MONOCEROS, "-c", writeConfig(yaml), ...extraArgs], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+export interface StartOptions {
+  /**
+   * A command that execs Monoceros in the same process, e.g. ["prlimit", "--nofile=48:48", "--"]:
+   * the pid is still Monoceros's.
+   */
+  prefix?: string[];
+  /** Options for node itself, before dist/monoceros (e.g. --require). */
+  nodeArgs?: string[];
+}
+
+export function startMonoceros(yaml: string, extraArgs: string[] = [], options: StartOptions = {}): Running {
+  const argv = [process.execPath, ...(options.nodeArgs ?? []), MONOCEROS, "-c", writeConfig(yaml), ...extraArgs];
+  const [command, ...args] = [...(options.prefix ?? []), ...argv] as [string, ...string[]];
+  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const stdoutLines: string[] = [];
   const stderrLines: string[] = [];
   const collect = (stream: NodeJS.ReadableStream, into: string[]) => {
@@ -85,6 +97,17 @@ export async function pollFor<T>(what: string, probe: () => T | undefined | fals
   }
 }
 
+/** pollFor with a probe that needs to await (an HTTP request); the probe is never run twice at once. */
+export async function pollForAsync<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Alive and not a zombie (orphans are reaped late by some PID 1s, so kill -0 is not enough). */
 export function isAlive(pid: number): boolean {
   try {
@@ -128,6 +151,28 @@ export function killAll(pids: Iterable<number>): void {
 
 export function workerPids(running: Running): number[] {
   return running.records().filter((r) => r.msg === "Worker started").map((r) => r.pid as number);
+}
+
+/** The admin port Monoceros reported (configs with `admin: {port: 0}`), once it has. */
+export function adminPort(running: Running): number | undefined {
+  const record = running.records().find((r) => r.msg === "Admin endpoint listening (/metrics, /health, /status)");
+  return record === undefined ? undefined : (record.port as number);
+}
+
+/** GET /status from the admin endpoint; undefined when it does not answer (yet). */
+export async function fetchStatus(port: number): Promise<StatusJson | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(5_000) });
+    return response.ok ? ((await response.json()) as StatusJson) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The parts of /status the tests read (README, "Admin endpoint"). */
+export interface StatusJson {
+  phase: string;
+  pools: { name: string; running: number; workers: { id: string; pid: number | null; state: string }[] }[];
 }
 
 /**
