@@ -61,19 +61,25 @@ export class Watchdog {
     // Neither the watchdog nor its pipe may keep Monoceros's event loop alive.
     child.unref();
     (child.stdin as Socket | null)?.unref();
-    child.on("error", (error) => this.onProblem(`cannot start the orphan watchdog (bash): ${error.message}; workers may outlive a killed Monoceros`));
     child.stdin?.on("error", () => {}); // reported through "exit"
-    child.on("exit", () => {
-      if (this.stopped || this.process !== child) return;
-      this.process = null;
-      this.quickRestarts = performance.now() - this.startedAtMs >= STABLE_AFTER_MS ? 0 : this.quickRestarts + 1;
-      const delayMs = this.quickRestarts === 0 ? 0 : Math.min(RESTART_DELAY_MAX_MS, RESTART_DELAY_FIRST_MS * 2 ** (this.quickRestarts - 1));
-      this.onProblem(`the orphan watchdog exited; starting it again in ${delayMs} ms`);
-      this.restartTimer = setTimeout(() => this.start(), delayMs);
-      this.restartTimer.unref();
+    // A failed spawn (no bash, EMFILE, EAGAIN) emits "error" and no "exit"; a dead one "exit": both are retried.
+    child.on("error", (error) => {
+      if (child.pid === undefined) this.restartLater(child, `cannot start the orphan watchdog (bash): ${error.message}; workers may outlive a killed Monoceros until it starts`);
     });
+    child.on("exit", () => this.restartLater(child, "the orphan watchdog exited"));
     this.process = child;
     if (this.groups.size > 0) this.send([...this.groups].map((group) => `+${group}`).join("\n"));
+  }
+
+  /** At once after a run of STABLE_AFTER_MS, else after a delay doubling from 100 ms to 5 s. */
+  private restartLater(child: ChildProcess, problem: string): void {
+    if (this.stopped || this.process !== child) return;
+    this.process = null;
+    this.quickRestarts = performance.now() - this.startedAtMs >= STABLE_AFTER_MS ? 0 : this.quickRestarts + 1;
+    const delayMs = this.quickRestarts === 0 ? 0 : Math.min(RESTART_DELAY_MAX_MS, RESTART_DELAY_FIRST_MS * 2 ** (this.quickRestarts - 1));
+    this.onProblem(`${problem}; starting it again in ${delayMs} ms`);
+    this.restartTimer = setTimeout(() => this.start(), delayMs);
+    this.restartTimer.unref();
   }
 
   add(pgid: number): void {
