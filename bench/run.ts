@@ -190,6 +190,24 @@ ${orphanSection(orphans)}
   shared 2-core machine, where the worker, Monoceros and the bench share the cores; the bench polls
   the worker's time file only every 100 ms for that reason). The bare Node spawn loop's p99 is about
   3.3 ms; the rest of the tail is scheduling and an occasional 1 ms young-generation GC.
+- **Cost of issue 12's exit path and orphan marker on the restart gap** (measured once, 2026-11-26,
+  not re-run by \`make bench\`): the same C worker, 300 restarts a run, 4 interleaved rounds of three
+  builds: before issue 12 (exit reported once both pipes closed, no marker), the new exit path
+  (leader exit, then group and output facts, a \`kill(-pgid, 0)\` per exit) without the
+  \`MONOCEROS_INSTANCE_ID\` marker, and the same with it. Medians per run: 2.48, 2.94, 3.25, 2.63 ms
+  before; 2.64, 2.95, 2.78, 2.95 ms without the marker; 2.85, 3.42, 2.74, 2.71 ms with it (floor 0.90
+  ms); p99 4.6–7.0 ms for all three. The differences are inside the run-to-run noise of this shared
+  2-core machine: no cost could be measured, and the marker (one more environment entry) cannot cost
+  more than the copy of the environment Node already makes per spawn. The 100-run orphan probe
+  (\`npx tsx bench/orphans.ts --runs 100\`) left 0 processes in 0 of 100 runs; before the marker,
+  22 of 50 runs each left one worker that was being spawned at the moment of the SIGKILL.
+  Start-up and shutdown, same method (5 runs each, two rounds): launch → 32 workers started 136–147
+  ms before, 147–161 ms after (about +12 ms: the 32 spawns take about 0.2 ms more each, as the larger
+  bundle makes the forked process bigger, and the loader's SIGUSR1 guard loads \`node:inspector\`);
+  shutdown of 32 workers 20–23 ms before, 22–28 ms after (each exit is now two core events: the
+  leader's exit, then its output closed). Idle CPU and log throughput of the two builds were equal
+  within noise (0.85–1.07 M JSON lines/s for both today; the table's figures vary as much between
+  runs).
 - **Start-up.** Node itself takes about 50 ms to start here. \`dist/monoceros\` runs its bundle with
   a V8 code cache written at build time, which saves about 30 ms of compiling; evaluating the bundle's
   modules (zod, yaml, commander, pino, prom-client) and loading the Node modules they need still
