@@ -1,7 +1,7 @@
 // A supervisor on the memory backend and virtual clock, for tests that read like the spec.
 import { MemoryBackend, type FakeProcessScript } from "../../src/backends/memory/memory-backend.js";
 import { VirtualClock } from "../../src/backends/memory/virtual-clock.js";
-import type { Config, PoolConfig } from "../../src/config/types.js";
+import type { Config, PoolConfig, ServerConfig } from "../../src/config/types.js";
 import { createSupervisorState } from "../../src/domain/state.js";
 import type { Command, MetricEvent, SupervisorEvent } from "../../src/domain/types.js";
 import { Runtime } from "../../src/runtime/runtime.js";
@@ -24,6 +24,14 @@ export function pool(overrides: Partial<PoolConfig> = {}): PoolConfig {
     restartPolicy: NO_BACKOFF,
     server: null,
     ...overrides,
+  };
+}
+
+/** A proxy-mode `server` section (Envoy, workers from port 9090, listener 8080) with these changes. */
+export function server(overrides: Partial<ServerConfig> = {}): ServerConfig {
+  return {
+    proxy: "envoy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9090, signalTimeoutMs: 10_000, healthCheckPath: "/health",
+    loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: "./envoy", proxyAdminPort: 0, listenerPort: 8080, proxyBinary: "envoy", ...overrides,
   };
 }
 

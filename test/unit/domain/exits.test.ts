@@ -6,7 +6,7 @@ import { supervisorHealth } from "../../../src/domain/health.js";
 import { createSupervisorState, PROXY_INDEX, type SupervisorState } from "../../../src/domain/state.js";
 import { backoffDelayMs, step, TIMING } from "../../../src/domain/supervisor.js";
 import type { Command, SupervisorEvent, WorkerRef } from "../../../src/domain/types.js";
-import { pool } from "../../support/harness.js";
+import { pool, server } from "../../support/harness.js";
 
 const POLICY = { minUptimeMs: 1_000, backoffInitialMs: 100, backoffMaxMs: 1_000, windowMs: null };
 
@@ -225,8 +225,7 @@ describe("health", () => {
   });
 
   it("reports a pool whose proxy is not running as unhealthy, whatever its workers do", () => {
-    const server = { proxy: "haproxy" as const, portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9100, signalTimeoutMs: 1_000, healthCheckPath: "/h", loadBalancerAlgorithm: "ROUND_ROBIN" as const, proxyConfigPath: "./p", proxyAdminPort: 0, listenerPort: 10_000, proxyBinary: "haproxy" };
-    const c = core([pool({ replicas: 1, desiredHealthyPercentage: 0, maxRestarts: Infinity, restartPolicy: POLICY, server })]);
+    const c = core([pool({ replicas: 1, desiredHealthyPercentage: 0, maxRestarts: Infinity, restartPolicy: POLICY, server: server({ proxy: "haproxy", startPort: 9100 }) })]);
     const refs = c.started(c.send({ type: "start" }, 0), 0);
     const proxy = refs.find((ref) => ref.worker === PROXY_INDEX) as WorkerRef;
     expect(supervisorHealth(c.state, 5_000).healthy).toBe(true);

@@ -1,23 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { crossCheck, formatPath } from "../../../src/config/cross-checks.js";
 import { loadConfigText } from "../../../src/config/load.js";
-import type { PoolConfig } from "../../../src/config/types.js";
+import type { PoolConfig, ServerConfig } from "../../../src/config/types.js";
 import { HAPROXY_SOCKET_PATH_BYTES_MAX, haproxyConfigProblems, haproxySocketPath, haproxySocketPathProblem } from "../../../src/haproxy/socket-path.js";
-import { NO_BACKOFF } from "../../support/harness.js";
+import { pool, server } from "../../support/harness.js";
 
 /** An absolute folder whose haproxy.sock path is exactly `bytes` long ("/haproxy.sock" is 13). */
 const folderForSocketOf = (bytes: number) => `/srv/${"a".repeat(bytes - 13 - 5)}`;
 
-function pool(server: Partial<NonNullable<PoolConfig["server"]>>): PoolConfig {
-  return {
-    name: "web", replicas: 1, exec: "./s", args: [], signalTimeoutMs: 10_000, maxRestarts: 1, startupWaitMs: 0, desiredHealthyPercentage: 0,
-    limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
-    restartPolicy: NO_BACKOFF,
-    server: {
-      proxy: "haproxy", portArgName: "-p", portValueTemplate: "{{.Port}}", startPort: 9000, signalTimeoutMs: 10_000, healthCheckPath: "/h",
-      loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: "./haproxy", proxyAdminPort: 0, listenerPort: 8000, proxyBinary: "haproxy", ...server,
-    },
-  };
+function haproxyPool(overrides: Partial<ServerConfig>): PoolConfig {
+  return pool({
+    replicas: 1, exec: "./s", maxRestarts: 1,
+    server: server({ proxy: "haproxy", portArgName: "-p", startPort: 9000, healthCheckPath: "/h", proxyConfigPath: "./haproxy", listenerPort: 8000, proxyBinary: "haproxy", ...overrides }),
+  });
 }
 
 /** The raw tree as the config file gives it, with one proxy pool. */
@@ -56,11 +51,11 @@ describe("HAProxy's runtime API socket path", () => {
   });
 
   it("names supervisor.workers[i].server.proxy_config_path for a loaded config's HAProxy pool, and nothing for Envoy or a short folder", () => {
-    expect(haproxyConfigProblems(pool({ proxyConfigPath: folderForSocketOf(98) }), 2, "/")).toEqual([
+    expect(haproxyConfigProblems(haproxyPool({ proxyConfigPath: folderForSocketOf(98) }), 2, "/")).toEqual([
       expect.stringMatching(/^supervisor\.workers\[2\]\.server\.proxy_config_path: HAProxy's runtime API socket would be \/srv\/a+\/haproxy\.sock \(98 bytes\), over HAProxy's limit of 97 bytes/),
     ]);
-    expect(haproxyConfigProblems(pool({ proxyConfigPath: "./haproxy" }), 0, "/srv/app")).toEqual([]);
-    expect(haproxyConfigProblems(pool({ proxy: "envoy", proxyConfigPath: folderForSocketOf(98) }), 0, "/")).toEqual([]);
+    expect(haproxyConfigProblems(haproxyPool({ proxyConfigPath: "./haproxy" }), 0, "/srv/app")).toEqual([]);
+    expect(haproxyConfigProblems(haproxyPool({ proxy: "envoy", proxyConfigPath: folderForSocketOf(98) }), 0, "/")).toEqual([]);
   });
 });
 

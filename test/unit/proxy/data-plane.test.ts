@@ -6,20 +6,12 @@ import { PROXY_KINDS, type PoolConfig, type ServerConfig } from "../../../src/co
 import { proxyEndpoints } from "../../../src/domain/identity.js";
 import { prepareProxy, proxyFolder } from "../../../src/proxy/data-plane.js";
 import { createDataPlanes, PROXY_NAMES } from "../../../src/proxy/kinds.js";
-import { NO_BACKOFF } from "../../support/harness.js";
+import { pool, server } from "../../support/harness.js";
 
 const planes = createDataPlanes(() => undefined);
 
-function proxyPool(server: Partial<ServerConfig>): PoolConfig {
-  return {
-    name: "web", replicas: 3, exec: "./server", args: [], signalTimeoutMs: 10_000, maxRestarts: 1, startupWaitMs: 0, desiredHealthyPercentage: 0,
-    limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
-    restartPolicy: NO_BACKOFF,
-    server: {
-      proxy: "envoy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9090, signalTimeoutMs: 10_000, healthCheckPath: "/health",
-      loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: "./envoy", proxyAdminPort: 0, listenerPort: 8080, proxyBinary: "envoy", ...server,
-    },
-  };
+function proxyPool(overrides: Partial<ServerConfig>): PoolConfig {
+  return pool({ replicas: 3, maxRestarts: 1, server: server(overrides) });
 }
 
 const freshFolder = () => join(mkdtempSync(join(tmpdir(), "monoceros-data-plane-")), "proxy");
