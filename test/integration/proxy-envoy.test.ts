@@ -58,7 +58,9 @@ describe("proxy mode with Envoy's lifecycle (stand-in binary)", () => {
     const proxySigtermAt = events.find((e) => e.fake_envoy === "sigterm")?.at ?? NaN;
     const workerExits = m.records().filter((r) => r.msg === "Worker exited").map((r) => (r.ts as number) * 1000);
     expect(workerExits).toHaveLength(2);
-    expect(drainAt).toBeLessThanOrEqual(Math.min(...workerExits) + 5);
+    // The drain request goes out in the same step as the workers' SIGTERM, over HTTP: it may land a
+    // little after a worker that exits at once on SIGTERM (whose exit is logged when its leader exits).
+    expect(drainAt).toBeLessThanOrEqual(Math.min(...workerExits) + 100);
     expect(proxySigtermAt).toBeGreaterThanOrEqual(Math.max(...workerExits) - 5);
     expect(events.some((e) => e.fake_envoy === "endpoints" && e.healthy === 0)).toBe(true); // out of rotation before they stopped
   });
