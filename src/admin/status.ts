@@ -46,7 +46,8 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
                 last_exit: exitOf(pool.proxy),
               },
         workers: pool.workers.map((worker) => {
-          const processStats = worker.pid === null ? null : stats(worker.pid);
+          // Not once the leader exited: its pid may soon be another process's.
+          const processStats = worker.pid === null || (worker.status !== "running" && worker.status !== "stopping") ? null : stats(worker.pid);
           return {
             id: worker.id,
             multiprocess_worker_id: worker.env.MULTIPROCESS_WORKER_ID,
@@ -58,7 +59,7 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
             restarts: worker.restarts,
             planned_restarts: worker.plannedRestarts,
             started_at: worker.startedAtMs === null ? null : iso(toEpochMs(worker.startedAtMs)),
-            uptime_seconds: worker.startedAtMs === null || worker.pid === null ? null : Math.round(now - worker.startedAtMs) / 1000,
+            uptime_seconds: worker.startedAtMs === null || (worker.status !== "running" && worker.status !== "stopping") ? null : Math.round(now - worker.startedAtMs) / 1000,
             port: workerPort(pool.config, worker.index),
             last_exit: exitOf(worker),
             cpu_seconds: processStats?.cpuSeconds ?? null,

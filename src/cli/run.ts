@@ -117,6 +117,11 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   const logger = createLogger({ render, destination: { write: (text) => stderr.write(text) } });
   const records: TextChannel = render === null ? stderr : { write: (text, source) => stderr.write(render(text), source) };
   for (const warning of options.warnings) logger.warn(warning);
+  if (process.pid === 1) {
+    // Nobody else reaps orphaned zombies in a container without an init: their pids leak, and once a
+    // pids limit is reached every spawn fails with EAGAIN (retried for ever, never charged).
+    logger.warn("Monoceros runs as PID 1: orphaned zombies of workers' children are never reaped; run it under an init (tini, docker run --init, Kubernetes shareProcessNamespace)");
+  }
   report = (level, msg, fields) => {
     logger[level](fields, msg);
   };

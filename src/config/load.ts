@@ -124,6 +124,20 @@ function warningsFor(raw: RawConfig): PathedMessage[] {
         message: "is 0 (the original's default), so /health answers 200 even when none of this pool's workers is running; set the share of workers that must be up, e.g. 50",
       });
     }
+    const policy = pool.restart_policy;
+    const backoffInitialMs = policy?.backoff_initial ?? DEFAULTS.backoffInitialMs;
+    if (policy?.backoff_max === 0 && backoffInitialMs > 0) {
+      warnings.push({ path: [...path, "restart_policy", "backoff_max"], message: "is 0, which disables backoff: a crash loop restarts at once every time (say backoff_initial: 0 to mean that)" });
+    } else if (policy?.backoff_max != null && policy.backoff_max < backoffInitialMs) {
+      warnings.push({ path: [...path, "restart_policy", "backoff_max"], message: `is shorter than backoff_initial (${backoffInitialMs} ms): every backoff waits backoff_max` });
+    }
+    const minUptimeMs = policy?.min_uptime ?? DEFAULTS.minUptimeMs;
+    if (pool.limits?.lifespan && pool.limits.lifespan <= minUptimeMs) {
+      warnings.push({
+        path: [...path, "limits", "lifespan"],
+        message: `is not longer than restart_policy.min_uptime (${minUptimeMs} ms): no worker ever counts as up, so /health fails whenever desired_healthy_percentage is above 0`,
+      });
+    }
     if (pool.limits?.memory) {
       warnings.push({ path: [...path, "limits", "memory"], message: "is accepted but not enforced yet (the original does not enforce it either)" });
     }

@@ -6,7 +6,7 @@ import type { PoolState, SupervisorState, WorkerState } from "./state.js";
 
 export interface PoolHealth {
   pool: string;
-  /** Workers with a live leader process. */
+  /** Workers running (not asked to stop, leader alive). */
   running: number;
   /** Of those, the ones that have run min_uptime: what health counts. */
   up: number;

@@ -44,8 +44,6 @@ export interface WorkerState {
   /** While exiting: what is still awaited before the slot is free. */
   groupEmpty: boolean;
   outputClosed: boolean;
-  /** Set at the leader's exit, acted upon once the worker is released. */
-  ranForMs: number;
   startedAtMs: number | null;
   /** Why it was asked to stop; null while it is not stopping. */
   stopReason: "lifespan" | "shutdown" | null;
@@ -127,7 +125,6 @@ function newWorker(index: number, id: string, env: Record<string, string>, args:
       restartTimesMs: [],
       groupEmpty: true,
       outputClosed: true,
-      ranForMs: 0,
       startedAtMs: null,
       stopReason: null,
       sigtermAtMs: null,

@@ -143,16 +143,20 @@ function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: n
     // A restarted proxy starts from its files: send it the current rotation again.
     pool.rotationKey = "";
     log(out, "info", "Proxy started", { pool: pool.config.name, pid, restarts: worker.restarts });
+    // A third shutdown signal came while it was being spawned: it is SIGKILLed like everything else.
+    if (state.shutdownRequests >= FORCE_AFTER_REQUESTS) kill(pool, worker, nowMs, out);
     // Asked to stop while it was being spawned (its pool had drained): stop it now.
-    if (worker.stopReason === "shutdown") requestStop(pool, worker, "shutdown", nowMs, out);
+    else if (worker.stopReason === "shutdown") requestStop(pool, worker, "shutdown", nowMs, out);
     // Shutdown began while it was being spawned: it drains like the proxy it replaces would have.
     else if (state.phase === "stopping") out.push({ type: "drainProxy", pool: pool.index });
     return;
   }
   if (state.phase !== "running") {
-    // Shutdown began while it was being spawned: it gets the same SIGTERM the others got.
+    // Shutdown began while it was being spawned: it gets the same SIGTERM the others got, or the
+    // same SIGKILL when a third signal came meanwhile.
     worker.status = "running";
-    requestStop(pool, worker, "shutdown", nowMs, out);
+    if (state.shutdownRequests >= FORCE_AFTER_REQUESTS) kill(pool, worker, nowMs, out);
+    else requestStop(pool, worker, "shutdown", nowMs, out);
     return;
   }
   worker.status = "running";
@@ -479,7 +483,7 @@ function stopProxiesOfDrainedPools(state: SupervisorState, nowMs: number, out: O
   if (state.phase !== "stopping") return;
   for (const pool of state.pools) {
     const proxy = pool.proxy;
-    if (proxy === null || !isLive(proxy) || proxy.status === "exiting" || proxy.stopReason !== null) continue;
+    if (proxy === null || !isLive(proxy) || proxy.status === "exiting" || proxy.stopReason !== null || proxy.sigkillAtMs !== null) continue;
     if (pool.workers.every((worker) => worker.status === "stopped")) {
       log(out, "info", "All workers of the pool stopped; stopping its proxy", { pool: pool.config.name });
       requestStop(pool, proxy, "shutdown", nowMs, out);

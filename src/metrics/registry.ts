@@ -129,7 +129,7 @@ export class Metrics {
     const samples: WorkerSample[] = [];
     for (const pool of this.state.pools) {
       for (const worker of pool.workers) {
-        if (worker.pid === null) continue;
+        if (worker.pid === null || worker.status === "exiting") continue; // its leader is gone: the pid may be reused
         const stats = this.readStats(worker.pid);
         // Exited between listing and reading: skipped, not an error.
         if (stats !== null) samples.push({ pool: pool.config.name, worker: worker.id, stats });

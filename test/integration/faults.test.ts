@@ -163,6 +163,23 @@ describe("faults", () => {
     await pollFor("the workers to be gone", () => sleepers(worker).length === 0, 10_000);
   });
 
+  it("as PID 1 (a container without an init) warns, and does not wait for zombies it cannot reap", async () => {
+    const child = uniqueSleep();
+    leftovers.push(child);
+    // A worker that leaves a child and crashes: the child gets SIGTERM, and with nobody else to
+    // reap it, stays a zombie of Monoceros's. Zombies do not hold a restart up.
+    const m = track(startMonoceros(pool(`      replicas: 1\n      max_restarts: -1\n      restart_policy: {backoff_initial: 0}\n      exec: bash\n      args: ["-c", "sleep ${child} & sleep 0.2; exit 1"]\n`), [], { prefix: ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL"] }));
+    await m.waitFor("five starts", () => m.records().filter((r) => r.msg === "Worker started").length >= 5, 20_000);
+    expect(m.records().some((r) => String(r.msg).startsWith("Monoceros runs as PID 1"))).toBe(true);
+    // Each restart followed its leftover's SIGTERM at once, not the 5 s give-up after a SIGKILL.
+    expect(m.records().some((r) => r.msg === "Worker's processes were not reported gone after SIGKILL; no longer waiting for them")).toBe(false);
+    // Monoceros is unshare's child (PID 1 inside); when it exits, the kernel ends the rest of its namespace.
+    const inner = processes().find((p) => p.ppid === m.pid) as Proc;
+    process.kill(inner.pid, "SIGTERM");
+    expect((await m.exited).code).toBe(0);
+    await pollFor("the leftover children to be gone", () => sleepers(child).length === 0, 10_000);
+  });
+
   it.skipIf(!haproxy.ok)("answers /health 503 while a pool's proxy is down (HAProxy cannot bind its listener)", async () => {
     const start = 23_000 + Math.floor(Math.random() * 8_000);
     const blocker: Server = createServer();

@@ -24,11 +24,15 @@ export const INSTANCE_ENV = "MONOCEROS_INSTANCE_ID";
 
 /**
  * While an exited worker's group still has processes, it is checked this often: from the first
- * delay, doubling up to the last. The core decides when to signal them and when to give up;
- * this only notices when they are gone (a rate, not a wait: a process stuck in D state may never go).
+ * delay, doubling up to the max; a group still there after GROUP_POLL_SLOW_AFTER_MS (far past the
+ * core's SIGKILL and give-up) is checked once a minute. The core decides when to signal and when
+ * to give up; this only notices when they are gone (a rate, not a wait: a process stuck in D state
+ * may never go, and stays listed with the watchdog until it does).
  */
 const GROUP_POLL_FIRST_MS = 5;
 const GROUP_POLL_MAX_MS = 1_000;
+const GROUP_POLL_SLOW_AFTER_MS = 5 * 60_000;
+const GROUP_POLL_SLOW_MS = 60_000;
 
 export class OsBackend implements ProcessBackend {
   private sink: (event: BackendEvent) => void = () => {};
@@ -99,17 +103,18 @@ export class OsBackend implements ProcessBackend {
       leaderExited = true;
       const groupEmpty = !groupHasLiveMembers(pid);
       if (groupEmpty) this.forget(pid);
-      else this.pollGroup(ref, pid, GROUP_POLL_FIRST_MS);
+      else this.pollGroup(ref, pid, GROUP_POLL_FIRST_MS, performance.now());
       this.sink({ type: "exited", ref, code, signal, groupEmpty, outputClosed: openPipes === 0 });
     });
   }
 
   /** Until the group is empty it stays with the watchdog, so a Monoceros killed meanwhile leaves nothing. */
-  private pollGroup(ref: WorkerRef, pgid: number, delayMs: number): void {
+  private pollGroup(ref: WorkerRef, pgid: number, delayMs: number, sinceMs: number): void {
     const timer = setTimeout(() => {
       this.groupPolls.delete(timer);
       if (groupHasLiveMembers(pgid)) {
-        this.pollGroup(ref, pgid, Math.min(GROUP_POLL_MAX_MS, delayMs * 2));
+        const slow = performance.now() - sinceMs >= GROUP_POLL_SLOW_AFTER_MS;
+        this.pollGroup(ref, pgid, slow ? GROUP_POLL_SLOW_MS : Math.min(GROUP_POLL_MAX_MS, delayMs * 2), sinceMs);
         return;
       }
       this.forget(pgid);

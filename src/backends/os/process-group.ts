@@ -1,7 +1,7 @@
 // Whether anything is left of a worker's process group. The fast path is one kill(-pgid, 0);
 // only when that finds members is /proc read, because members that are zombies do not count:
 // where Monoceros is PID 1 (a container without an init) nobody reaps its workers' orphans, and
-// a zombie group would otherwise never be reported empty.
+// a zombie group would otherwise never be reported empty. A "zombie" with threads left is alive.
 import { readdirSync, readFileSync } from "node:fs";
 
 export function groupHasLiveMembers(pgid: number): boolean {
@@ -33,9 +33,24 @@ function liveMembersFromProc(pgid: number): boolean {
       return true; // cannot tell (EMFILE, EACCES): do not claim the group is gone
     }
     const member = parseStatGroup(stat);
-    if (member !== null && member.pgrp === pgid && member.state !== "Z" && member.state !== "X") return true;
+    if (member === null || member.pgrp !== pgid || member.state === "X") continue;
+    if (member.state !== "Z" || hasLiveThreads(entry)) return true;
   }
   return false;
+}
+
+/**
+ * A process whose main thread exited while its other threads run shows state Z too: it is alive
+ * (it may hold the worker's port). Its status says how many threads it still has.
+ */
+function hasLiveThreads(pid: string): boolean {
+  try {
+    const threads = /^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1];
+    return threads !== undefined && Number(threads) > 1;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code !== "ENOENT" && code !== "ESRCH"; // cannot tell: do not claim it is gone
+  }
 }
 
 /** State and process group from /proc/PID/stat; the command name may hold spaces and ')'. */

@@ -30,6 +30,9 @@ sweep() {
 for pause in 0 0.05 0.2 0.7; do sleep "$pause"; sweep; done
 `;
 
+/** Spawn errors of a machine short of a resource, which may pass. */
+const RETRIED_SPAWN_ERRORS: readonly string[] = ["EMFILE", "ENFILE", "EAGAIN", "ENOMEM"];
+
 /** A watchdog that ran this long is restarted at once if it dies; sooner, after a growing delay. */
 const STABLE_AFTER_MS = 10_000;
 const RESTART_DELAY_FIRST_MS = 100;
@@ -62,9 +65,16 @@ export class Watchdog {
     child.unref();
     (child.stdin as Socket | null)?.unref();
     child.stdin?.on("error", () => {}); // reported through "exit"
-    // A failed spawn (no bash, EMFILE, EAGAIN) emits "error" and no "exit"; a dead one "exit": both are retried.
-    child.on("error", (error) => {
-      if (child.pid === undefined) this.restartLater(child, `cannot start the orphan watchdog (bash): ${error.message}; workers may outlive a killed Monoceros until it starts`);
+    // A failed spawn emits "error" and no "exit"; a dead watchdog "exit". A shortage (EMFILE, EAGAIN…)
+    // is retried like a death; a bash that is not there (ENOENT, EACCES) will not appear: said once.
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      if (child.pid !== undefined) return;
+      if (RETRIED_SPAWN_ERRORS.includes(error.code ?? "")) {
+        this.restartLater(child, `cannot start the orphan watchdog (bash): ${error.message}; workers may outlive a killed Monoceros until it starts`);
+        return;
+      }
+      this.process = null;
+      this.onProblem(`cannot start the orphan watchdog (bash): ${error.message}; not trying again, so workers may outlive a killed Monoceros (install bash)`);
     });
     child.on("exit", () => this.restartLater(child, "the orphan watchdog exited"));
     this.process = child;

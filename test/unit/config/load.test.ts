@@ -63,6 +63,17 @@ describe("config loading", () => {
     ]);
   });
 
+  it("warns about restart policies that do not do what they seem to", () => {
+    const warned = (extra: string) => {
+      const result = load(minimal(`      max_restarts: -1\n      desired_healthy_percentage: 50\n${extra}`));
+      return result.ok ? result.warnings : [];
+    };
+    expect(warned("      restart_policy: {backoff_max: 0}\n")).toEqual([expect.stringMatching(/^supervisor\.workers\[0\]\.restart_policy\.backoff_max: is 0, which disables backoff/)]);
+    expect(warned("      restart_policy: {backoff_initial: 10s, backoff_max: 1s}\n")).toEqual([expect.stringMatching(/backoff_max: is shorter than backoff_initial \(10000 ms\)/)]);
+    expect(warned("      limits: {lifespan: 500ms}\n")).toEqual([expect.stringMatching(/limits\.lifespan: is not longer than restart_policy\.min_uptime \(1000 ms\): no worker ever counts as up/)]);
+    expect(warned("      restart_policy: {backoff_initial: 0, backoff_max: 0, min_uptime: 100ms}\n      limits: {lifespan: 1s}\n")).toEqual([]);
+  });
+
   it("keeps args as written, as Go's decoder does (numbers stay text)", () => {
     const args = configOf(minimal("      args: [localhost, -c, 5, 1.50, 0x10, true]\n")).pools[0]?.args;
     expect(args).toEqual(["localhost", "-c", "5", "1.50", "0x10", "true"]);

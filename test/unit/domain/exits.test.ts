@@ -114,6 +114,27 @@ describe("after a worker's leader exits", () => {
   });
 });
 
+describe("a third shutdown signal", () => {
+  it("SIGKILLs a worker that was being spawned when it came, the moment it has a pid", () => {
+    const c = core([pool({ replicas: 1, maxRestarts: 5, restartPolicy: POLICY })]);
+    const [ref] = c.started(c.send({ type: "start" }, 0), 0) as [WorkerRef];
+    const respawn = c.spawnsOf(c.exit(ref, 5_000))[0] as Extract<Command, { type: "spawn" }>;
+    for (let signal = 0; signal < 3; signal++) c.send({ type: "shutdownRequested", signal: "SIGTERM" }, 5_001);
+    const onSpawned = c.send({ type: "spawned", ref: respawn.ref, pid: 555 }, 5_002);
+    expect(onSpawned).toContainEqual({ type: "signal", ref: respawn.ref, pid: 555, signal: "SIGKILL" });
+    expect(onSpawned.filter((command) => command.type === "signal" && command.signal === "SIGTERM")).toEqual([]);
+  });
+
+  it("does not stop again a proxy it already SIGKILLed", () => {
+    const c = core([pool({ replicas: 1, maxRestarts: 5, restartPolicy: POLICY, server: server({ proxy: "haproxy", startPort: 9100 }) })]);
+    const refs = c.started(c.send({ type: "start" }, 0), 0);
+    const worker = refs.find((ref) => ref.worker !== PROXY_INDEX) as WorkerRef;
+    for (let signal = 0; signal < 3; signal++) c.send({ type: "shutdownRequested", signal: "SIGTERM" }, 1_000);
+    const afterWorker = c.exit(worker, 1_010);
+    expect(afterWorker.filter((command) => command.type === "signal")).toEqual([]);
+  });
+});
+
 describe("restart_policy", () => {
   it("restarts the first quick exit at once, then backs off from backoff_initial doubling to backoff_max", () => {
     const c = core([pool({ replicas: 1, maxRestarts: Infinity, restartPolicy: POLICY })]);
