@@ -91,7 +91,8 @@ export class InvariantMonitor {
       const sigtermed = commands.some((c) => c.type === "signal" && c.pid === slot.pid && c.signal !== "SIGKILL");
       if (!sigtermed) this.fail("leftovers of an exited leader get SIGTERM at once", `${slot.id}'s leader exited with processes left in its group, and they got no SIGTERM`, nowMs, slot.id);
     }
-    if (event.type === "shutdownRequested" && this.shutdownRequests >= 3) this.checkForcedKill(nowMs);
+    // After a third signal everything that exists is SIGKILLed at once, also a process reported started later.
+    if ((event.type === "shutdownRequested" || event.type === "spawned") && this.shutdownRequests >= 3) this.checkForcedKill(nowMs);
     this.checkWorld(nowMs);
     this.checkRotationAndDrain(nowMs);
     this.checkHealth(nowMs);

@@ -98,7 +98,9 @@ export function generateScenario(seed: number): Scenario {
   const firstSignalAtMs = rng.int(0, horizonMs);
   const shutdownSignalsAtMs = [firstSignalAtMs];
   const extraSignals = pick(rng, [0, 0, 0, 1, 2]);
-  for (let i = 0; i < extraSignals; i++) shutdownSignalsAtMs.push(firstSignalAtMs + rng.int(0, 20_000));
+  // Sometimes a burst (an operator hammering Ctrl-C), so a third signal can find spawns still in flight.
+  const spreadMs = extraSignals > 0 && rng.chance(0.3) ? 5 : 20_000;
+  for (let i = 0; i < extraSignals; i++) shutdownSignalsAtMs.push(firstSignalAtMs + rng.int(0, spreadMs));
   shutdownSignalsAtMs.sort((a, b) => a - b);
   return { seed, config: { admin: { port: 0, host: null }, pools }, faults, shutdownSignalsAtMs };
 }

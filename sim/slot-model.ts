@@ -174,6 +174,8 @@ export class SlotModel {
     if (slot === null || slot.pid !== command.pid) return;
     if (command.signal === "SIGKILL") {
       slot.sigkillAtMs ??= nowMs;
+      // A process SIGKILLed while running (a third signal) is being stopped, like one that got SIGTERM.
+      if (slot.phase !== "ended" && slot.stopping === null) slot.stopping = "shutdown";
       return;
     }
     if (slot.phase === "ended") {

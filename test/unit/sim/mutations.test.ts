@@ -128,6 +128,13 @@ const MUTANTS: Mutant[] = [
     from: "    log(out, \"error\", \"Process reported as started twice; ignoring the second report\"",
     to: "    out.push({ type: \"signal\", ref, pid, signal: \"SIGKILL\" });\n    log(out, \"error\", \"Process reported as started twice; ignoring the second report\"",
   },
+  {
+    name: "third-signal-spares-a-spawning-worker",
+    breaks: "a third signal SIGKILLs a worker that was being spawned, as soon as it has a pid",
+    file: "supervisor.ts",
+    from: "    if (state.shutdownRequests >= FORCE_AFTER_REQUESTS) kill(pool, worker, nowMs, out);\n    else requestStop(pool, worker, \"shutdown\", nowMs, out);",
+    to: "    requestStop(pool, worker, \"shutdown\", nowMs, out);",
+  },
 ];
 
 afterAll(() => removeMutants());
