@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Rng } from "../sim/rng.js";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const MONOCEROS = join(ROOT, "dist/monoceros");
@@ -64,18 +65,6 @@ export interface OrphanReport {
   runsWithOrphans: number;
   seed: number;
   replicas: number;
-}
-
-/** mulberry32: a tiny seeded generator, so the delays of a series can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -176,7 +165,9 @@ export async function runOrphanProbe(options: OrphanProbeOptions): Promise<Orpha
   const replicas = options.replicas ?? 20;
   const minMs = options.killAfterMinMs ?? 100;
   const maxMs = options.killAfterMaxMs ?? 1_500;
-  const random = seededRandom(options.seed);
+  // Seeded, so the delays of a series can be replayed.
+  const rng = new Rng(options.seed);
+  const random = () => rng.float();
   const folder = mkdtempSync(join(tmpdir(), "monoceros-orphans-"));
   const config = join(folder, "config.yaml");
   writeFileSync(config, configYaml(replicas));

@@ -100,8 +100,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     let instantMs = clock.nowMs();
     while (runtime.exited === null) {
       const nextAtMs = clock.nextAtMs();
-      if (nextAtMs === null) monitor.afterInstant(instantMs, Infinity); // nothing will ever happen: every deadline still pending is missed
-      if (nextAtMs === null) throw new InvariantViolation("shutdown finishes", "nothing left to happen, yet Monoceros has not exited (a hang)", clock.nowMs(), null);
+      if (nextAtMs === null) {
+        monitor.afterInstant(instantMs, Infinity); // nothing will ever happen: every deadline still pending is missed
+        throw new InvariantViolation("shutdown finishes", "nothing left to happen, yet Monoceros has not exited (a hang)", clock.nowMs(), null);
+      }
       if (nextAtMs !== instantMs) {
         monitor.afterInstant(instantMs, nextAtMs);
         instantMs = nextAtMs;

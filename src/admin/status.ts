@@ -1,7 +1,7 @@
 // GET /status: every pool and worker, for people and scripts (documented in the README).
 import { isUp, supervisorHealth } from "../domain/health.js";
 import { workerPort } from "../domain/identity.js";
-import type { SupervisorState, WorkerState } from "../domain/state.js";
+import { leaderRunning, type SupervisorState, type WorkerState } from "../domain/state.js";
 import type { ProcessStats } from "../runtime/ports.js";
 
 export interface StatusSources {
@@ -46,8 +46,7 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
                 last_exit: exitOf(pool.proxy),
               },
         workers: pool.workers.map((worker) => {
-          // Not once the leader exited: its pid may soon be another process's.
-          const processStats = worker.pid === null || (worker.status !== "running" && worker.status !== "stopping") ? null : stats(worker.pid);
+          const processStats = leaderRunning(worker) ? stats(worker.pid) : null;
           return {
             id: worker.id,
             multiprocess_worker_id: worker.env.MULTIPROCESS_WORKER_ID,
@@ -59,7 +58,7 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
             restarts: worker.restarts,
             planned_restarts: worker.plannedRestarts,
             started_at: worker.startedAtMs === null ? null : iso(toEpochMs(worker.startedAtMs)),
-            uptime_seconds: worker.startedAtMs === null || (worker.status !== "running" && worker.status !== "stopping") ? null : Math.round(now - worker.startedAtMs) / 1000,
+            uptime_seconds: worker.startedAtMs === null || !leaderRunning(worker) ? null : Math.round(now - worker.startedAtMs) / 1000,
             port: workerPort(pool.config, worker.index),
             last_exit: exitOf(worker),
             cpu_seconds: processStats?.cpuSeconds ?? null,

@@ -36,24 +36,26 @@ export interface RunOptions {
   stderr: (line: string) => void;
 }
 
-/** Start-up checks that need the machine: every `exec` can be run. */
-export function startupProblems(config: Config): string[] {
-  return config.pools.flatMap((pool, index) => {
-    const problems: string[] = [];
+/**
+ * Start-up checks that need the machine: every `exec` and proxy binary can be run. Also returns
+ * where each pool's proxy binary was found (by pool index), so it is looked up once.
+ */
+function startupCheck(config: Config): { problems: string[]; proxyPaths: (string | null)[] } {
+  const problems: string[] = [];
+  const proxyPaths = config.pools.map((pool, index) => {
     const found = findExecutable(pool.exec);
     if (!found.ok) problems.push(`supervisor.workers[${index}].exec: cannot run "${pool.exec}": ${found.reason}`);
-    if (pool.server !== null) {
-      const proxy = findExecutable(pool.server.proxyBinary);
-      if (!proxy.ok) {
-        problems.push(`supervisor.workers[${index}].server.proxy_binary: cannot run "${pool.server.proxyBinary}": ${proxy.reason} (this pool's proxy is ${PROXY_NAMES[pool.server.proxy]}: install it, or set server.proxy_binary)`);
-      }
-    }
-    return problems;
+    if (pool.server === null) return null;
+    const proxy = findExecutable(pool.server.proxyBinary);
+    if (proxy.ok) return proxy.path;
+    problems.push(`supervisor.workers[${index}].server.proxy_binary: cannot run "${pool.server.proxyBinary}": ${proxy.reason} (this pool's proxy is ${PROXY_NAMES[pool.server.proxy]}: install it, or set server.proxy_binary)`);
+    return null;
   });
+  return { problems, proxyPaths };
 }
 
 export async function runSupervisor(config: Config, options: RunOptions): Promise<number> {
-  const problems = startupProblems(config);
+  const { problems, proxyPaths } = startupCheck(config);
   if (problems.length > 0) {
     for (const line of problems) options.stderr(line);
     return EXIT_CODES.usage;
@@ -71,11 +73,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     shutdownBeforeStart ??= signal;
   };
   const stopHandlingSignals = handleSignals({ shutdown: (signal) => onShutdownSignal(signal), log: (level, msg, fields) => report(level, msg, fields) });
-  const binaryFor = (pool: PoolConfig) => {
-    const binary = pool.server?.proxyBinary ?? "envoy";
-    const found = findExecutable(binary);
-    return found.ok ? found.path : binary;
-  };
+  const binaryFor = (pool: PoolConfig) => proxyPaths[config.pools.indexOf(pool)] ?? pool.server?.proxyBinary ?? "envoy";
   // Each pool's proxy through its kind's data plane; the proxy lifecycle is the core's, the same for all.
   const dataPlanes = createDataPlanes((level, msg, fields) => report(level, msg, fields));
   let state: SupervisorState;

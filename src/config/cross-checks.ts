@@ -4,8 +4,7 @@
 // rejects, so that one run reports every problem at once.
 import { posix, resolve } from "node:path";
 import { haproxySocketPathProblem } from "../haproxy/socket-path.js";
-import { defaultProxyConfigPath } from "./load.js";
-import { DEFAULTS, PROXY_KINDS } from "./types.js";
+import { DEFAULTS, defaultProxyConfigPath, PROXY_KINDS } from "./types.js";
 
 export interface PathedMessage {
   path: (string | number)[];
@@ -69,8 +68,9 @@ export function crossCheck(raw: unknown, cwd: string = process.cwd()): PathedMes
       ranges.push({ path: [...serverPath, "admin_port"], first: server.admin_port, last: server.admin_port, what: "the proxy admin port" });
     }
   });
-  problems.push(...proxyFolderClashes(pools, cwd));
-  problems.push(...proxySocketPathProblems(pools, cwd));
+  const folderUses = pools.map((pool, index) => proxyFolderUse(pool, index));
+  problems.push(...proxyFolderClashes(folderUses, cwd));
+  problems.push(...proxySocketPathProblems(folderUses, cwd));
 
   ranges.forEach((range, index) => {
     const clash = ranges.slice(0, index).find((earlier) => earlier.first <= range.last && range.first <= earlier.last);
@@ -104,11 +104,10 @@ interface ProxyFolderUse {
  * haproxy.cfg, …), so two proxy pools sharing one would overwrite each other's files or watch each
  * other's changes: an error, whichever kinds they are and however the folder is spelt or defaulted.
  */
-function proxyFolderClashes(pools: readonly unknown[], cwd: string): PathedMessage[] {
+function proxyFolderClashes(uses: readonly (ProxyFolderUse | null)[], cwd: string): PathedMessage[] {
   const problems: PathedMessage[] = [];
   const firstInFolder = new Map<string, ProxyFolderUse>();
-  pools.forEach((pool, index) => {
-    const use = proxyFolderUse(pool, index);
+  uses.forEach((use, index) => {
     if (use === null) return;
     const key = resolve(cwd, use.folder);
     const first = firstInFolder.get(key);
@@ -129,10 +128,9 @@ function proxyFolderClashes(pools: readonly unknown[], cwd: string): PathedMessa
 }
 
 /** HAProxy's runtime API socket goes into its folder, and a unix socket path is short (see src/haproxy/socket-path.ts). */
-function proxySocketPathProblems(pools: readonly unknown[], cwd: string): PathedMessage[] {
+function proxySocketPathProblems(uses: readonly (ProxyFolderUse | null)[], cwd: string): PathedMessage[] {
   const problems: PathedMessage[] = [];
-  pools.forEach((pool, index) => {
-    const use = proxyFolderUse(pool, index);
+  uses.forEach((use, index) => {
     if (use === null || use.kind !== "haproxy") return;
     const problem = haproxySocketPathProblem(use.folder, cwd);
     if (problem === null) return;

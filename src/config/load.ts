@@ -4,7 +4,7 @@ import { z } from "zod";
 import { crossCheck, formatPath, type PathedMessage } from "./cross-checks.js";
 import { configSchema, STRING_FIELD_PATHS, type RawConfig, type RawPool } from "./schema.js";
 import { suggestName } from "./suggest.js";
-import { DEFAULTS, type Config, type PoolConfig } from "./types.js";
+import { DEFAULTS, defaultProxyConfigPath, type Config, type PoolConfig } from "./types.js";
 
 /** A config larger than this is certainly not one a person wrote. */
 export const CONFIG_BYTES_MAX = 1024 * 1024;
@@ -98,11 +98,6 @@ function normalisePool(raw: RawPool): PoolConfig {
         }
       : null,
   };
-}
-
-/** The original's ./envoy for Envoy; ./haproxy for HAProxy, so switching does not mix files. */
-export function defaultProxyConfigPath(proxy: string | null | undefined): string {
-  return proxy === "haproxy" ? "./haproxy" : DEFAULTS.proxyConfigPath;
 }
 
 function warningsFor(raw: RawConfig): PathedMessage[] {

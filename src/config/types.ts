@@ -96,6 +96,11 @@ export const DEFAULTS = {
   backoffMaxMs: 30_000,
 } as const;
 
+/** The original's ./envoy for Envoy; ./haproxy for HAProxy, so switching does not mix files. */
+export function defaultProxyConfigPath(proxy: string | null | undefined): string {
+  return proxy === "haproxy" ? "./haproxy" : DEFAULTS.proxyConfigPath;
+}
+
 /** Limits of our own, so that a typo cannot ask for a million processes. */
 export const LIMITS = {
   replicasMax: 4096,

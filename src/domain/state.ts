@@ -133,6 +133,11 @@ function newWorker(index: number, id: string, env: Record<string, string>, args:
   };
 }
 
+/** The worker's leader process runs, so its pid is its own (once the leader exited, the pid may be reused). */
+export function leaderRunning(worker: WorkerState): worker is WorkerState & { pid: number } {
+  return worker.pid !== null && (worker.status === "running" || worker.status === "stopping");
+}
+
 /** A worker that has or may soon have a process: what "live" means for the replicas bound. */
 export function isLive(worker: WorkerState): boolean {
   return worker.status === "spawning" || worker.status === "running" || worker.status === "stopping" || worker.status === "exiting";

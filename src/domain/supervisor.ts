@@ -2,6 +2,7 @@
 // event and the current time, updates the state in place and returns the commands the runtime
 // must carry out. No I/O, no clock, no randomness other than the seeded generator in the state.
 import { proxyEndpoints } from "./identity.js";
+import { doublingMs } from "./backoff.js";
 import { nextRandom } from "./random.js";
 import { isLive, PROXY_INDEX, type PoolState, type SupervisorState, type WorkerExit, type WorkerState } from "./state.js";
 import { timerKey, type Command, type SupervisorEvent, type TimerPayload, type WorkerRef } from "./types.js";
@@ -189,7 +190,7 @@ function onSpawnFailed(state: SupervisorState, ref: WorkerRef, errorCode: string
     worker.status = "stopped"; // restart budget spent: shutting down
     return;
   }
-  const floorMs = Math.min(TIMING.spawnRetryMaxMs, TIMING.spawnRetryMinMs * 2 ** Math.min(Math.max(0, worker.quickExits - 1), 20));
+  const floorMs = doublingMs(TIMING.spawnRetryMinMs, TIMING.spawnRetryMaxMs, worker.quickExits - 1);
   worker.restartAtMs = Math.max(worker.restartAtMs, nowMs + floorMs);
   waitForRestart(pool, worker, nowMs, out);
 }
@@ -245,7 +246,7 @@ function decideRestart(state: SupervisorState, pool: PoolState, worker: WorkerSt
     if (ranForMs >= TIMING.proxyStableAfterMs) worker.quickExits = 0;
     worker.quickExits++;
     worker.restarts++;
-    const delayMs = Math.min(TIMING.proxyRestartMaxMs, TIMING.proxyRestartBaseMs * 2 ** (worker.quickExits - 1));
+    const delayMs = doublingMs(TIMING.proxyRestartBaseMs, TIMING.proxyRestartMaxMs, worker.quickExits - 1);
     worker.restartAtMs = nowMs + delayMs;
     log(out, "warn", "Proxy exited; restarting it", { pool: pool.config.name, delay_ms: delayMs });
     return;
@@ -266,7 +267,7 @@ function decideRestart(state: SupervisorState, pool: PoolState, worker: WorkerSt
 /** 0 for the first quick exit (and any long run), then backoff_initial × 2^(n−2), at most backoff_max. */
 export function backoffDelayMs(policy: { backoffInitialMs: number; backoffMaxMs: number }, quickExits: number): number {
   if (quickExits < 2 || policy.backoffInitialMs === 0) return 0;
-  return Math.min(policy.backoffMaxMs, policy.backoffInitialMs * 2 ** Math.min(quickExits - 2, 40));
+  return doublingMs(policy.backoffInitialMs, policy.backoffMaxMs, quickExits - 2);
 }
 
 /**

@@ -90,6 +90,3 @@ function bootTime(): number | null {
 
 /** The figures of the process group led by `pid` (a worker), or null when the worker is gone. */
 export const readProcessStats: (pid: number) => ProcessStats | null = createProcessStatsReader(procfs(), thisMachine);
-
-/** Kept for callers: nothing is cached per process. */
-export function forgetProcess(_pid: number): void {}

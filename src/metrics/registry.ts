@@ -7,7 +7,7 @@ import collectDefaultMetrics from "prom-client/lib/defaultMetrics.js";
 import Gauge from "prom-client/lib/gauge.js";
 import Registry from "prom-client/lib/registry.js";
 import type { Config } from "../config/types.js";
-import type { SupervisorState, WorkerStatus } from "../domain/state.js";
+import { leaderRunning, type SupervisorState, type WorkerStatus } from "../domain/state.js";
 import type { MetricEvent } from "../domain/types.js";
 import type { ProcessStats } from "../runtime/ports.js";
 import { renderWorkerMetrics, type WorkerSample } from "./worker-metrics.js";
@@ -129,7 +129,7 @@ export class Metrics {
     const samples: WorkerSample[] = [];
     for (const pool of this.state.pools) {
       for (const worker of pool.workers) {
-        if (worker.pid === null || worker.status === "exiting") continue; // its leader is gone: the pid may be reused
+        if (!leaderRunning(worker)) continue;
         const stats = this.readStats(worker.pid);
         // Exited between listing and reading: skipped, not an error.
         if (stats !== null) samples.push({ pool: pool.config.name, worker: worker.id, stats });

@@ -6,7 +6,7 @@ import { createServer, type Server } from "node:net";
 import { readdirSync, readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { findExecutable } from "../../src/backends/os/executable.js";
-import { cleanUpAfterEach, isAlive, pollFor, proxyPoolConfig, startMonoceros, type Running } from "../support/monoceros.js";
+import { cleanUpAfterEach, isAlive, pollFor, pollForAsync, proxyPoolConfig, startMonoceros, type Running } from "../support/monoceros.js";
 
 const track = cleanUpAfterEach(afterEach);
 const haproxy = findExecutable("haproxy");
@@ -130,11 +130,11 @@ describe("faults", () => {
   it("answers /health 503 for a crash-looping pool and shows its worker in backoff", async () => {
     const m = track(startMonoceros(pool(`      replicas: 1\n      max_restarts: -1\n      desired_healthy_percentage: 100\n      exec: "false"\n`)));
     const port = await adminPort(m);
-    const seen = await pollUntil(async () => {
+    const seen = await pollForAsync("a worker in backoff", async () => {
       const body = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { pools: { workers: { state: string; quick_exits: number }[] }[] };
       const worker = body.pools[0]?.workers[0];
       return worker !== undefined && worker.state === "backoff" && worker.quick_exits >= 3 ? worker : undefined;
-    });
+    }, 20_000);
     expect(seen.state).toBe("backoff");
     const health = await fetch(`http://127.0.0.1:${port}/health`);
     expect(health.status).toBe(503);
@@ -199,20 +199,10 @@ describe("faults", () => {
       expect(status.pools[0]?.proxy.last_exit).not.toBeNull();
       // Once the port is free the proxy comes up and the pool is healthy again.
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
-      await pollUntil(async () => ((await fetch(`http://127.0.0.1:${port}/health`)).status === 200 ? true : undefined), 30_000);
+      await pollForAsync("/health 200", async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.status === 200, 30_000);
       expect(isAlive(m.pid)).toBe(true);
     } finally {
       blocker.close();
     }
   });
 });
-
-async function pollUntil<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

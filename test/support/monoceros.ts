@@ -87,25 +87,20 @@ export function startMonoceros(yaml: string, extraArgs: string[] = [], options: 
   return running;
 }
 
-export async function pollFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** pollFor with a probe that needs to await (an HTTP request); the probe is never run twice at once. */
-export async function pollForAsync<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+/** Runs probe every intervalMs until it gives a value (not undefined or false); a probe that awaits is never run twice at once. */
+export async function pollFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, intervalMs = 20): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value;
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** pollFor with a probe that needs to await (an HTTP request), every 100 ms. */
+export function pollForAsync<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  return pollFor(what, probe, timeoutMs, 100);
 }
 
 /** Alive and not a zombie (orphans are reaped late by some PID 1s, so kill -0 is not enough). */

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import type { Signal, WorkerRef } from "../../domain/types.js";
 import type { LogChannels } from "../../logs/worker-output.js";
 import { forwardStream } from "../../logs/worker-output.js";
-import { forgetProcess, readProcessStats } from "../../metrics/process-stats.js";
+import { readProcessStats } from "../../metrics/process-stats.js";
 import type { BackendEvent, ProcessBackend, ProcessStats, SpawnRequest } from "../../runtime/ports.js";
 import { groupHasLiveMembers } from "./process-group.js";
 import { Watchdog } from "./watchdog.js";
@@ -102,7 +102,7 @@ export class OsBackend implements ProcessBackend {
       if (!spawned) return;
       leaderExited = true;
       const groupEmpty = !groupHasLiveMembers(pid);
-      if (groupEmpty) this.forget(pid);
+      if (groupEmpty) this.watchdog.remove(pid);
       else this.pollGroup(ref, pid, GROUP_POLL_FIRST_MS, performance.now());
       this.sink({ type: "exited", ref, code, signal, groupEmpty, outputClosed: openPipes === 0 });
     });
@@ -117,15 +117,10 @@ export class OsBackend implements ProcessBackend {
         this.pollGroup(ref, pgid, slow ? GROUP_POLL_SLOW_MS : Math.min(GROUP_POLL_MAX_MS, delayMs * 2), sinceMs);
         return;
       }
-      this.forget(pgid);
+      this.watchdog.remove(pgid);
       this.sink({ type: "groupEmpty", ref });
     }, delayMs);
     this.groupPolls.add(timer);
-  }
-
-  private forget(pgid: number): void {
-    this.watchdog.remove(pgid);
-    forgetProcess(pgid);
   }
 
   signal(pid: number, signal: Signal): void {

@@ -3,6 +3,8 @@
 // where Monoceros is PID 1 (a container without an init) nobody reaps its workers' orphans, and
 // a zombie group would otherwise never be reported empty. A "zombie" with threads left is alive.
 import { readdirSync, readFileSync } from "node:fs";
+import { parseProcStat, parseStatGroup } from "../../metrics/proc-parse.js";
+import { isLive } from "../../metrics/process-groups.js";
 
 export function groupHasLiveMembers(pgid: number): boolean {
   try {
@@ -14,7 +16,7 @@ export function groupHasLiveMembers(pgid: number): boolean {
   return liveMembersFromProc(pgid);
 }
 
-/** Reads /proc/PID/stat of every process; on any failure to list (e.g. EMFILE) it assumes members are alive. */
+/** Reads /proc/PID/stat of every process; on any failure to list or read (e.g. EMFILE) it assumes members are alive. */
 function liveMembersFromProc(pgid: number): boolean {
   let entries: string[];
   try {
@@ -25,16 +27,17 @@ function liveMembersFromProc(pgid: number): boolean {
   for (const entry of entries) {
     const first = entry.charCodeAt(0);
     if (first < 48 || first > 57) continue;
-    let stat: string;
+    let text: string;
     try {
-      stat = readFileSync(`/proc/${entry}/stat`, "latin1");
+      text = readFileSync(`/proc/${entry}/stat`, "latin1");
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "ESRCH") continue;
       return true; // cannot tell (EMFILE, EACCES): do not claim the group is gone
     }
-    const member = parseStatGroup(stat);
-    if (member === null || member.pgrp !== pgid || member.state === "X") continue;
-    if (member.state !== "Z" || hasLiveThreads(entry)) return true;
+    if (parseStatGroup(text) !== pgid) continue;
+    const member = parseProcStat(text);
+    if (member === null || member.state === "X") continue;
+    if (isLive(member) || hasLiveThreads(entry)) return true;
   }
   return false;
 }
@@ -51,13 +54,4 @@ function hasLiveThreads(pid: string): boolean {
     const code = (error as NodeJS.ErrnoException).code;
     return code !== "ENOENT" && code !== "ESRCH"; // cannot tell: do not claim it is gone
   }
-}
-
-/** State and process group from /proc/PID/stat; the command name may hold spaces and ')'. */
-export function parseStatGroup(stat: string): { state: string; pgrp: number } | null {
-  const close = stat.lastIndexOf(")");
-  if (close < 0) return null;
-  const fields = stat.slice(close + 2).split(" ");
-  const pgrp = Number(fields[2]);
-  return fields[0] === undefined || !Number.isInteger(pgrp) ? null : { state: fields[0], pgrp };
 }

@@ -7,6 +7,8 @@
 // One process for all workers, so nothing is added to the path of each spawn.
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
+import { doublingMs } from "../../domain/backoff.js";
+import { RESOURCE_ERROR_CODES } from "../../domain/supervisor.js";
 
 const SCRIPT = `
 trap '' INT TERM HUP QUIT PIPE USR1 USR2
@@ -29,9 +31,6 @@ sweep() {
 }
 for pause in 0 0.05 0.2 0.7; do sleep "$pause"; sweep; done
 `;
-
-/** Spawn errors of a machine short of a resource, which may pass. */
-const RETRIED_SPAWN_ERRORS: readonly string[] = ["EMFILE", "ENFILE", "EAGAIN", "ENOMEM"];
 
 /** A watchdog that ran this long is restarted at once if it dies; sooner, after a growing delay. */
 const STABLE_AFTER_MS = 10_000;
@@ -69,7 +68,7 @@ export class Watchdog {
     // is retried like a death; a bash that is not there (ENOENT, EACCES) will not appear: said once.
     child.on("error", (error: NodeJS.ErrnoException) => {
       if (child.pid !== undefined) return;
-      if (RETRIED_SPAWN_ERRORS.includes(error.code ?? "")) {
+      if (RESOURCE_ERROR_CODES.includes(error.code ?? "")) {
         this.restartLater(child, `cannot start the orphan watchdog (bash): ${error.message}; workers may outlive a killed Monoceros until it starts`);
         return;
       }
@@ -86,7 +85,7 @@ export class Watchdog {
     if (this.stopped || this.process !== child) return;
     this.process = null;
     this.quickRestarts = performance.now() - this.startedAtMs >= STABLE_AFTER_MS ? 0 : this.quickRestarts + 1;
-    const delayMs = this.quickRestarts === 0 ? 0 : Math.min(RESTART_DELAY_MAX_MS, RESTART_DELAY_FIRST_MS * 2 ** (this.quickRestarts - 1));
+    const delayMs = this.quickRestarts === 0 ? 0 : doublingMs(RESTART_DELAY_FIRST_MS, RESTART_DELAY_MAX_MS, this.quickRestarts - 1);
     this.onProblem(`${problem}; starting it again in ${delayMs} ms`);
     this.restartTimer = setTimeout(() => this.start(), delayMs);
     this.restartTimer.unref();

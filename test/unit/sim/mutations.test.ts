@@ -97,8 +97,8 @@ const MUTANTS: Mutant[] = [
     name: "backoff-doubles-early",
     breaks: "the second quick exit waits backoff_initial, the third twice that",
     file: "supervisor.ts",
-    from: "policy.backoffInitialMs * 2 ** Math.min(quickExits - 2, 40)",
-    to: "policy.backoffInitialMs * 2 ** Math.min(quickExits - 1, 40)",
+    from: "doublingMs(policy.backoffInitialMs, policy.backoffMaxMs, quickExits - 2)",
+    to: "doublingMs(policy.backoffInitialMs, policy.backoffMaxMs, quickExits - 1)",
   },
   {
     name: "health-ignores-min-uptime",
