@@ -20,7 +20,7 @@ export interface OsBackendOptions {
 }
 
 /** Set in every worker's (and proxy's) environment: the watchdog finds them by it if Monoceros dies. */
-export const INSTANCE_ENV = "MONOCEROS_INSTANCE_ID";
+const INSTANCE_ENV = "MONOCEROS_INSTANCE_ID";
 
 /**
  * While an exited worker's group still has processes, it is checked this often: from the first
@@ -38,7 +38,7 @@ export class OsBackend implements ProcessBackend {
   private sink: (event: BackendEvent) => void = () => {};
   /** Also the one list of live worker process groups (a worker's pid is its group id). */
   private readonly watchdog: Watchdog;
-  readonly instanceId = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  private readonly instanceId = `${process.pid}-${randomBytes(6).toString("hex")}`;
   private readonly groupPolls = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: OsBackendOptions) {
