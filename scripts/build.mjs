@@ -46,9 +46,11 @@ for (const name of names) {
       __MONOCEROS_VERSION__: JSON.stringify(version),
       __MONOCEROS_REVISION__: JSON.stringify(git(["rev-parse", "--short=12", "HEAD"], "unknown")),
       __MONOCEROS_BRANCH__: JSON.stringify(git(["rev-parse", "--abbrev-ref", "HEAD"], "unknown")),
+      // CommonJS has no import.meta: modules that locate files (createRequire) get the bundle's own URL.
+      ...(point.codeCache ? { "import.meta.url": "__monocerosImportMetaUrl" } : {}),
     },
     // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
-    banner: point.codeCache ? {} : { js: "#!/usr/bin/env node\nimport { createRequire as __monocerosCreateRequire } from 'node:module';\nconst require = __monocerosCreateRequire(import.meta.url);" },
+    banner: point.codeCache ? { js: 'var __monocerosImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' } : { js: "#!/usr/bin/env node\nimport { createRequire as __monocerosCreateRequire } from 'node:module';\nconst require = __monocerosCreateRequire(import.meta.url);" },
   });
   if (point.codeCache) {
     copyFileSync("scripts/loader.mjs", executable);

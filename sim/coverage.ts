@@ -14,16 +14,21 @@ const EVENT_KINDS = {
   outputClosed: "an exited worker's output closed",
   timer: "a timer fired",
   shutdownRequested: "SIGTERM/SIGINT reached Monoceros",
+  checkResult: "a health check's result came",
+  notify: "a worker sent an sd_notify datagram",
+  memorySampled: "the memory of worker groups was sampled",
 } as const satisfies Record<SupervisorEvent["type"], string>;
 
 const TIMER_KINDS = {
   stagger: "the next worker of a staggered start",
   restart: "a restart after a backoff or a failed spawn",
   lifespan: "a worker reached its lifespan",
-  sigterm: "a lifespan SIGTERM after the rotation grace",
+  sigterm: "a planned restart's SIGTERM after the rotation grace",
   kill: "SIGKILL after signal_timeout",
   abandon: "gave up on processes kill wait after SIGKILL",
   outputDrain: "stopped waiting for an exited worker's output",
+  check: "a health check was due (or its result overdue)",
+  memorySample: "memory sampling was due",
 } as const satisfies Record<TimerPayload["kind"], string>;
 
 const COMMAND_KINDS = {
@@ -36,6 +41,8 @@ const COMMAND_KINDS = {
   exit: "exit",
   proxyRotation: "tell the proxy its rotation",
   drainProxy: "drain the proxy",
+  probe: "run a health check",
+  sampleMemory: "sample the memory of worker groups",
 } as const satisfies Record<Command["type"], string>;
 
 const SIGNAL_KINDS = {
@@ -48,6 +55,7 @@ const METRIC_KINDS = {
   restart: "restarts_total",
   sigkill: "sigkill_total",
   limitEvent: "limits_events_total",
+  healthCheck: "health_checks_total",
   sigtermReceived: "sigterm_received",
 } as const satisfies Record<MetricEvent["metric"], string>;
 
@@ -69,7 +77,24 @@ export const BEHAVIOUR_KINDS = {
   resourceErrorUncharged: "a resource spawn error not charged to max_restarts",
   windowForgotRestarts: "restarts older than restart_policy.window no longer counted",
   budgetExhausted: "a worker used up max_restarts",
-  plannedRestart: "a lifespan restart",
+  plannedRestart: "a planned restart's exit restarted at once, uncharged",
+  lifespanRestart: "a lifespan restart started",
+  memoryRestart: "a memory restart started (3 samples over limits.memory)",
+  healthRestart: "a health restart started (failure_threshold counted failures in a row)",
+  healthNotHeldBack: "a health restart started with max_unavailable others in flight",
+  restartHeldBack: "a lifespan or memory restart held back by max_unavailable",
+  heldBackStarted: "a held-back restart started once another was done",
+  memoryCalledOff: "a held-back memory restart called off (memory under the limit again)",
+  plannedRestartDone: "a planned restart done: the next incarnation became ready",
+  rotationGraceRestart: "a planned restart took a worker out of the rotation before its SIGTERM",
+  readyAfterPass: "a worker with an http or exec check became ready by passing one",
+  readyAfterNotify: "a notify worker became ready (READY=1)",
+  uncountedFailure: "a check failed before the first counted one (readiness, start_period): not counted",
+  outOfRotationOnFailure: "a ready worker left the rotation at a counted failure",
+  passedAgain: "a worker passed again after counted failures",
+  probeDeadline: "a probe without a result counted as a timeout at its deadline",
+  checkNotMade: "a check that could not be made (a local error) not counted",
+  stoppingLeftRotation: "a notify worker left the rotation with STOPPING=1",
   proxyBackoffShortest: "a proxy restarted after the shortest delay",
   proxyBackoffGrown: "a proxy restarted after a grown delay",
   proxyBackoffReset: "a proxy that ran 10 s restarted after the shortest delay again",

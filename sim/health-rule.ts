@@ -1,7 +1,8 @@
 // /health as the README defines it, restated from the monitor's own count of workers (never the
 // core's helpers): healthy when no shutdown began and every pool has floor(up × 100 / replicas) ≥
-// desired_healthy_percentage, where a worker is up once it has run min_uptime and was not asked to
-// stop, and every proxy pool's proxy is running.
+// desired_healthy_percentage, where a worker is up once it is ready (running, not asked to stop,
+// and with a health check passing it: check-model.ts) and has run min_uptime, and every proxy
+// pool's proxy is running.
 import type { Config } from "../src/config/types.js";
 import type { SlotModel } from "./slot-model.js";
 
@@ -11,7 +12,7 @@ export function healthShortfalls(config: Config, model: SlotModel, nowMs: number
   config.pools.forEach((pool, poolIndex) => {
     const up = model.upIn(poolIndex, nowMs);
     const percentage = Math.floor((up * 100) / pool.replicas);
-    if (percentage < pool.desiredHealthyPercentage) short.push(`pool ${pool.name}: ${up} of ${pool.replicas} up for min_uptime (${percentage}% < ${pool.desiredHealthyPercentage}%)`);
+    if (percentage < pool.desiredHealthyPercentage) short.push(`pool ${pool.name}: ${up} of ${pool.replicas} ready and up for min_uptime (${percentage}% < ${pool.desiredHealthyPercentage}%)`);
     if (pool.server !== null && !model.proxyRunning(poolIndex)) short.push(`pool ${pool.name}: its proxy is not running`);
   });
   if (model.shuttingDown) short.push("shutting down");

@@ -1,7 +1,9 @@
 // The rules every run must keep, checked from outside the core: from the events it was given,
 // the commands it returned, and the fake processes that really exist (leftover children and
 // unreported exits included). A second, independent path to each property the core is meant to
-// have: the timing rules are restated in spec.ts and slot-model.ts, never imported from the core.
+// have: the timing rules are restated in spec.ts and slot-model.ts (lifecycle, restarts, budget),
+// check-model.ts (health checks, readiness, memory samples) and planned-restarts.ts (lifespan,
+// memory and health restarts under max_unavailable), never imported from the core.
 //
 // Processes that survive SIGKILL: the core gives up on a process that is not reported gone
 // SPEC.killWaitMs after its SIGKILL. From that moment the monitor calls it *abandoned*: it may
@@ -11,9 +13,11 @@
 import type { Config } from "../src/config/types.js";
 import type { FakeProcess, MemoryBackend } from "../src/backends/memory/memory-backend.js";
 import type { Command, SupervisorEvent } from "../src/domain/types.js";
+import { CheckModel } from "./check-model.js";
 import type { Behaviour } from "./coverage.js";
 import { expectHealthy, healthShortfalls } from "./health-rule.js";
-import { PROXY_WORKER, SlotModel, type Slot } from "./slot-model.js";
+import { PlannedRestarts } from "./planned-restarts.js";
+import { Deadlines, isPlannedCause, isReady, PROXY_WORKER, SlotModel, type Slot } from "./slot-model.js";
 import { SPEC } from "./spec.js";
 
 export class InvariantViolation extends Error {
@@ -45,8 +49,19 @@ const refKey = (ref: { pool: number; worker: number; generation: number }) => `$
 /** A worker's key in the rotation maps (replicas are at most 4096). */
 const rotationKey = (pool: number, worker: number) => pool * 65_536 + worker;
 
+/** A step about health checks or memory that signalled, spawned and told the proxy nothing. */
+function quiet(event: SupervisorEvent, commands: readonly Command[]): boolean {
+  const aboutChecks = event.type === "checkResult" || event.type === "notify" || event.type === "memorySampled" || (event.type === "timer" && (event.timer.kind === "check" || event.timer.kind === "memorySample"));
+  if (!aboutChecks) return false;
+  for (const command of commands) if (command.type === "signal" || command.type === "spawn" || command.type === "proxyRotation" || command.type === "exit") return false;
+  return true;
+}
+
 export class InvariantMonitor {
   private readonly model: SlotModel;
+  private readonly checks: CheckModel;
+  private readonly planned: PlannedRestarts;
+  private readonly deadlines = new Deadlines();
   private shutdownRequests = 0;
   private exitCode: number | null = null;
   /** Processes seen alive, by pid, kept until they are gone and the deadlines they lived through are checked. */
@@ -57,7 +72,11 @@ export class InvariantMonitor {
   private readonly rotation = new Map<number, { inRotation: boolean; outSinceMs: number }>();
   /** Per proxy pool, the proxy incarnation last told to drain. */
   private readonly drained = new Map<number, number>();
-  private readonly counted = { restartMetric: 0, sigkillMetric: 0, limitMetric: 0, sigkills: 0, lifespanStops: 0 };
+  private readonly counted = {
+    restartMetric: 0, sigkillMetric: 0, sigkills: 0,
+    limitMetric: { time: 0, memory: 0, health: 0 } as Record<string, number>,
+    checkMetric: { ok: 0, fail: 0, timeout: 0 } as Record<string, number>,
+  };
   private readonly shutdownBoundMs: number;
   private readonly startupEndMs: number;
 
@@ -66,7 +85,17 @@ export class InvariantMonitor {
     private readonly backend: MemoryBackend,
     private readonly options: MonitorOptions,
   ) {
-    this.model = new SlotModel(config, { fail: (...args) => this.fail(...args), count: options.count });
+    const fail = (...args: Parameters<InvariantMonitor["fail"]>) => this.fail(...args);
+    this.model = new SlotModel(config, { fail, count: options.count });
+    this.planned = new PlannedRestarts(config, this.model, { fail, count: options.count });
+    this.checks = new CheckModel(config, this.model, backend, {
+      fail,
+      count: options.count,
+      ready: (slot) => this.planned.ready(slot),
+      healthFailed: (slot) => this.planned.healthFailedNow(slot),
+      memoryOver: (slot, nowMs) => this.planned.memoryOver(slot, nowMs),
+      memoryUnder: (slot) => this.planned.memoryUnder(slot),
+    });
     // Workers stop first (a slow spawn may delay one's SIGTERM), then each proxy: both phases may run to SIGKILL and the wait after it.
     const proxyBoundMs = Math.max(0, ...config.pools.map((pool) => (pool.server === null ? 0 : pool.server.signalTimeoutMs + SPEC.killWaitMs)));
     this.shutdownBoundMs = options.spawnLatencyMaxMs + Math.max(...config.pools.map((pool) => pool.signalTimeoutMs)) + SPEC.killWaitMs + proxyBoundMs + SPEC.rotationGraceMs;
@@ -84,8 +113,16 @@ export class InvariantMonitor {
     const sigtermedBefore = exitedSlot?.phase === "running" && exitedSlot.sigtermAtMs !== null;
     const handledExit = exitedSlot?.phase === "running";
     if ((event.type === "exited" && event.groupEmpty) || event.type === "groupEmpty") this.reportedEmpty.add(refKey(event.ref));
+    const starting = event.type === "spawned" ? this.model.current(event.ref) : null;
+    const wasSpawning = starting?.phase === "spawning";
     this.model.onEvent(event, nowMs);
+    if (starting !== null && wasSpawning && starting.phase === "running") this.checks.onStarted(starting, nowMs);
+    this.checks.onEvent(event, nowMs);
+    this.planned.onEvent(event, nowMs);
+    this.planned.onCommands(event, commands, nowMs);
     for (const command of commands) this.checkCommand(command, nowMs);
+    this.checks.afterStep(event, commands, nowMs);
+    this.planned.afterStep(nowMs);
     if (event.type === "exited" && handledExit && !event.groupEmpty && !sigtermedBefore) {
       const slot = exitedSlot as Slot;
       const sigtermed = commands.some((c) => c.type === "signal" && c.pid === slot.pid && c.signal !== "SIGKILL");
@@ -93,7 +130,9 @@ export class InvariantMonitor {
     }
     // After a third signal everything that exists is SIGKILLed at once, also a process reported started later.
     if ((event.type === "shutdownRequested" || event.type === "spawned") && this.shutdownRequests >= 3) this.checkForcedKill(nowMs);
-    this.checkWorld(nowMs);
+    // A step about checks or memory that changed nothing outside the core leaves the world as the
+    // last check saw it but for time: its deadlines are checked at the next step that changes something.
+    if (!quiet(event, commands)) this.checkWorld(nowMs);
     this.checkRotationAndDrain(nowMs);
     this.checkHealth(nowMs);
   }
@@ -108,7 +147,7 @@ export class InvariantMonitor {
     }
   }
 
-  /** The proxy's rotation is exactly the workers running and not asked to stop; a running proxy drains once shutdown began. */
+  /** The proxy's rotation is exactly the ready workers (running, not asked to stop, passing their check); a running proxy drains once shutdown began. */
   private checkRotationAndDrain(nowMs: number): void {
     for (const slot of this.model.slots) {
       if (slot.pool.server === null) continue;
@@ -118,17 +157,31 @@ export class InvariantMonitor {
         }
         continue;
       }
-      const expected = slot.phase === "running" && slot.stopping === null;
+      const expected = isReady(slot);
       const sent = this.rotation.get(rotationKey(slot.poolIndex, slot.worker))?.inRotation ?? false;
-      if (sent !== expected) {
-        this.fail("the proxy's rotation is exactly the workers running and not asked to stop", `${slot.id} is ${sent ? "in" : "out of"} the rotation while it ${expected ? "runs" : slot.phase === "running" ? "was asked to stop" : `is ${slot.phase}`}`, nowMs, slot.id);
+      if (sent && !expected) {
+        const why = slot.phase !== "running" ? `it is ${slot.phase}` : slot.stopping !== null ? `it was asked to stop (${slot.stopping})` : this.notReadyWhy(slot);
+        this.fail("never in the proxy's rotation unless ready: running, not asked to stop, and passing its check (passed one in this incarnation, notify: sent READY=1, no counted failure since)", `${slot.id} is in the rotation while ${why}`, nowMs, slot.id);
+      }
+      if (!sent && expected) {
+        this.fail("the proxy's rotation has every ready worker: running, not asked to stop, passing its check", `${slot.id} is out of the rotation while it is ready`, nowMs, slot.id);
       }
     }
   }
 
+  private notReadyWhy(slot: Slot): string {
+    const checks = slot.checks;
+    if (slot.pool.healthCheck?.probe.kind === "notify") return checks.stoppingSent ? "it sent STOPPING=1" : checks.readySent ? `it failed ${checks.failures} counted check(s) since its last keepalive` : "it has not sent READY=1";
+    return checks.failures > 0 ? `it failed ${checks.failures} counted check(s) in a row` : "it has not passed a check yet";
+  }
+
   /** Called when every event of one instant has been handled, with the time of the next one (null: none). */
   afterInstant(nowMs: number, nextAtMs: number | null): void {
-    this.model.afterInstant(nowMs, nextAtMs);
+    this.deadlines.nowMs = nowMs;
+    this.deadlines.nextAtMs = nextAtMs;
+    this.model.afterInstant(this.deadlines);
+    this.checks.afterInstant(this.deadlines);
+    this.planned.afterInstant(this.deadlines);
     if (!this.options.faultFree || this.model.shuttingDown || nowMs < this.startupEndMs || this.exitCode !== null) return;
     this.config.pools.forEach((pool, poolIndex) => {
       const slots = this.model.slots.filter((slot) => slot.poolIndex === poolIndex);
@@ -156,14 +209,25 @@ export class InvariantMonitor {
       this.fail("exit code", `exited ${this.exitCode}, expected ${expectedCode} (${this.model.budgetExceeded ? "a restart budget was exceeded" : "shutdown was requested"})`, nowMs, null);
     }
     const restarts = [...this.model.slots].reduce((sum, slot) => sum + Math.max(0, slot.spawns - 1), 0);
-    const expectations: [string, number, number][] = [
-      ["restarts_total", this.counted.restartMetric, restarts],
-      ["sigkill_total", this.counted.sigkillMetric, this.counted.sigkills],
-      ["limits_events_total{time}", this.counted.limitMetric, this.counted.lifespanStops],
+    const { limitMetric, checkMetric } = this.counted;
+    const { only, maybe } = this.planned.sigterms;
+    // [name, counted, happened at least, happened at most]
+    const expectations: [string, number, number, number][] = [
+      ["restarts_total", this.counted.restartMetric, restarts, restarts],
+      ["sigkill_total", this.counted.sigkillMetric, this.counted.sigkills, this.counted.sigkills],
+      ["limits_events_total{time}", limitMetric.time ?? 0, only.lifespan, only.lifespan + maybe.lifespan],
+      ["limits_events_total{memory}", limitMetric.memory ?? 0, only.memory, only.memory + maybe.memory],
+      ["limits_events_total{health}", limitMetric.health ?? 0, only.health, only.health + maybe.health],
+      ["health_checks_total{ok}", checkMetric.ok ?? 0, this.checks.checkMetrics.ok, this.checks.checkMetrics.ok],
+      ["health_checks_total{fail}", checkMetric.fail ?? 0, this.checks.checkMetrics.fail, this.checks.checkMetrics.fail],
+      ["health_checks_total{timeout}", checkMetric.timeout ?? 0, this.checks.checkMetrics.timeout, this.checks.checkMetrics.timeout],
     ];
-    for (const [name, counted, happened] of expectations) {
-      if (counted !== happened) this.fail("metric counters equal the events", `${name} is ${counted} but ${happened} happened`, nowMs, null);
+    for (const [name, counted, least, most] of expectations) {
+      if (counted < least || counted > most) this.fail("metric counters equal the events", `${name} is ${counted} but ${least === most ? least : `${least} to ${most}`} happened`, nowMs, null);
     }
+    const limitEvents = (limitMetric.time ?? 0) + (limitMetric.memory ?? 0) + (limitMetric.health ?? 0);
+    const plannedSigterms = this.planned.sigterms.all;
+    if (limitEvents !== plannedSigterms) this.fail("metric counters equal the events", `limits_events_total is ${limitEvents} in all but ${plannedSigterms} planned restarts got their SIGTERM`, nowMs, null);
   }
 
   private checkCommand(command: Command, nowMs: number): void {
@@ -180,7 +244,8 @@ export class InvariantMonitor {
       case "metric":
         if (command.metric === "restart") this.counted.restartMetric++;
         if (command.metric === "sigkill") this.counted.sigkillMetric++;
-        if (command.metric === "limitEvent") this.counted.limitMetric++;
+        if (command.metric === "limitEvent") this.counted.limitMetric[command.limitEvent] = (this.counted.limitMetric[command.limitEvent] ?? 0) + 1;
+        if (command.metric === "healthCheck") this.counted.checkMetric[command.result] = (this.counted.checkMetric[command.result] ?? 0) + 1;
         return;
       case "exit":
         if (this.exitCode !== null) this.fail("exit once", "a second exit command", nowMs, null);
@@ -191,6 +256,12 @@ export class InvariantMonitor {
         if (proxy !== undefined) this.drained.set(command.pool, proxy.generation);
         return;
       }
+      case "probe":
+        this.checks.onProbe(command, nowMs);
+        return;
+      case "sampleMemory":
+        this.checks.onSampleMemory(command, nowMs);
+        return;
       case "proxyRotation":
         for (const endpoint of command.endpoints) {
           const key = rotationKey(command.pool, endpoint.worker);
@@ -230,26 +301,16 @@ export class InvariantMonitor {
       this.model.onCommand(command, nowMs);
       return;
     }
-    const lifespanStop = current && !this.model.shuttingDown && !isProxy && slot.phase === "running" && slot.sigtermAtMs === null;
+    const plannedStop = current && !this.model.shuttingDown && !isProxy && slot.phase === "running" && slot.sigtermAtMs === null && isPlannedCause(slot.stopping);
+    if (plannedStop) this.planned.onSigterm(slot, nowMs);
     this.model.onCommand(command, nowMs);
-    if (!lifespanStop) return;
-    // A SIGTERM to a running worker outside shutdown can only be a lifespan restart.
-    const leader = members.find((process) => process.role === "leader");
-    if (leader === undefined) return;
-    const { lifespanMs, jitterRatio } = pool.limits;
-    const earliest = leader.startedAtMs + lifespanMs;
-    const latest = leader.startedAtMs + lifespanMs * (1 + jitterRatio) + this.rotationGraceOf(pool);
-    if (lifespanMs === 0 || nowMs < earliest || nowMs > latest) {
-      this.fail("a worker gets SIGTERM only at shutdown or within [lifespan, lifespan × (1 + jitter_ratio)]", `${id} got SIGTERM ${nowMs - leader.startedAtMs} ms after start, with no shutdown requested and no restart budget spent (by the monitor's count); lifespan ${lifespanMs} ms, jitter ${jitterRatio}`, nowMs, id);
+    if (!plannedStop || slot.graceSigtermAtMs === null) return;
+    // It was in the rotation: it must have left it rotation grace ago.
+    const rotation = this.rotation.get(rotationKey(command.ref.pool, command.ref.worker));
+    const outForMs = rotation === undefined || rotation.inRotation ? -1 : nowMs - rotation.outSinceMs;
+    if (outForMs < SPEC.rotationGraceMs) {
+      this.fail("a planned restart's SIGTERM comes rotation grace after the worker left the proxy's rotation", `${id} got SIGTERM ${outForMs < 0 ? "while in the rotation" : `${outForMs} ms after it left the rotation`} (grace ${SPEC.rotationGraceMs} ms)`, nowMs, id);
     }
-    if (pool.server !== null) {
-      const rotation = this.rotation.get(rotationKey(command.ref.pool, command.ref.worker));
-      const outForMs = rotation === undefined || rotation.inRotation ? -1 : nowMs - rotation.outSinceMs;
-      if (outForMs < SPEC.rotationGraceMs) {
-        this.fail("a lifespan SIGTERM comes rotation grace after the worker left the proxy's rotation", `${id} got SIGTERM ${outForMs < 0 ? "while in the rotation" : `${outForMs} ms after it left the rotation`} (grace ${SPEC.rotationGraceMs} ms)`, nowMs, id);
-      }
-    }
-    this.counted.lifespanStops++;
   }
 
   /** Rules about what exists right now, checked against the fake processes themselves. */
@@ -300,12 +361,12 @@ export class InvariantMonitor {
     const answered = this.options.coreHealthy(nowMs);
     if (answered !== expected) {
       const why = expected ? "" : ` (${healthShortfalls(this.config, this.model, nowMs).join("; ")})`;
-      this.fail("/health says healthy exactly when every pool has its share of workers up for min_uptime and its proxy running", `the core answers ${answered ? "healthy" : "unhealthy"}; expected ${expected ? "healthy" : "unhealthy"}${why}`, nowMs, null);
+      this.fail("/health says healthy exactly when every pool has its share of workers ready and up for min_uptime and its proxy running", `the core answers ${answered ? "healthy" : "unhealthy"}; expected ${expected ? "healthy" : "unhealthy"}${why}`, nowMs, null);
     }
     this.options.count(expected ? "healthy" : "unhealthy");
   }
 
-  /** SIGKILL by signal_timeout after SIGTERM; a lifespan stop by lifespan × (1 + jitter_ratio) after start. */
+  /** SIGKILL by signal_timeout after SIGTERM. */
   private checkDeadlines(process: FakeProcess, nowMs: number): void {
     const pool = this.config.pools[process.request.ref.pool] as PoolConfig;
     const workerId = process.request.workerId;
@@ -314,21 +375,11 @@ export class InvariantMonitor {
     if (process.sigtermAtMs !== null && process.sigkillAtMs === null && nowMs > process.sigtermAtMs + timeoutMs) {
       this.fail("every process alive signal_timeout after SIGTERM gets SIGKILL", `${process.role} pid ${process.pid} of ${workerId} still alive without SIGKILL ${nowMs - process.sigtermAtMs} ms after SIGTERM (signal_timeout ${timeoutMs} ms)`, nowMs, workerId);
     }
-    if (isProxy || process.role !== "leader") return;
-    const { lifespanMs, jitterRatio } = pool.limits;
-    if (!this.model.shuttingDown && lifespanMs > 0 && process.sigtermAtMs === null && nowMs > process.startedAtMs + lifespanMs * (1 + jitterRatio) + this.rotationGraceOf(pool)) {
-      this.fail("lifespan restarts happen within [lifespan, lifespan × (1 + jitter_ratio)]", `${workerId} has run ${nowMs - process.startedAtMs} ms without a lifespan restart (lifespan ${lifespanMs} ms, jitter ${jitterRatio})`, nowMs, workerId);
-    }
   }
 
   /** Given up on by the core: SIGKILLed at least kill wait ago and still not gone. */
   private abandoned(process: FakeProcess, nowMs: number): boolean {
     return process.sigkillAtMs !== null && nowMs >= process.sigkillAtMs + SPEC.killWaitMs;
-  }
-
-  /** In proxy mode a lifespan stop leaves the rotation first and gets its SIGTERM this much later. */
-  private rotationGraceOf(pool: PoolConfig): number {
-    return pool.server === null ? 0 : SPEC.rotationGraceMs;
   }
 
   private timeoutOf(pool: PoolConfig, isProxy: boolean): number {

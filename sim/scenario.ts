@@ -1,6 +1,6 @@
 // A scenario is everything one simulated run needs, generated from a seed: a config, how the
 // fake workers (and proxies) behave, and when shutdown signals arrive.
-import type { Config, PoolConfig } from "../src/config/types.js";
+import type { Config, HealthCheckConfig, PoolConfig } from "../src/config/types.js";
 import type { FakeChildScript, FakeProcessScript, ReplayableEvent, SigtermBehaviour } from "../src/backends/memory/memory-backend.js";
 import { SPAWN_ERROR_KINDS } from "./coverage.js";
 import { Rng } from "./rng.js";
@@ -24,6 +24,12 @@ export interface FaultRates {
   outputHeld: number;
   /** Events about an incarnation are sent again after its slot's next incarnation started. */
   staleEvents: number;
+  /** Pools with a health check: a worker answers only after a while (past start_period, or never). Absent: 0. */
+  slowReady?: number;
+  /** …fails its checks from some moment on (fail, timeout, no answer at all), may recover, may be stopped (SIGSTOP); notify: falls silent or sends STOPPING=1. */
+  unhealthy?: number;
+  /** Pools with limits.memory: a worker's memory grows (for good, or falling back now and then). */
+  memoryGrowth?: number;
 }
 
 export interface Scenario {
@@ -71,6 +77,8 @@ export function generateScenario(seed: number): Scenario {
         { minUptimeMs: 5_000, backoffInitialMs: 1_000, backoffMaxMs: 10_000, windowMs: 60_000 },
         { minUptimeMs: rng.int(0, 5_000), backoffInitialMs: rng.int(0, 1_000), backoffMaxMs: rng.int(0, 60_000), windowMs: rng.chance(0.5) ? null : rng.int(1, 600_000) },
       ]),
+      healthCheck: null,
+      maxUnavailable: 1,
       server: proxyMode
         ? {
             proxy: "envoy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9000 + index * 100, signalTimeoutMs: pick(rng, [100, 5_000, 20_000]),
@@ -95,14 +103,58 @@ export function generateScenario(seed: number): Scenario {
         staleEvents: pick(rng, [0, 0, 0.2, 0.6]),
       };
   const horizonMs = pick(rng, [1_000, 60_000, 600_000, 3_600_000]);
-  const firstSignalAtMs = rng.int(0, horizonMs);
-  const shutdownSignalsAtMs = [firstSignalAtMs];
+  let firstSignalAtMs = rng.int(0, horizonMs);
+  let shutdownSignalsAtMs = [firstSignalAtMs];
   const extraSignals = pick(rng, [0, 0, 0, 1, 2]);
   // Sometimes a burst (an operator hammering Ctrl-C), so a third signal can find spawns still in flight.
   const spreadMs = extraSignals > 0 && rng.chance(0.3) ? 5 : 20_000;
   for (let i = 0; i < extraSignals; i++) shutdownSignalsAtMs.push(firstSignalAtMs + rng.int(0, spreadMs));
   shutdownSignalsAtMs.sort((a, b) => a - b);
+  // Drawn after everything else, so that the draws above mean what they meant before checks existed.
+  // Now and then a short run about checks: every pool checked often (a probe that hangs then
+  // takes longer than the interval), its workers often unhealthy; or one about limits: every pool
+  // with limits.memory and a short lifespan, few restarts at once, so restarts are held back.
+  const about = rng.chance(0.06) ? pick(rng, ["checks", "limits"] as const) : null;
+  if (about !== null) {
+    const shiftMs = Math.min(0, (about === "checks" ? rng.int(2_000, 10_000) : rng.int(20_000, 60_000)) - firstSignalAtMs);
+    shutdownSignalsAtMs = shutdownSignalsAtMs.map((atMs) => atMs + shiftMs);
+    firstSignalAtMs += shiftMs;
+  }
+  pools.forEach((pool, poolIndex) => {
+    pool.healthCheck = about === "checks" || rng.chance(0.4) ? healthCheckFor(rng, pool, poolIndex, about === "checks" ? firstSignalAtMs / 4 : firstSignalAtMs) : null;
+    // Memory is sampled every second whatever the pools: in long runs that would be most of the events.
+    if (about === "limits" || rng.chance(firstSignalAtMs <= 60_000 ? 0.2 : firstSignalAtMs <= 120_000 ? 0.1 : firstSignalAtMs <= 600_000 ? 0.02 : 0)) pool.limits.memoryBytes = pick(rng, [64, 100, 256]) * MIB;
+    pool.maxUnavailable = about === "limits" ? pick(rng, [1, 1, 2]) : pick(rng, [1, 1, 2, 3, pool.replicas, 100, Math.ceil(pool.replicas * 0.25)]);
+    if (about === "limits") pool.limits.lifespanMs = rng.int(1_000, 10_000);
+  });
+  if (faults !== null) {
+    faults.slowReady = pick(rng, [0, 0.1, 0.3]);
+    faults.unhealthy = about === "checks" ? pick(rng, [0.3, 0.6]) : pick(rng, [0, 0.05, 0.2, 0.5]);
+    faults.memoryGrowth = about === "limits" ? 0.6 : pick(rng, [0, 0.1, 0.3, 0.6]);
+  }
   return { seed, config: { admin: { port: 0, host: null }, pools }, faults, shutdownSignalsAtMs };
+}
+
+const MIB = 1024 * 1024;
+/** About how many counted checks a worker, and a pool, get in a run at most: short intervals only in short runs (checks are most of a run's events). */
+const CHECKS_PER_WORKER_MAX = 10;
+const CHECKS_PER_POOL_MAX = 20;
+
+/** A check whose interval lets runMs of checks stay within the bounds above. */
+function healthCheckFor(rng: Rng, pool: PoolConfig, poolIndex: number, runMs: number): HealthCheckConfig {
+  const shortestMs = Math.ceil(Math.max(runMs / CHECKS_PER_WORKER_MAX, (runMs * pool.replicas) / CHECKS_PER_POOL_MAX));
+  const intervalMs = Math.max(pick(rng, [100, 250, 1_000, 5_000, rng.int(100, 10_000)]), shortestMs);
+  const kind = pick(rng, ["http", "exec", "notify"] as const);
+  return {
+    probe: kind === "http"
+      // In proxy mode on the worker's own port (startPort null) or on ports of its own; without a proxy only the latter exist.
+      ? { kind, path: "/healthz", host: "127.0.0.1", startPort: pool.server !== null && rng.chance(0.5) ? null : 9_500 + poolIndex * 100 }
+      : kind === "exec" ? { kind, argv: ["check", "--pid={{.Pid}}", "{{.WorkerId}}"] } : { kind },
+    intervalMs,
+    timeoutMs: pick(rng, [intervalMs, Math.min(intervalMs, 200), rng.int(1, intervalMs)]),
+    failureThreshold: pick(rng, [1, 2, 3, 3, rng.int(1, 10)]),
+    startPeriodMs: pick(rng, [0, 0, 1_000, rng.int(0, 30_000)]),
+  };
 }
 
 /** What the n-th spawn does; drawn from its own stream so that it does not depend on other draws. */
@@ -123,7 +175,7 @@ export function scriptForSpawn(scenario: Scenario, pool: PoolConfig, spawnIndex:
   const spawnError = rng.chance(isProxy ? faults.spawnFailure / 3 : faults.spawnFailure) ? pick(rng, SPAWN_ERRORS) : undefined;
   const crashes = rng.chance(faults.crash);
   const bySignal = rng.chance(0.3);
-  return {
+  const script: FakeProcessScript = {
     ...(spawnError === undefined ? {} : { spawnError }),
     exitAfterMs: crashes ? (isProxy ? proxyLifetimeMs(rng) : rng.int(0, faults.meanLifetimeMs * 2)) : null,
     exitCode: bySignal ? null : pick(rng, [0, 1, 2, 137]),
@@ -131,6 +183,64 @@ export function scriptForSpawn(scenario: Scenario, pool: PoolConfig, spawnIndex:
     onSigterm,
     ...nastiness(rng, faults, timeoutMs),
   };
+  // Drawn last, so that the draws above mean what they meant before checks existed; a proxy has neither.
+  if (!isProxy && pool.healthCheck !== null) unhealthiness(rng, faults, pool.healthCheck, script);
+  if (!isProxy && pool.limits.memoryBytes > 0) memoryUse(rng, faults, pool.limits.memoryBytes, script);
+  return script;
+}
+
+/**
+ * How a worker answers its checks: ready at once, after a while (maybe past start_period) or never;
+ * unhealthy from some moment (a failure, a timeout, no answer at all), for good or recovering;
+ * a stopped process (SIGSTOP) that neither answers nor reacts to SIGTERM; slow answers; notify
+ * workers whose keepalives are too slow, fall silent, or who send STOPPING=1 (and then exit).
+ */
+function unhealthiness(rng: Rng, faults: FaultRates, check: HealthCheckConfig, script: FakeProcessScript): void {
+  const { intervalMs, startPeriodMs, failureThreshold } = check;
+  if (rng.chance(faults.slowReady ?? 0)) script.readyAfterMs = pick(rng, [rng.int(0, startPeriodMs + intervalMs), rng.int(0, startPeriodMs + intervalMs * (failureThreshold + 2)), Infinity]);
+  const unhealthy = faults.unhealthy ?? 0;
+  if (rng.chance(unhealthy)) {
+    script.unhealthyAfterMs = rng.int(0, startPeriodMs + intervalMs * 20);
+    script.unhealthyAs = pick(rng, ["fail", "timeout", "hung"] as const);
+    if (rng.chance(0.4)) script.healthyAgainAfterMs = script.unhealthyAfterMs + rng.int(0, intervalMs * (failureThreshold + 1));
+    if (script.unhealthyAs !== "fail" && rng.chance(0.3)) script.onSigterm = { kind: "ignore" };
+  }
+  if (rng.chance(0.2)) script.probeLatencyMs = rng.int(0, Math.ceil(check.timeoutMs * 1.5));
+  if (rng.chance(0.05)) script.probeLocalErrorEvery = pick(rng, [1, 2, 3, 7]);
+  if (check.probe.kind !== "notify") return;
+  // Half the interval as sd_notify users do (the default), just under it, or any: too slow now and then.
+  const watchdogEveryMs = pick(rng, [undefined, undefined, Math.floor(intervalMs * 0.9), rng.int(Math.ceil(intervalMs / 4), intervalMs * 2)]);
+  if (watchdogEveryMs !== undefined) script.watchdogEveryMs = watchdogEveryMs;
+  if (rng.chance(unhealthy / 2)) {
+    const stoppingAfterMs = rng.int(0, startPeriodMs + intervalMs * 10);
+    script.stoppingAfterMs = stoppingAfterMs;
+    // A service that says it is stopping usually does, soon; now and then one goes on for ever.
+    if (rng.chance(0.7)) script.exitAfterMs = Math.min(script.exitAfterMs ?? Infinity, stoppingAfterMs + rng.int(0, intervalMs * 2));
+  }
+}
+
+/**
+ * Memory against limits.memory: a leader stable under it, near it or over it from the start;
+ * growing for good, or falling back now and then (so a held-back restart may be called off); and
+ * children with memory of their own, so only the group's sum is over the limit.
+ */
+function memoryUse(rng: Rng, faults: FaultRates, limitBytes: number, script: FakeProcessScript): void {
+  script.rssBytes = Math.round(limitBytes * pick(rng, [0.1, 0.5, 0.9, 0.97, rng.chance(0.1) ? 1.1 : 0.3]));
+  const growth = faults.memoryGrowth ?? 0;
+  if (rng.chance(growth)) {
+    script.rssGrowthBytesPerSecond = Math.round(limitBytes * pick(rng, [0.01, 0.05, 0.2, 1]));
+    if (rng.chance(0.5)) script.rssDropEveryMs = rng.int(1_000, 8_000);
+  }
+  if (rng.chance(0.3)) {
+    const children: FakeChildScript[] = [...(script.children ?? [])];
+    for (let count = rng.int(1, 2); count > 0; count--) {
+      children.push({
+        exitAfterLeaderMs: 0, onSigterm: { kind: "exit", afterMs: 0, code: null, signal: null }, holdsOutput: false,
+        rssBytes: Math.round(limitBytes * pick(rng, [0.05, 0.2, 0.5])), rssGrowthBytesPerSecond: rng.chance(growth) ? Math.round(limitBytes * 0.02) : 0,
+      });
+    }
+    script.children = children;
+  }
 }
 
 /** The faults real processes add beyond exiting: slow spawns, D state, late reports, leftovers, held output, stale events. */

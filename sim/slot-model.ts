@@ -3,13 +3,21 @@
 // never from the core's state or helpers. From it follow the timing rules the core must keep
 // exactly: when a slot is free again (nothing left of its group, its output closed, or given up
 // on), when it must be restarted (restart_policy's backoff, the spawn retry floor, the proxy's
-// backoff), how the restart budget is charged, and which workers count for /health.
+// backoff), how the restart budget is charged (planned restarts never are), and which workers
+// count for /health. Checks, readiness and memory are check-model.ts's; planned restarts and
+// max_unavailable planned-restarts.ts's.
 import type { Config, PoolConfig } from "../src/config/types.js";
-import type { Command, SupervisorEvent, WorkerRef } from "../src/domain/types.js";
+import type { Command, PlannedCause, SupervisorEvent, WorkerRef } from "../src/domain/types.js";
+import { newIncarnationChecks, type IncarnationChecks } from "./check-model.js";
 import type { Behaviour } from "./coverage.js";
 import { policyDelayMs, proxyDelayMs, RESOURCE_ERRORS, SPEC, spawnRetryDelayMs } from "./spec.js";
 
 export const PROXY_WORKER = -1;
+
+/** May get requests: running, not asked to stop, and (with a health check) passing it; what the rotation and /health count. */
+export function isReady(slot: Slot): boolean {
+  return slot.phase === "running" && slot.stopping === null && slot.checks.ready;
+}
 
 /**
  * pending:  not started yet, or waiting for its restart
@@ -30,8 +38,8 @@ export interface Slot {
   phase: Phase;
   pid: number | null;
   spawnedAtMs: number | null;
-  /** Why it was asked to stop, if it was: a lifespan restart, or shutdown. */
-  stopping: "lifespan" | "shutdown" | null;
+  /** Why it was asked to stop, if it was: a planned restart (from its start, rotation grace included), or shutdown. */
+  stopping: PlannedCause | "shutdown" | null;
   sigtermAtMs: number | null;
   sigkillAtMs: number | null;
   endAtMs: number | null;
@@ -47,7 +55,36 @@ export interface Slot {
   /** When the first spawn is due in a staggered start (null once it happened). */
   firstSpawnAtMs: number | null;
   spawns: number;
+  /** This incarnation's health checks, readiness and memory samples (check-model.ts). */
+  checks: IncarnationChecks;
+  /** Planned restarts due and not begun yet (held back by max_unavailable), by cause, since when. */
+  readonly due: Map<PlannedCause, number>;
+  /** The planned restart in flight: from its start until the slot's next incarnation is ready (what max_unavailable counts); all the causes due when it started. */
+  planned: { cause: PlannedCause; sinceMs: number; causes: PlannedCause[] } | null;
+  /** When this incarnation's lifespan was reached (its lifespan restart decided); null before. */
+  lifespanAtMs: number | null;
+  /** A planned restart of a worker in the rotation: its SIGTERM is due rotation grace after it left; null otherwise. */
+  graceSigtermAtMs: number | null;
 }
+
+/**
+ * The instant whose events were all handled, and the next one: a deadline before the next instant
+ * is missed too (nothing will happen at it, so the core has no timer for it).
+ */
+export class Deadlines {
+  nowMs = 0;
+  nextAtMs: number | null = null;
+
+  missed(dueAtMs: number): boolean {
+    return dueAtMs <= this.nowMs || (this.nextAtMs !== null && dueAtMs < this.nextAtMs);
+  }
+
+  by(dueAtMs: number): string {
+    return dueAtMs <= this.nowMs ? `by ${this.nowMs} ms` : `with nothing due before ${this.nextAtMs} ms`;
+  }
+}
+
+export const isPlannedCause = (stopping: Slot["stopping"]): stopping is PlannedCause => stopping !== null && stopping !== "shutdown";
 
 export interface SlotModelHooks {
   fail(invariant: string, detail: string, nowMs: number, workerId: string | null): never;
@@ -130,12 +167,6 @@ export class SlotModel {
   }
 
   private onTimer(timer: Extract<SupervisorEvent, { type: "timer" }>["timer"], nowMs: number): void {
-    if (timer.kind === "lifespan") {
-      const slot = this.current(timer.ref);
-      // The core's decision to restart a worker that reached its lifespan (its timing is checked against the processes).
-      if (slot !== null && slot.phase === "running" && slot.stopping === null && !this.shuttingDown) slot.stopping = "lifespan";
-      return;
-    }
     if (timer.kind !== "abandon" && timer.kind !== "outputDrain") return;
     const slot = this.current(timer.ref);
     if (slot === null || slot.releasedAtMs !== null || (slot.phase !== "running" && slot.phase !== "ended")) return;
@@ -180,9 +211,9 @@ export class SlotModel {
     }
     if (slot.phase === "ended") {
       if (slot.sigtermAtMs === null) this.hooks.count("leftoverSigterm");
-    } else if (slot.stopping === null) {
-      // A SIGTERM while running normally can only be a lifespan restart (its timing is checked against the processes).
-      slot.stopping = this.shuttingDown || slot.worker === PROXY_WORKER ? "shutdown" : "lifespan";
+    } else if (slot.stopping === null && (this.shuttingDown || slot.worker === PROXY_WORKER)) {
+      // Outside shutdown a running worker's SIGTERM is a planned restart's: planned-restarts.ts set its cause when it began.
+      slot.stopping = "shutdown";
     }
     slot.sigtermAtMs ??= nowMs;
   }
@@ -222,6 +253,10 @@ export class SlotModel {
     slot.outputDone = false;
     slot.releasedAtMs = null;
     slot.restartAtMs = null;
+    slot.checks = newIncarnationChecks();
+    slot.due.clear();
+    slot.lifespanAtMs = null;
+    slot.graceSigtermAtMs = null;
   }
 
   /**
@@ -229,23 +264,22 @@ export class SlotModel {
    * waits are never late. A deadline before the next instant (nextAtMs) is missed too: nothing
    * will happen at it, so the core has no timer for it.
    */
-  afterInstant(nowMs: number, nextAtMs: number | null): void {
-    const missed = (dueAtMs: number) => dueAtMs <= nowMs || (nextAtMs !== null && dueAtMs < nextAtMs);
-    const by = (dueAtMs: number) => (dueAtMs <= nowMs ? `by ${nowMs} ms` : `with nothing due before ${nextAtMs} ms`);
+  afterInstant(deadlines: Deadlines): void {
+    const nowMs = deadlines.nowMs;
     for (const slot of this.slots) {
-      if (!this.shuttingDown && slot.firstSpawnAtMs !== null && missed(slot.firstSpawnAtMs)) {
-        this.hooks.fail("a staggered start spawns worker i at i × startup_wait_time", `${slot.id} not spawned ${by(slot.firstSpawnAtMs)}, due at ${slot.firstSpawnAtMs} ms`, nowMs, slot.id);
+      if (!this.shuttingDown && slot.firstSpawnAtMs !== null && deadlines.missed(slot.firstSpawnAtMs)) {
+        this.hooks.fail("a staggered start spawns worker i at i × startup_wait_time", `${slot.id} not spawned ${deadlines.by(slot.firstSpawnAtMs)}, due at ${slot.firstSpawnAtMs} ms`, nowMs, slot.id);
       }
       const waiting = slot.phase === "running" || (slot.phase === "ended" && slot.releasedAtMs === null);
-      if (waiting && slot.sigkillAtMs !== null && missed(slot.sigkillAtMs + SPEC.killWaitMs)) {
-        this.hooks.fail("processes not gone kill wait after SIGKILL are given up on", `${slot.id} still waited ${by(slot.sigkillAtMs + SPEC.killWaitMs)} (SIGKILL at ${slot.sigkillAtMs} ms, kill wait ${SPEC.killWaitMs} ms)`, nowMs, slot.id);
+      if (waiting && slot.sigkillAtMs !== null && deadlines.missed(slot.sigkillAtMs + SPEC.killWaitMs)) {
+        this.hooks.fail("processes not gone kill wait after SIGKILL are given up on", `${slot.id} still waited ${deadlines.by(slot.sigkillAtMs + SPEC.killWaitMs)} (SIGKILL at ${slot.sigkillAtMs} ms, kill wait ${SPEC.killWaitMs} ms)`, nowMs, slot.id);
       }
-      if (slot.phase === "ended" && slot.releasedAtMs === null && !slot.outputDone && missed((slot.endAtMs as number) + SPEC.outputDrainMs)) {
-        this.hooks.fail("output is waited for at most outputDrain after the exit", `${slot.id} still waits for its output ${by((slot.endAtMs as number) + SPEC.outputDrainMs)} (exit at ${slot.endAtMs} ms, ${SPEC.outputDrainMs} ms)`, nowMs, slot.id);
+      if (slot.phase === "ended" && slot.releasedAtMs === null && !slot.outputDone && deadlines.missed((slot.endAtMs as number) + SPEC.outputDrainMs)) {
+        this.hooks.fail("output is waited for at most outputDrain after the exit", `${slot.id} still waits for its output ${deadlines.by((slot.endAtMs as number) + SPEC.outputDrainMs)} (exit at ${slot.endAtMs} ms, ${SPEC.outputDrainMs} ms)`, nowMs, slot.id);
       }
       const dueAtMs = this.restartDueAtMs(slot);
-      if (dueAtMs !== null && missed(dueAtMs)) {
-        this.hooks.fail("a restart is never later than restart_policy and the slot allow", `${slot.id} not spawned ${by(dueAtMs)}; due at ${dueAtMs} ms (exit at ${slot.endAtMs} ms, ${slot.quickExits} quick end(s) in a row, free since ${slot.releasedAtMs} ms)`, nowMs, slot.id);
+      if (dueAtMs !== null && deadlines.missed(dueAtMs)) {
+        this.hooks.fail("a restart is never later than restart_policy and the slot allow", `${slot.id} not spawned ${deadlines.by(dueAtMs)}; due at ${dueAtMs} ms (exit at ${slot.endAtMs} ms, ${slot.quickExits} quick end(s) in a row, free since ${slot.releasedAtMs} ms)`, nowMs, slot.id);
       }
     }
   }
@@ -256,12 +290,12 @@ export class SlotModel {
     return Math.max(slot.releasedAtMs, slot.restartAtMs);
   }
 
-  /** Workers that count for /health: running, not asked to stop, for at least min_uptime. */
+  /** Workers that count for /health: ready (running, not asked to stop, passing its check if it has one), for at least min_uptime. */
   upIn(poolIndex: number, nowMs: number): number {
     let up = 0;
     for (const slot of this.slots) {
       if (slot.poolIndex !== poolIndex || slot.worker === PROXY_WORKER) continue;
-      if (slot.phase === "running" && slot.stopping === null && nowMs - (slot.spawnedAtMs as number) >= slot.pool.restartPolicy.minUptimeMs) up++;
+      if (isReady(slot) && nowMs - (slot.spawnedAtMs as number) >= slot.pool.restartPolicy.minUptimeMs) up++;
     }
     return up;
   }
@@ -292,7 +326,8 @@ export class SlotModel {
       this.hooks.count(slot.quickExits > 1 ? "proxyBackoffGrown" : "proxyBackoffShortest");
       return;
     }
-    if (slot.stopping === "lifespan" && !cause.spawnFailed) {
+    // A planned restart (lifespan, memory, health) is carried out at once and never charged to max_restarts.
+    if (isPlannedCause(slot.stopping) && !cause.spawnFailed) {
       slot.quickExits = 0;
       slot.restartAtMs = nowMs;
       this.hooks.count("plannedRestart");
@@ -340,6 +375,7 @@ export class SlotModel {
     const slot: Slot = {
       poolIndex, worker, id, pool, generation: 0, phase: "pending", pid: null, spawnedAtMs: null, stopping: null, sigtermAtMs: null, sigkillAtMs: null,
       endAtMs: null, groupDone: true, outputDone: true, releasedAtMs: null, restartAtMs: null, quickExits: 0, chargedAtMs: [], firstSpawnAtMs: null, spawns: 0,
+      checks: newIncarnationChecks(), due: new Map(), planned: null, lifespanAtMs: null, graceSigtermAtMs: null,
     };
     this.slots.push(slot);
     (this.byPool[poolIndex] ??= [])[worker + 1] = slot;

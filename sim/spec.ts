@@ -18,6 +18,13 @@ export const SPEC = {
   proxyRestartMaxMs: 5_000,
   /** …and a proxy that ran this long counts as stable: its next crash restarts after 100 ms again. */
   proxyStableAfterMs: 10_000,
+  /** A probe without a result this long after its timeout counts as a timeout. */
+  resultGraceMs: 1_000,
+  /** A health check (or a probe's deadline) may come up to this much after it is due (checks of many workers share a wake-up). */
+  checkTimerSlackMs: 50,
+  /** Memory is sampled this often; this many samples over limits.memory in a row make a restart. */
+  memorySampleIntervalMs: 1_000,
+  memorySamplesOverLimit: 3,
 } as const;
 
 /** Spawn errors that say the machine is short of a resource: retried, never charged to max_restarts. */

@@ -29,10 +29,17 @@ export function describeEvent(state: SupervisorState, event: SupervisorEvent): s
         const pool = state.pools[timer.pool];
         return `timer restart ${(timer.worker === PROXY_INDEX ? pool?.proxy : pool?.workers[timer.worker])?.id}`;
       }
+      if (timer.kind === "memorySample") return "timer memorySample";
       return `timer ${timer.kind} ${name(state, timer.ref)}`;
     }
     case "shutdownRequested":
       return `shutdownRequested ${event.signal}`;
+    case "checkResult":
+      return `checkResult ${name(state, event.ref)} #${event.seq} ${event.localError === true ? "local-error" : event.result}`;
+    case "notify":
+      return `notify ${name(state, event.ref)}${event.ready ? " READY" : ""}${event.watchdog ? " WATCHDOG" : ""}${event.stopping ? " STOPPING" : ""}`;
+    case "memorySampled":
+      return `memorySampled ${event.samples.map((sample) => `${name(state, sample.ref)}=${sample.rssBytes}`).join(" ")}`;
   }
 }
 
@@ -56,5 +63,9 @@ export function describeCommand(state: SupervisorState, command: Command): strin
       return `proxyRotation pool=${command.pool} ${command.endpoints.map((e) => (e.inRotation ? "1" : "0")).join("")}`;
     case "drainProxy":
       return `drainProxy pool=${command.pool}`;
+    case "probe":
+      return `probe ${name(state, command.ref)} #${command.seq} ${command.probe.kind}`;
+    case "sampleMemory":
+      return `sampleMemory ${command.groups.map((group) => name(state, group.ref)).join(" ")}`;
   }
 }

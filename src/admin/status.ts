@@ -2,6 +2,7 @@
 import { isUp, supervisorHealth } from "../domain/health.js";
 import { workerPort } from "../domain/identity.js";
 import { leaderRunning, type SupervisorState, type WorkerState } from "../domain/state.js";
+import { plannedRestartsInFlight } from "../domain/supervisor.js";
 import type { ProcessStats } from "../runtime/ports.js";
 
 export interface StatusSources {
@@ -35,6 +36,10 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
         min_uptime_seconds: pool.config.restartPolicy.minUptimeMs / 1000,
         desired_healthy_percentage: pool.config.desiredHealthyPercentage,
         max_restarts: Number.isFinite(pool.config.maxRestarts) ? pool.config.maxRestarts : -1,
+        health_check: pool.config.healthCheck?.probe.kind ?? null,
+        memory_limit_bytes: pool.config.limits.memoryBytes > 0 ? pool.config.limits.memoryBytes : null,
+        max_unavailable: pool.config.maxUnavailable,
+        planned_restarts_in_flight: plannedRestartsInFlight(pool),
         proxy:
           pool.proxy === null
             ? null
@@ -64,6 +69,25 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
             cpu_seconds: processStats?.cpuSeconds ?? null,
             rss_bytes: processStats?.rssBytes ?? null,
             open_fds: processStats?.openFds ?? null,
+            ready: worker.status === "running" && worker.ready,
+            health_check: pool.config.healthCheck === null || !leaderRunning(worker) ? null : {
+              last_result: worker.check.last?.result ?? null,
+              last_at: worker.check.last === null ? null : iso(toEpochMs(worker.check.last.atMs)),
+              last_detail: worker.check.last?.detail ?? null,
+              consecutive_failures: worker.check.consecutiveFailures,
+              failure_threshold: pool.config.healthCheck.failureThreshold,
+              ...(pool.config.healthCheck.probe.kind === "notify"
+                ? { notify_ready_sent: worker.check.readySent, notify_status: worker.check.status, notify_stopping_sent: worker.check.stoppingSent }
+                : {}),
+            },
+            memory: pool.config.limits.memoryBytes <= 0 || !leaderRunning(worker) ? null : {
+              rss_bytes: worker.rssBytes,
+              limit_bytes: pool.config.limits.memoryBytes,
+              sampled_at: worker.rssSampledAtMs === null ? null : iso(toEpochMs(worker.rssSampledAtMs)),
+              samples_over_limit: worker.samplesOverLimit,
+            },
+            planned_restart: worker.plannedRestart === null ? null : { cause: worker.plannedRestart.cause, since: iso(toEpochMs(worker.plannedRestart.sinceMs)) },
+            held_back: worker.heldBack === null ? null : { cause: worker.heldBack.cause, since: iso(toEpochMs(worker.heldBack.sinceMs)) },
           };
         }),
       };
@@ -87,7 +111,7 @@ export function healthText(state: SupervisorState, nowMs: number): { healthy: bo
       pool.proxyRunning === false
         ? `pool ${pool.pool}: its proxy is not running`
         : `pool ${pool.pool}: ${pool.up} of ${pool.replicas} workers up (${pool.runningPercentage}% < ${pool.desiredPercentage}%)${
-            pool.running > pool.up ? `; ${pool.running - pool.up} more running but not yet for restart_policy.min_uptime` : ""
+            pool.running > pool.up ? `; ${pool.running - pool.up} more running but not ready or not yet for restart_policy.min_uptime` : ""
           }`,
     );
   return { healthy: false, text: `${short.join("\n")}\n` };

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { BUILD_INFO } from "../version.js";
 import { command, loadConfigFile, parseArguments } from "./config-file.js";
+import { describePool } from "./describe-pool.js";
 import { EXIT_CODES } from "./exit-codes.js";
 import { proxyConfigCommand } from "./proxy-config.js";
 import { runSupervisor } from "./run.js";
@@ -48,6 +49,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     const workers = config.pools.reduce((sum, pool) => sum + pool.replicas, 0);
     const pools = config.pools.length;
     io.stdout(`config is valid: ${options.config} (${pools} pool${pools === 1 ? "" : "s"}, ${workers} worker${workers === 1 ? "" : "s"})`);
+    for (const pool of config.pools) io.stdout(`  ${describePool(pool)}`);
     return EXIT_CODES.ok;
   }
 

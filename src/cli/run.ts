@@ -3,6 +3,7 @@
 import { randomInt } from "node:crypto";
 import type { Config, PoolConfig } from "../config/types.js";
 import { findExecutable } from "../backends/os/executable.js";
+import { notifySupport } from "../backends/os/notify-socket.js";
 import { OsBackend } from "../backends/os/os-backend.js";
 import { RealClock } from "../backends/os/real-clock.js";
 import { AdminServer } from "../admin/server.js";
@@ -45,6 +46,15 @@ function startupCheck(config: Config): { problems: string[]; proxyPaths: (string
   const proxyPaths = config.pools.map((pool, index) => {
     const found = findExecutable(pool.exec);
     if (!found.ok) problems.push(`supervisor.workers[${index}].exec: cannot run "${pool.exec}": ${found.reason}`);
+    const probe = pool.healthCheck?.probe;
+    if (probe?.kind === "exec") {
+      const check = findExecutable(probe.argv[0] ?? "");
+      if (!check.ok) problems.push(`supervisor.workers[${index}].health_check.exec[0]: cannot run "${probe.argv[0]}": ${check.reason}`);
+    }
+    if (probe?.kind === "notify") {
+      const support = notifySupport();
+      if (!support.ok) problems.push(`supervisor.workers[${index}].health_check.notify: cannot create notify sockets here: ${support.reason}`);
+    }
     if (pool.server === null) return null;
     const proxy = findExecutable(pool.server.proxyBinary);
     if (proxy.ok) return proxy.path;

@@ -4,7 +4,8 @@
 // rejects, so that one run reports every problem at once.
 import { posix, resolve } from "node:path";
 import { haproxySocketPathProblem } from "../haproxy/socket-path.js";
-import { DEFAULTS, defaultProxyConfigPath, PROXY_KINDS } from "./types.js";
+import { parseGoDuration } from "./duration.js";
+import { DEFAULTS, defaultProxyConfigPath, LIMITS, PROXY_KINDS } from "./types.js";
 
 export interface PathedMessage {
   path: (string | number)[];
@@ -44,10 +45,11 @@ export function crossCheck(raw: unknown, cwd: string = process.cwd()): PathedMes
       else problems.push({ path: [...poolPath, "name"], message: `duplicate pool name "${pool.name}" (also supervisor.workers[${first}].name)` });
     }
     const server = pool.server;
+    const replicas = Number.isInteger(pool.replicas) && (pool.replicas as number) >= 1 ? (pool.replicas as number) : undefined;
+    problems.push(...healthCheckProblems(pool.health_check, [...poolPath, "health_check"], isRecord(server), replicas, ranges));
     if (!isRecord(server)) return;
     const serverPath = [...poolPath, "server"];
     const portArg = isRecord(server.port_arg) ? server.port_arg : {};
-    const replicas = Number.isInteger(pool.replicas) && (pool.replicas as number) >= 1 ? (pool.replicas as number) : undefined;
     if (isPort(portArg.start_port) && replicas !== undefined) {
       const last = portArg.start_port + replicas - 1;
       if (last > 65535) {
@@ -81,6 +83,49 @@ export function crossCheck(raw: unknown, cwd: string = process.cwd()): PathedMes
     });
   });
   return problems;
+}
+
+/**
+ * Exactly one way of checking; an HTTP check in supervisor mode needs its own ports (workers share
+ * the serving port there); a timeout no longer than the interval (one check in flight per worker);
+ * {{.Port}} in a command only where workers have ports of their own.
+ */
+function healthCheckProblems(check: unknown, path: (string | number)[], proxyMode: boolean, replicas: number | undefined, ranges: PortRange[]): PathedMessage[] {
+  if (!isRecord(check)) return [];
+  const problems: PathedMessage[] = [];
+  const kinds = (["http", "exec", "notify"] as const).filter((kind) => (kind === "notify" ? check.notify === true : check[kind] !== undefined && check[kind] !== null));
+  if (kinds.length === 0) problems.push({ path, message: "needs one of http, exec or notify: true" });
+  if (kinds.length > 1) problems.push({ path: [...path, kinds[1] as string], message: `only one of http, exec or notify may be set, found ${kinds.join(" and ")}` });
+  const http = check.http;
+  if (isRecord(http)) {
+    if (http.start_port === undefined || http.start_port === null) {
+      if (!proxyMode) problems.push({ path: [...path, "http"], message: "needs start_port in supervisor mode (workers share the serving port there: worker i is checked on start_port + i)" });
+    } else if (isPort(http.start_port) && replicas !== undefined) {
+      const last = http.start_port + replicas - 1;
+      if (last > 65535) problems.push({ path: [...path, "http", "start_port"], message: `start_port ${http.start_port} + ${replicas} replicas needs ports up to ${last}, past 65535` });
+      else ranges.push({ path: [...path, "http", "start_port"], first: http.start_port, last, what: "health check ports" });
+    }
+  }
+  if (Array.isArray(check.exec) && !proxyMode) {
+    const index = check.exec.findIndex((arg) => typeof arg === "string" && /\{\{\s*\.Port\s*\}\}/.test(arg));
+    if (index >= 0) problems.push({ path: [...path, "exec", index], message: "uses {{.Port}}, but workers have no port of their own in supervisor mode (only in proxy mode, with server)" });
+  }
+  const intervalMs = durationMs(check.interval) ?? DEFAULTS.healthCheckIntervalMs;
+  const timeoutMs = durationMs(check.timeout) ?? DEFAULTS.healthCheckTimeoutMs;
+  if (intervalMs > 0 && intervalMs < LIMITS.healthCheckIntervalMinMs) {
+    problems.push({ path: [...path, "interval"], message: `must be at least ${LIMITS.healthCheckIntervalMinMs}ms, got ${JSON.stringify(check.interval)}` });
+  } else if (timeoutMs > intervalMs) {
+    const which = check.timeout === undefined || check.timeout === null ? `the default timeout (${timeoutMs} ms)` : `timeout (${timeoutMs} ms)`;
+    problems.push({ path: [...path, check.timeout === undefined || check.timeout === null ? "interval" : "timeout"], message: `${which} is longer than the interval (${intervalMs} ms): a check must end before the next one starts` });
+  }
+  return problems;
+}
+
+/** A duration field's milliseconds, or null when unset or invalid (field validation reports that). */
+function durationMs(value: unknown): number | null {
+  if (typeof value !== "string" && typeof value !== "number") return null;
+  const parsed = parseGoDuration(String(value));
+  return parsed.ok ? parsed.ms : null;
 }
 
 function describe(range: PortRange): string {

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { crossCheck, formatPath, type PathedMessage } from "./cross-checks.js";
 import { configSchema, STRING_FIELD_PATHS, type RawConfig, type RawPool } from "./schema.js";
 import { suggestName } from "./suggest.js";
-import { DEFAULTS, defaultProxyConfigPath, type Config, type PoolConfig } from "./types.js";
+import { DEFAULTS, defaultProxyConfigPath, type Config, type HealthCheckConfig, type HealthProbeConfig, type PoolConfig } from "./types.js";
 
 /** A config larger than this is certainly not one a person wrote. */
 export const CONFIG_BYTES_MAX = 1024 * 1024;
@@ -82,6 +82,12 @@ function normalisePool(raw: RawPool): PoolConfig {
       backoffMaxMs: raw.restart_policy?.backoff_max ?? Math.max(DEFAULTS.backoffMaxMs, raw.restart_policy?.backoff_initial ?? 0),
       windowMs: raw.restart_policy?.window ?? null,
     },
+    healthCheck: normaliseHealthCheck(raw.health_check),
+    maxUnavailable: raw.max_unavailable == null
+      ? DEFAULTS.maxUnavailable
+      : raw.max_unavailable.unit === "workers"
+        ? raw.max_unavailable.value
+        : Math.max(1, Math.floor((raw.max_unavailable.value * raw.replicas) / 100)),
     server: server
       ? {
           proxy,
@@ -97,6 +103,22 @@ function normalisePool(raw: RawPool): PoolConfig {
           proxyBinary: server.proxy_binary ?? proxy,
         }
       : null,
+  };
+}
+
+function normaliseHealthCheck(raw: RawPool["health_check"]): HealthCheckConfig | null {
+  if (raw == null) return null;
+  const probe: HealthProbeConfig = raw.http != null
+    ? { kind: "http", path: raw.http.path, host: raw.http.host ?? DEFAULTS.healthCheckHost, startPort: raw.http.start_port ?? null }
+    : raw.exec != null
+      ? { kind: "exec", argv: raw.exec }
+      : { kind: "notify" };
+  return {
+    probe,
+    intervalMs: raw.interval ?? DEFAULTS.healthCheckIntervalMs,
+    timeoutMs: raw.timeout ?? DEFAULTS.healthCheckTimeoutMs,
+    failureThreshold: raw.failure_threshold ?? DEFAULTS.healthCheckFailureThreshold,
+    startPeriodMs: raw.start_period ?? DEFAULTS.healthCheckStartPeriodMs,
   };
 }
 
@@ -133,8 +155,8 @@ function warningsFor(raw: RawConfig): PathedMessage[] {
         message: `is not longer than restart_policy.min_uptime (${minUptimeMs} ms): no worker ever counts as up, so /health fails whenever desired_healthy_percentage is above 0`,
       });
     }
-    if (pool.limits?.memory) {
-      warnings.push({ path: [...path, "limits", "memory"], message: "is accepted but not enforced yet (the original does not enforce it either)" });
+    if (pool.max_unavailable?.unit === "workers" && pool.max_unavailable.value > pool.replicas) {
+      warnings.push({ path: [...path, "max_unavailable"], message: `is more than replicas (${pool.replicas}): every worker may be in a planned restart at once` });
     }
   });
   return warnings;

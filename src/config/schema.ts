@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { parseByteSize } from "./byte-size.js";
 import { parseGoDuration } from "./duration.js";
-import { parsePortTemplate } from "./port-template.js";
+import { parsePortTemplate, parseTemplate } from "./port-template.js";
 import { LIMITS, LOAD_BALANCER_ALGORITHMS, PROXY_KINDS, type LoadBalancerAlgorithm } from "./types.js";
 
 type Issue = { input?: unknown };
@@ -113,6 +113,50 @@ export const restartPolicySchema = z.strictObject(
   { error: message("a mapping with min_uptime, backoff_initial, backoff_max and window") },
 );
 
+const execArg = z.string({ error: "must be a string" }).superRefine((value, ctx) => {
+  const parsed = parseTemplate(value, ["Pid", "WorkerId", "Port"]);
+  if (!parsed.ok) ctx.addIssue({ code: "custom", message: `${parsed.error} in "${value}"`, input: value });
+});
+
+export const healthCheckSchema = z.strictObject(
+  {
+    http: z
+      .strictObject(
+        {
+          path: nonEmptyString("a path such as /healthz").regex(/^\//, { error: "must start with '/'" }),
+          start_port: port().nullish(),
+          host: nonEmptyString("an address such as 127.0.0.1 or ::1").nullish(),
+        },
+        { error: message("a mapping with path, start_port and host") },
+      )
+      .nullish(),
+    exec: z
+      .array(execArg, { error: message("a command as a list of strings, e.g. [/usr/local/bin/check, '{{.Pid}}']") })
+      .min(1, { error: "must name the command to run" })
+      .max(LIMITS.argsMax, { error: `must have at most ${LIMITS.argsMax} entries` })
+      .nullish(),
+    notify: z.boolean({ error: message("true or false") }).nullish(),
+    interval: duration({ allowZero: false }).nullish(),
+    timeout: duration({ allowZero: false }).nullish(),
+    failure_threshold: integer(`an integer from 1 to ${LIMITS.failureThresholdMax}`)
+      .min(1, { error: `must be an integer from 1 to ${LIMITS.failureThresholdMax}` })
+      .max(LIMITS.failureThresholdMax, { error: `must be an integer from 1 to ${LIMITS.failureThresholdMax}` })
+      .nullish(),
+    start_period: duration({ allowZero: true }).nullish(),
+  },
+  { error: message("a mapping with one of http, exec or notify, and interval, timeout, failure_threshold, start_period") },
+);
+
+/** A count of workers (at least 1) or a share of the pool such as "25%". */
+const maxUnavailable = z.union([z.number(), z.string()], { error: 'must be a number of workers or a percentage such as "25%"' }).transform((value, ctx) => {
+  const text = String(value).trim();
+  const percent = /^(\d{1,3})%$/.exec(text);
+  if (percent !== null && Number(percent[1]) >= 1 && Number(percent[1]) <= 100) return { unit: "percent" as const, value: Number(percent[1]) };
+  if (/^\d+$/.test(text) && Number(text) >= 1) return { unit: "workers" as const, value: Number(text) };
+  ctx.issues.push({ code: "custom", message: `must be a positive number of workers or a percentage from 1% to 100%, got ${JSON.stringify(value)}`, input: value });
+  return z.NEVER;
+});
+
 export const poolSchema = z.strictObject(
   {
     name: poolName,
@@ -133,6 +177,8 @@ export const poolSchema = z.strictObject(
       .nullish(),
     limits: limitsSchema.nullish(),
     restart_policy: restartPolicySchema.nullish(),
+    health_check: healthCheckSchema.nullish(),
+    max_unavailable: maxUnavailable.nullish(),
     server: serverSchema.nullish(),
   },
   { error: message("a mapping describing a worker pool") },
@@ -173,6 +219,9 @@ export const STRING_FIELD_PATHS: readonly (readonly (string | "*")[])[] = [
   ["supervisor", "workers", "*", "name"],
   ["supervisor", "workers", "*", "exec"],
   ["supervisor", "workers", "*", "args", "*"],
+  ["supervisor", "workers", "*", "health_check", "exec", "*"],
+  ["supervisor", "workers", "*", "health_check", "http", "path"],
+  ["supervisor", "workers", "*", "health_check", "http", "host"],
   ["supervisor", "workers", "*", "server", "port_arg", "name"],
   ["supervisor", "workers", "*", "server", "port_arg", "value_template"],
   ["supervisor", "workers", "*", "server", "health_check_path"],

@@ -50,6 +50,27 @@ export interface RestartPolicyConfig {
   windowMs: number | null;
 }
 
+/** How a worker's health is checked: exactly one kind per pool. */
+export type HealthProbeConfig =
+  /** GET http://host:port/path; port is the worker's own in proxy mode, or startPort + worker index. */
+  | { kind: "http"; path: string; host: string; startPort: number | null }
+  /** A command run without a shell; its args may hold {{.Pid}}, {{.WorkerId}} and {{.Port}}. */
+  | { kind: "exec"; argv: string[] }
+  /** The systemd notify protocol: READY=1 and WATCHDOG=1 on the worker's own NOTIFY_SOCKET. */
+  | { kind: "notify" };
+
+export interface HealthCheckConfig {
+  probe: HealthProbeConfig;
+  /** Time between counted checks (and the longest time between WATCHDOG=1 messages). */
+  intervalMs: number;
+  /** A check not answered within this is a failure (result "timeout"); at most intervalMs. */
+  timeoutMs: number;
+  /** Consecutive counted failures that make a planned restart. */
+  failureThreshold: number;
+  /** Checks are not counted in this window after a worker starts (it may still become ready). */
+  startPeriodMs: number;
+}
+
 export interface PoolConfig {
   name: string;
   replicas: number;
@@ -62,6 +83,10 @@ export interface PoolConfig {
   desiredHealthyPercentage: number;
   limits: LimitsConfig;
   restartPolicy: RestartPolicyConfig;
+  /** null: no checks; workers count as ready once they run (as the original). */
+  healthCheck: HealthCheckConfig | null;
+  /** Planned restarts (lifespan, memory, health) of this pool in flight at once; at least 1. */
+  maxUnavailable: number;
   server: ServerConfig | null;
 }
 
@@ -94,6 +119,12 @@ export const DEFAULTS = {
   minUptimeMs: 1_000,
   backoffInitialMs: 100,
   backoffMaxMs: 30_000,
+  healthCheckHost: "127.0.0.1",
+  healthCheckIntervalMs: 10_000,
+  healthCheckTimeoutMs: 1_000,
+  healthCheckFailureThreshold: 3,
+  healthCheckStartPeriodMs: 0,
+  maxUnavailable: 1,
 } as const;
 
 /** The original's ./envoy for Envoy; ./haproxy for HAProxy, so switching does not mix files. */
@@ -107,4 +138,7 @@ export const LIMITS = {
   poolsMax: 64,
   nameLengthMax: 64,
   argsMax: 1024,
+  /** Checks more often than this would be a load of their own. */
+  healthCheckIntervalMinMs: 100,
+  failureThresholdMax: 100,
 } as const;

@@ -1,6 +1,7 @@
 // Pool health as the original computes it, with two truths added: a worker counts only once it
 // has run restart_policy.min_uptime (a crash-looping worker is never "up"), and a pool whose
-// proxy is not running is unhealthy whatever its workers do. The share is truncated to a whole
+// proxy is not running is unhealthy whatever its workers do; with a health check, only workers
+// that pass it (ready) count. The share is truncated to a whole
 // percentage, as the original does. The proxy is not counted as a worker (the original did).
 import type { PoolState, SupervisorState, WorkerState } from "./state.js";
 
@@ -8,7 +9,7 @@ export interface PoolHealth {
   pool: string;
   /** Workers running (not asked to stop, leader alive). */
   running: number;
-  /** Of those, the ones that have run min_uptime: what health counts. */
+  /** Of those, the ones that are ready and have run min_uptime: what health counts. */
   up: number;
   replicas: number;
   runningPercentage: number;
@@ -18,9 +19,9 @@ export interface PoolHealth {
   healthy: boolean;
 }
 
-/** Whether a worker counts toward desired_healthy_percentage at nowMs. */
+/** Whether a worker counts toward desired_healthy_percentage at nowMs: running for min_uptime, and ready (with a health check: passing it). */
 export function isUp(worker: WorkerState, minUptimeMs: number, nowMs: number): boolean {
-  return worker.status === "running" && worker.startedAtMs !== null && nowMs - worker.startedAtMs >= minUptimeMs;
+  return worker.status === "running" && worker.ready && worker.startedAtMs !== null && nowMs - worker.startedAtMs >= minUptimeMs;
 }
 
 export function poolHealth(pool: PoolState, shuttingDown: boolean, nowMs: number): PoolHealth {

@@ -1,6 +1,7 @@
 // The supervisor's whole state: plain data, owned by whoever calls step().
 import type { Config, PoolConfig } from "../config/types.js";
 import { multiprocessWorkerId, workerArgs, workerId } from "./identity.js";
+import type { CheckResult, PlannedCause } from "./types.js";
 
 /**
  * pending:  not started yet (waiting for its turn in a staggered start, or for a restart after
@@ -21,6 +22,31 @@ export interface WorkerExit {
   code: number | null;
   signal: string | null;
   atMs: number;
+}
+
+/** The health checks of one incarnation of a worker (reset when it is spawned). */
+export interface CheckState {
+  /** It passed a check in this incarnation: from then on only the counted checks run. */
+  passedOnce: boolean;
+  /** Counted checks failed in a row (reset by a pass). */
+  consecutiveFailures: number;
+  /** The next counted check is due at or after this: spawn + start_period + interval, then every interval. */
+  nextCountedAtMs: number;
+  /** Checks started in this incarnation (the readiness checks before the first pass back off by it). */
+  started: number;
+  /** The check in flight, if any: when it started, whether it counts, and its number (started) to match its result. */
+  inFlight: { startedAtMs: number; counted: boolean; seq: number } | null;
+  last: { result: CheckResult; atMs: number; detail: string } | null;
+  /** notify: READY=1 came; a keepalive (READY=1 or WATCHDOG=1) came since the last counted check; STOPPING=1 came. */
+  readySent: boolean;
+  keepalive: boolean;
+  stoppingSent: boolean;
+  /** notify: the last STATUS=… */
+  status: string | null;
+  /** It was ready at some time in this incarnation (so a pass now is a return). */
+  wasReady: boolean;
+  /** Probes in a row that could not be made for lack of a resource on Monoceros's side. */
+  localErrors: number;
 }
 
 export interface WorkerState {
@@ -46,7 +72,21 @@ export interface WorkerState {
   outputClosed: boolean;
   startedAtMs: number | null;
   /** Why it was asked to stop; null while it is not stopping. */
-  stopReason: "lifespan" | "shutdown" | null;
+  stopReason: PlannedCause | "shutdown" | null;
+  /**
+   * May get requests and counts toward health: with a health check, after a pass and until a
+   * counted failure (notify: after READY=1); without one, while it runs.
+   */
+  ready: boolean;
+  check: CheckState;
+  /** Resident memory of its process group at the last sample (pools with limits.memory), and samples over the limit in a row. */
+  rssBytes: number | null;
+  rssSampledAtMs: number | null;
+  samplesOverLimit: number;
+  /** A planned restart in flight: from its decision until the next incarnation is ready. Counted by max_unavailable. */
+  plannedRestart: { cause: PlannedCause; sinceMs: number } | null;
+  /** A planned restart that is due but waits for max_unavailable (the worker keeps running meanwhile). */
+  heldBack: { cause: PlannedCause; sinceMs: number } | null;
   sigtermAtMs: number | null;
   sigkillAtMs: number | null;
   lastExit: WorkerExit | null;
@@ -102,8 +142,14 @@ export function createSupervisorState(config: Config, seed: number, proxyLaunch:
 
 function createPoolState(config: PoolConfig, index: number, proxyLaunch: ProxyLaunch | null): PoolState {
   const workers: WorkerState[] = [];
+  // The systemd watchdog's period, as systemd gives it (sd_watchdog_enabled); NOTIFY_SOCKET is the backend's.
+  const watchdog: Record<string, string> = config.healthCheck?.probe.kind === "notify" ? { WATCHDOG_USEC: String(config.healthCheck.intervalMs * 1000) } : {};
   for (let worker = 0; worker < config.replicas; worker++) {
-    workers.push(newWorker(worker, workerId(config.name, worker), { MULTIPROCESS_WORKER_ID: multiprocessWorkerId(config.name, worker) }, workerArgs(config, worker)));
+    // An HTTP check on ports of its own: the worker is told which one is its.
+    const healthPort: Record<string, string> = config.healthCheck?.probe.kind === "http" && config.healthCheck.probe.startPort !== null
+      ? { MONOCEROS_HEALTH_PORT: String(config.healthCheck.probe.startPort + worker) }
+      : {};
+    workers.push(newWorker(worker, workerId(config.name, worker), { MULTIPROCESS_WORKER_ID: multiprocessWorkerId(config.name, worker), ...watchdog, ...healthPort }, workerArgs(config, worker)));
   }
   const proxy = proxyLaunch === null ? null : newWorker(PROXY_INDEX, `${config.name}-proxy`, {}, proxyLaunch.args);
   return { index, config, workers, nextToStart: 0, proxy, proxyLaunch, rotationKey: "" };
@@ -130,6 +176,30 @@ function newWorker(index: number, id: string, env: Record<string, string>, args:
       sigtermAtMs: null,
       sigkillAtMs: null,
       lastExit: null,
+      ready: false,
+      check: newCheckState(0),
+      rssBytes: null,
+      rssSampledAtMs: null,
+      samplesOverLimit: 0,
+      plannedRestart: null,
+      heldBack: null,
+  };
+}
+
+export function newCheckState(nextCountedAtMs: number): CheckState {
+  return {
+    passedOnce: false,
+    consecutiveFailures: 0,
+    nextCountedAtMs,
+    started: 0,
+    inFlight: null,
+    last: null,
+    readySent: false,
+    keepalive: false,
+    stoppingSent: false,
+    status: null,
+    wasReady: false,
+    localErrors: 0,
   };
 }
 

@@ -3,9 +3,10 @@
 // must carry out. No I/O, no clock, no randomness other than the seeded generator in the state.
 import { proxyEndpoints } from "./identity.js";
 import { doublingMs } from "./backoff.js";
+import { CHECK_TIMING, firstCountedAtMs, nextCheckAtMs, probeDeadlineMs, probeFor, startCheck } from "./checks.js";
 import { nextRandom } from "./random.js";
-import { isLive, PROXY_INDEX, type PoolState, type SupervisorState, type WorkerExit, type WorkerState } from "./state.js";
-import { timerKey, type Command, type SupervisorEvent, type TimerPayload, type WorkerRef } from "./types.js";
+import { isLive, leaderRunning, newCheckState, PROXY_INDEX, type PoolState, type SupervisorState, type WorkerExit, type WorkerState } from "./state.js";
+import { timerKey, type CheckResult, type Command, type PlannedCause, type SupervisorEvent, type TimerPayload, type WorkerRef } from "./types.js";
 
 /** Bounds of our own; the config has no say in them. */
 export const TIMING = {
@@ -75,7 +76,17 @@ export function step(state: SupervisorState, event: SupervisorEvent, nowMs: numb
     case "shutdownRequested":
       onShutdownRequested(state, event.signal, nowMs, out);
       break;
+    case "checkResult":
+      onCheckResult(state, event.ref, event.seq, event.localError === true ? null : event.result, event.detail, nowMs, out);
+      break;
+    case "notify":
+      onNotify(state, event, nowMs, out);
+      break;
+    case "memorySampled":
+      onMemorySampled(state, event.samples, nowMs, out);
+      break;
   }
+  startHeldBackRestarts(state, nowMs, out);
   stopProxiesOfDrainedPools(state, nowMs, out);
   sendRotationChanges(state, out);
   finishShutdownIfDone(state, out);
@@ -94,6 +105,7 @@ function start(state: SupervisorState, nowMs: number, out: Out): void {
     }
     startNextWorkers(state, pool, nowMs, out);
   }
+  if (state.pools.some((pool) => pool.config.limits.memoryBytes > 0)) setTimer(out, nowMs + CHECK_TIMING.memorySampleIntervalMs, { kind: "memorySample" });
 }
 
 /** Staggered start: one worker, then the next after startup_wait_time; all at once when it is 0. */
@@ -123,8 +135,15 @@ function spawn(pool: PoolState, worker: WorkerState, out: Out): void {
   worker.restartAtMs = null;
   worker.groupEmpty = true;
   worker.outputClosed = true;
+  worker.ready = false;
+  worker.check = newCheckState(0);
+  worker.rssBytes = null;
+  worker.rssSampledAtMs = null;
+  worker.samplesOverLimit = 0;
+  worker.heldBack = null;
   const exec = isProxy ? (pool.proxyLaunch?.exec ?? "") : pool.config.exec;
-  out.push({ type: "spawn", ref: refOf(pool, worker), exec, args: worker.args, env: worker.env });
+  const notify = !isProxy && pool.config.healthCheck?.probe.kind === "notify";
+  out.push({ type: "spawn", ref: refOf(pool, worker), exec, args: worker.args, env: worker.env, notify });
 }
 
 function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: number, out: Out): void {
@@ -169,6 +188,14 @@ function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: n
     const jitterMs = Math.floor(random.value * jitterRatio * lifespanMs);
     setTimer(out, nowMs + lifespanMs + jitterMs, { kind: "lifespan", ref });
   }
+  const check = pool.config.healthCheck;
+  if (check === null) {
+    markReady(pool, worker, nowMs, out);
+    return;
+  }
+  worker.check.nextCountedAtMs = firstCountedAtMs(check, nowMs);
+  const firstAtMs = check.probe.kind === "notify" ? worker.check.nextCountedAtMs : Math.min(nowMs + CHECK_TIMING.readinessFirstMs, worker.check.nextCountedAtMs);
+  setTimer(out, firstAtMs, { kind: "check", ref });
 }
 
 /** No process was created: decided like an exit after 0 ms, and retried no sooner than spawnRetryMinMs. */
@@ -223,8 +250,9 @@ function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, grou
     setTimer(out, nowMs + signalTimeoutMs(pool, worker), { kind: "kill", ref });
   }
   if (!outputClosed) setTimer(out, nowMs + TIMING.outputDrainMs, { kind: "outputDrain", ref });
+  cancelTimer(out, { kind: "check", ref });
   if (state.phase === "running") {
-    if (worker.index !== PROXY_INDEX && wasStopReason === "lifespan") {
+    if (worker.index !== PROXY_INDEX && wasStopReason !== null && wasStopReason !== "shutdown") {
       worker.plannedRestarts++;
       worker.quickExits = 0;
       worker.restartAtMs = nowMs;
@@ -304,6 +332,7 @@ function releaseIfDone(state: SupervisorState, pool: PoolState, worker: WorkerSt
   if (state.phase !== "running" || worker.restartAtMs === null) {
     worker.status = "stopped";
     worker.restartAtMs = null;
+    worker.plannedRestart = null;
     return;
   }
   if (worker.restartAtMs <= nowMs) {
@@ -334,18 +363,16 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
     }
     case "lifespan": {
       const found = lookup(state, timer.ref);
-      if (found === null || found.worker.status !== "running" || state.phase !== "running") return;
-      log(out, "info", "Stopping worker because it reached its lifespan", { pool: found.pool.config.name, worker_id: found.worker.id });
-      if (found.pool.proxy === null) {
-        requestStop(found.pool, found.worker, "lifespan", nowMs, out);
-        return;
-      }
-      // Out of the rotation now (status "stopping"), SIGTERM once the proxy has had time to notice.
-      found.worker.status = "stopping";
-      found.worker.stopReason = "lifespan";
-      setTimer(out, nowMs + TIMING.rotationGraceMs, { kind: "sigterm", ref: timer.ref });
+      if (found === null) return;
+      planRestart(state, found.pool, found.worker, "lifespan", {}, nowMs, out);
       return;
     }
+    case "check":
+      onCheckTimer(state, timer.ref, nowMs, out);
+      return;
+    case "memorySample":
+      onMemorySampleTimer(state, nowMs, out);
+      return;
     case "sigterm": {
       const found = lookup(state, timer.ref);
       if (found === null || found.worker.status !== "stopping" || found.worker.sigtermAtMs !== null) return;
@@ -391,8 +418,235 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
   }
 }
 
+const PLANNED_RESTART_MESSAGES: Record<PlannedCause, string> = {
+  lifespan: "Stopping worker because it reached its lifespan",
+  memory: "Restarting worker: its memory stayed over limits.memory",
+  health: "Restarting worker: it failed its health check failure_threshold times in a row",
+};
+
+/**
+ * The one path of every planned restart (lifespan, memory, health). At most max_unavailable
+ * workers of a pool are in one at once; a worker over that waits, running, until one is done
+ * (held back). A failing health check is not held back: that worker is not serving anyway. In
+ * proxy mode a worker in the rotation leaves it first and gets SIGTERM rotationGraceMs later.
+ */
+function planRestart(state: SupervisorState, pool: PoolState, worker: WorkerState, cause: PlannedCause, fields: Record<string, unknown>, nowMs: number, out: Out): void {
+  if (state.phase !== "running" || worker.status !== "running" || worker.index === PROXY_INDEX) return;
+  const inFlight = plannedRestartsInFlight(pool);
+  if (cause !== "health" && inFlight >= pool.config.maxUnavailable) {
+    // A lifespan restart due while a memory one waits takes its place: a memory restart may be
+    // called off (its memory fell back), a lifespan restart never is.
+    if (worker.heldBack?.cause === "memory" && cause === "lifespan") worker.heldBack.cause = "lifespan";
+    if (worker.heldBack === null) {
+      worker.heldBack = { cause, sinceMs: nowMs };
+      log(out, "info", "Planned restart held back: max_unavailable workers of the pool are restarting already", {
+        pool: pool.config.name, worker_id: worker.id, cause, in_flight: inFlight, max_unavailable: pool.config.maxUnavailable, ...fields,
+      });
+    }
+    return;
+  }
+  const heldBackMs = worker.heldBack === null ? 0 : nowMs - worker.heldBack.sinceMs;
+  worker.heldBack = null;
+  worker.plannedRestart = { cause, sinceMs: nowMs };
+  log(out, cause === "lifespan" ? "info" : "warn", PLANNED_RESTART_MESSAGES[cause], {
+    pool: pool.config.name, worker_id: worker.id, pid: worker.pid, cause, ...fields, ...(heldBackMs > 0 ? { held_back_ms: heldBackMs } : {}),
+  });
+  const ref = refOf(pool, worker);
+  cancelTimer(out, { kind: "check", ref });
+  if (pool.proxy === null || !worker.ready) {
+    requestStop(pool, worker, cause, nowMs, out);
+    return;
+  }
+  // Out of the rotation now (status "stopping"), SIGTERM once the proxy has had time to notice.
+  cancelTimer(out, { kind: "lifespan", ref });
+  worker.status = "stopping";
+  worker.stopReason = cause;
+  setTimer(out, nowMs + TIMING.rotationGraceMs, { kind: "sigterm", ref });
+}
+
+export function plannedRestartsInFlight(pool: PoolState): number {
+  let count = 0;
+  for (const worker of pool.workers) if (worker.plannedRestart !== null) count++;
+  return count;
+}
+
+/** Held-back restarts start, oldest first, as others finish. */
+function startHeldBackRestarts(state: SupervisorState, nowMs: number, out: Out): void {
+  if (state.phase !== "running") return;
+  for (const pool of state.pools) {
+    for (;;) {
+      let oldest: WorkerState | null = null;
+      for (const worker of pool.workers) {
+        if (worker.heldBack !== null && worker.status === "running" && (oldest === null || worker.heldBack.sinceMs < (oldest.heldBack?.sinceMs ?? 0))) oldest = worker;
+      }
+      if (oldest === null || oldest.heldBack === null || plannedRestartsInFlight(pool) >= pool.config.maxUnavailable) break;
+      planRestart(state, pool, oldest, oldest.heldBack.cause, {}, nowMs, out);
+    }
+  }
+}
+
+/** The worker may get requests: with a check once it passed (notify: and sent READY=1), else once it runs. */
+function markReady(pool: PoolState, worker: WorkerState, nowMs: number, out: Out): void {
+  if (worker.ready || worker.status !== "running") return;
+  const config = pool.config.healthCheck;
+  if (config !== null && ((config.probe.kind === "notify" && !worker.check.readySent) || worker.check.stoppingSent)) return;
+  worker.ready = true;
+  if (config !== null) log(out, "info", worker.check.wasReady ? "Worker passes its health check again" : "Worker is ready", { pool: pool.config.name, worker_id: worker.id });
+  worker.check.wasReady = true;
+  if (worker.plannedRestart !== null) {
+    log(out, "info", "Planned restart done", { pool: pool.config.name, worker_id: worker.id, cause: worker.plannedRestart.cause, took_ms: nowMs - worker.plannedRestart.sinceMs });
+    worker.plannedRestart = null;
+  }
+}
+
+/** A check is due, or the one in flight had no result by its deadline. */
+function onCheckTimer(state: SupervisorState, ref: WorkerRef, nowMs: number, out: Out): void {
+  const found = lookup(state, ref);
+  if (found === null || state.phase !== "running" || !leaderRunning(found.worker) || found.worker.status !== "running") return;
+  const { pool, worker } = found;
+  const config = pool.config.healthCheck;
+  if (config === null) return;
+  const check = worker.check;
+  if (config.probe.kind === "notify") {
+    // A counted check: a keepalive (READY=1 or WATCHDOG=1) must have come since the last one.
+    startCheck(config, check, nowMs);
+    const passed = check.keepalive;
+    check.keepalive = false;
+    finishCheck(state, pool, worker, passed ? "ok" : "timeout", passed ? "keepalive received" : `no READY=1 or WATCHDOG=1 within ${config.intervalMs} ms`, nowMs, out);
+    return;
+  }
+  if (check.inFlight !== null) {
+    finishCheck(state, pool, worker, "timeout", `no result within ${Math.round(nowMs - check.inFlight.startedAtMs)} ms`, nowMs, out);
+    return;
+  }
+  const probe = probeFor(pool.config, worker);
+  if (probe === null) return;
+  startCheck(config, check, nowMs);
+  out.push({ type: "probe", ref, seq: check.started, pid: worker.pid, probe, timeoutMs: config.timeoutMs });
+  setTimer(out, probeDeadlineMs(config, check.nextCountedAtMs, nowMs), { kind: "check", ref });
+}
+
+/** result null: the probe could not be made (Monoceros is short of a resource); the check did not happen. */
+function onCheckResult(state: SupervisorState, ref: WorkerRef, seq: number, result: CheckResult | null, detail: string, nowMs: number, out: Out): void {
+  const found = lookup(state, ref);
+  // A result for an earlier probe (it came after its deadline) says nothing about this one.
+  if (found === null || state.phase !== "running" || found.worker.status !== "running" || found.worker.check.inFlight?.seq !== seq) return;
+  finishCheck(state, found.pool, found.worker, result, detail, nowMs, out);
+}
+
+/** Records the check in flight (unless it could not be made) and schedules the next one. */
+function finishCheck(state: SupervisorState, pool: PoolState, worker: WorkerState, result: CheckResult | null, detail: string, nowMs: number, out: Out): void {
+  const config = pool.config.healthCheck;
+  const inFlight = worker.check.inFlight;
+  if (config === null || inFlight === null) return;
+  worker.check.inFlight = null;
+  if (result !== null) {
+    worker.check.localErrors = 0;
+    recordCheck(state, pool, worker, result, detail, inFlight.counted, nowMs, out);
+  } else if (worker.check.localErrors++ === 0) {
+    // Once per run of them per worker: a machine out of file descriptors must not flood the log.
+    log(out, "warn", "Health check could not be made (Monoceros is short of a resource); not counted", { pool: pool.config.name, worker_id: worker.id, detail });
+  }
+  const ref = refOf(pool, worker);
+  if (worker.status === "running") setTimer(out, nextCheckAtMs(config, worker.check, inFlight.startedAtMs, nowMs), { kind: "check", ref });
+  else cancelTimer(out, { kind: "check", ref });
+}
+
+/**
+ * A pass makes the worker ready; a counted failure takes it out of the rotation, and the
+ * failure_threshold-th in a row restarts it. Failures of readiness checks (before the first pass,
+ * or in start_period) do not count.
+ */
+function recordCheck(state: SupervisorState, pool: PoolState, worker: WorkerState, result: CheckResult, detail: string, counted: boolean, nowMs: number, out: Out): void {
+  const config = pool.config.healthCheck;
+  if (config === null) return;
+  const check = worker.check;
+  check.last = { result, atMs: nowMs, detail };
+  if (counted || result === "ok") out.push({ type: "metric", metric: "healthCheck", pool: pool.config.name, result });
+  if (result === "ok") {
+    const wasFailing = check.consecutiveFailures > 0;
+    check.passedOnce = true;
+    check.consecutiveFailures = 0;
+    if (wasFailing || !worker.ready) markReady(pool, worker, nowMs, out);
+    return;
+  }
+  if (!counted) return;
+  check.consecutiveFailures++;
+  const fields = { pool: pool.config.name, worker_id: worker.id, result, detail, consecutive_failures: check.consecutiveFailures, failure_threshold: config.failureThreshold };
+  if (worker.ready) {
+    worker.ready = false;
+    log(out, "warn", "Worker failed its health check; out of the rotation until it passes again", fields);
+  } else {
+    log(out, "warn", "Worker failed its health check", fields);
+  }
+  if (check.consecutiveFailures >= config.failureThreshold) {
+    planRestart(state, pool, worker, "health", { result, detail, consecutive_failures: check.consecutiveFailures }, nowMs, out);
+  }
+}
+
+/** sd_notify: READY=1 makes the worker ready, any keepalive is a pass, STOPPING=1 takes it out of the rotation. */
+function onNotify(state: SupervisorState, event: Extract<SupervisorEvent, { type: "notify" }>, nowMs: number, out: Out): void {
+  const found = lookup(state, event.ref);
+  if (found === null || state.phase !== "running" || found.worker.status !== "running" || found.pool.config.healthCheck?.probe.kind !== "notify") return;
+  const { pool, worker } = found;
+  const check = worker.check;
+  if (event.status !== null) check.status = event.status;
+  if (event.stopping && !check.stoppingSent) {
+    check.stoppingSent = true;
+    worker.ready = false;
+    log(out, "info", "Worker sent STOPPING=1; out of the rotation", { pool: pool.config.name, worker_id: worker.id });
+  }
+  if (event.ready) check.readySent = true;
+  if (event.ready || event.watchdog) {
+    check.keepalive = true;
+    check.passedOnce = true;
+    check.consecutiveFailures = 0;
+    markReady(pool, worker, nowMs, out);
+  }
+}
+
+function onMemorySampleTimer(state: SupervisorState, nowMs: number, out: Out): void {
+  if (state.phase !== "running") return;
+  const groups: { ref: WorkerRef; pid: number }[] = [];
+  for (const pool of state.pools) {
+    if (pool.config.limits.memoryBytes <= 0) continue;
+    for (const worker of pool.workers) if (worker.status === "running" && leaderRunning(worker)) groups.push({ ref: refOf(pool, worker), pid: worker.pid });
+  }
+  if (groups.length > 0) out.push({ type: "sampleMemory", groups });
+  setTimer(out, nowMs + CHECK_TIMING.memorySampleIntervalMs, { kind: "memorySample" });
+}
+
+/**
+ * memorySamplesOverLimit samples over limits.memory in a row make a planned restart; a sample
+ * under it resets the count and calls off a memory restart still held back.
+ */
+function onMemorySampled(state: SupervisorState, samples: readonly { ref: WorkerRef; rssBytes: number }[], nowMs: number, out: Out): void {
+  if (state.phase !== "running") return;
+  for (const sample of samples) {
+    const found = lookup(state, sample.ref);
+    if (found === null || found.worker.status !== "running") continue;
+    const { pool, worker } = found;
+    const limitBytes = pool.config.limits.memoryBytes;
+    worker.rssBytes = sample.rssBytes;
+    worker.rssSampledAtMs = nowMs;
+    if (limitBytes <= 0) continue;
+    if (sample.rssBytes <= limitBytes) {
+      worker.samplesOverLimit = 0;
+      if (worker.heldBack?.cause === "memory") {
+        worker.heldBack = null;
+        log(out, "info", "Worker's memory is under limits.memory again; its held-back restart is called off", { pool: pool.config.name, worker_id: worker.id, rss_bytes: sample.rssBytes, limit_bytes: limitBytes });
+      }
+      continue;
+    }
+    worker.samplesOverLimit++;
+    if (worker.samplesOverLimit >= CHECK_TIMING.memorySamplesOverLimit && worker.heldBack === null) {
+      planRestart(state, pool, worker, "memory", { rss_bytes: sample.rssBytes, limit_bytes: limitBytes, samples_over_limit: worker.samplesOverLimit }, nowMs, out);
+    }
+  }
+}
+
 /** SIGTERM now, SIGKILL after the pool's signal_timeout if it is still there. */
-function requestStop(pool: PoolState, worker: WorkerState, reason: "lifespan" | "shutdown", nowMs: number, out: Out): void {
+function requestStop(pool: PoolState, worker: WorkerState, reason: PlannedCause | "shutdown", nowMs: number, out: Out): void {
   worker.stopReason = reason;
   if (worker.sigtermAtMs !== null) return; // already SIGTERMed; its SIGKILL timer stands
   const ref = refOf(pool, worker);
@@ -402,7 +656,7 @@ function requestStop(pool: PoolState, worker: WorkerState, reason: "lifespan" | 
   worker.status = "stopping";
   worker.sigtermAtMs = nowMs;
   // The limit counts as enforced when its SIGTERM goes out (a worker that exits by itself first was not stopped by it).
-  if (reason === "lifespan") out.push({ type: "metric", metric: "limitEvent", pool: pool.config.name, limitEvent: "time" });
+  if (reason !== "shutdown") out.push({ type: "metric", metric: "limitEvent", pool: pool.config.name, limitEvent: reason === "lifespan" ? "time" : reason });
   const signal = worker.index === PROXY_INDEX ? (pool.proxyLaunch?.stopSignal ?? "SIGTERM") : "SIGTERM";
   out.push({ type: "signal", ref, pid: worker.pid as number, signal });
   setTimer(out, nowMs + signalTimeoutMs(pool, worker), { kind: "kill", ref });
@@ -468,6 +722,7 @@ function beginShutdown(state: SupervisorState, exitCode: number, nowMs: number, 
       if (proxy.status === "running") out.push({ type: "drainProxy", pool: pool.index });
     }
     for (const worker of processesOf(pool)) {
+      worker.heldBack = null;
       if (worker.status === "pending") {
         worker.status = "stopped";
         worker.restartAtMs = null;
@@ -498,15 +753,20 @@ function sendRotationChanges(state: SupervisorState, out: Out): void {
     const server = pool.config.server;
     if (pool.proxy === null || server === null) continue;
     let key = "";
-    for (const worker of pool.workers) key += worker.status === "running" ? "1" : "0";
+    for (const worker of pool.workers) key += inRotation(worker) ? "1" : "0";
     if (key === pool.rotationKey) continue;
     pool.rotationKey = key;
     out.push({
       type: "proxyRotation",
       pool: pool.index,
-      endpoints: proxyEndpoints(pool.config, (index) => pool.workers[index]?.status === "running"),
+      endpoints: proxyEndpoints(pool.config, (index) => inRotation(pool.workers[index])),
     });
   }
+}
+
+/** Running, not asked to stop, and ready (without a health check: as soon as it runs). */
+export function inRotation(worker: WorkerState | undefined): boolean {
+  return worker !== undefined && worker.status === "running" && worker.ready;
 }
 
 function finishShutdownIfDone(state: SupervisorState, out: Out): void {
@@ -536,8 +796,9 @@ function refFields(state: SupervisorState, ref: WorkerRef): Record<string, unkno
   return { pool: pool?.config.name, worker_id: pool?.workers[ref.worker]?.id, generation: ref.generation };
 }
 
+/** Health checks may fire up to CHECK_TIMING.timerSlackMs late, so that many workers' checks share a wake-up. */
 function setTimer(out: Out, atMs: number, timer: TimerPayload): void {
-  out.push({ type: "setTimer", key: timerKey(timer), atMs, timer });
+  out.push({ type: "setTimer", key: timerKey(timer), atMs, timer, ...(timer.kind === "check" ? { slackMs: CHECK_TIMING.timerSlackMs } : {}) });
 }
 
 function cancelTimer(out: Out, timer: TimerPayload): void {

@@ -11,6 +11,17 @@ export interface WorkerRef {
 /** SIGUSR1 is HAProxy's graceful stop (its SIGTERM stops at once). */
 export type Signal = "SIGTERM" | "SIGUSR1" | "SIGKILL";
 
+/** Why a running worker is restarted on purpose; none of them counts against max_restarts. */
+export type PlannedCause = "lifespan" | "memory" | "health";
+
+/** A health check's outcome; "timeout" also when no result came at all. */
+export type CheckResult = "ok" | "fail" | "timeout";
+
+/** One check of one worker, as the runtime carries it out. */
+export type ProbeSpec =
+  | { kind: "http"; host: string; port: number; path: string }
+  | { kind: "exec"; argv: readonly string[] };
+
 /** What a timer is for; the runtime hands it back unchanged when the timer fires. */
 export type TimerPayload =
   | { kind: "stagger"; pool: number }
@@ -21,7 +32,11 @@ export type TimerPayload =
   | { kind: "kill"; ref: WorkerRef }
   | { kind: "abandon"; ref: WorkerRef }
   /** The leader exited but its pipes are still open (held by a leftover): stop waiting for them. */
-  | { kind: "outputDrain"; ref: WorkerRef };
+  | { kind: "outputDrain"; ref: WorkerRef }
+  /** The worker's next health check, or the deadline of the one in flight. */
+  | { kind: "check"; ref: WorkerRef }
+  /** The next memory sample of every pool with limits.memory. */
+  | { kind: "memorySample" };
 
 export type SupervisorEvent =
   | { type: "start" }
@@ -38,20 +53,33 @@ export type SupervisorEvent =
   /** An exited worker's stdout and stderr are closed. */
   | { type: "outputClosed"; ref: WorkerRef }
   | { type: "timer"; timer: TimerPayload }
-  | { type: "shutdownRequested"; signal: string };
+  | { type: "shutdownRequested"; signal: string }
+  /**
+   * The outcome of a probe command; detail is one bounded line (why it failed). localError: the
+   * probe could not be made for lack of a resource on Monoceros's side (EMFILE, ENFILE, EAGAIN,
+   * ENOMEM): says nothing about the worker, so it is not counted.
+   */
+  | { type: "checkResult"; ref: WorkerRef; seq: number; result: CheckResult; detail: string; localError?: boolean }
+  /** A datagram on the worker's NOTIFY_SOCKET (sd_notify); status is STATUS=…, bounded. */
+  | { type: "notify"; ref: WorkerRef; ready: boolean; watchdog: boolean; stopping: boolean; status: string | null }
+  /** The resident memory of each process group a sampleMemory command asked about. */
+  | { type: "memorySampled"; samples: readonly { ref: WorkerRef; rssBytes: number }[] };
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 export type MetricEvent =
   | { metric: "restart"; pool: string; workerType: "worker" | "proxy" }
   | { metric: "sigkill"; pool: string }
-  | { metric: "limitEvent"; pool: string; limitEvent: "time" | "memory" }
+  | { metric: "limitEvent"; pool: string; limitEvent: "time" | "memory" | "health" }
+  | { metric: "healthCheck"; pool: string; result: CheckResult }
   | { metric: "sigtermReceived" };
 
 export type Command =
-  | { type: "spawn"; ref: WorkerRef; exec: string; args: readonly string[]; env: Readonly<Record<string, string>> }
+  /** notify: give the worker a NOTIFY_SOCKET of its own (health_check.notify). */
+  | { type: "spawn"; ref: WorkerRef; exec: string; args: readonly string[]; env: Readonly<Record<string, string>>; notify: boolean }
   | { type: "signal"; ref: WorkerRef; pid: number; signal: Signal }
-  | { type: "setTimer"; key: string; atMs: number; timer: TimerPayload }
+  /** slackMs: the timer may fire up to this much late (rounded up to a multiple of it), to share a wake-up with others. */
+  | { type: "setTimer"; key: string; atMs: number; timer: TimerPayload; slackMs?: number }
   | { type: "cancelTimer"; key: string }
   | { type: "log"; level: LogLevel; msg: string; fields: Readonly<Record<string, unknown>> }
   | ({ type: "metric" } & MetricEvent)
@@ -59,7 +87,11 @@ export type Command =
   /** Which workers the pool's proxy may send requests to: only those running and not asked to stop. */
   | { type: "proxyRotation"; pool: number; endpoints: readonly { worker: number; port: number; inRotation: boolean }[] }
   /** Shutdown began: the proxy stops accepting new connections and finishes those it has. */
-  | { type: "drainProxy"; pool: number };
+  | { type: "drainProxy"; pool: number }
+  /** Run one health check of a running worker; its result comes back as checkResult with the same seq. */
+  | { type: "probe"; ref: WorkerRef; seq: number; pid: number; probe: ProbeSpec; timeoutMs: number }
+  /** Measure the resident memory of these workers' process groups; answered by memorySampled. */
+  | { type: "sampleMemory"; groups: readonly { ref: WorkerRef; pid: number }[] };
 
 /** Each endpoint in rotation has a port; the proxy's own ref uses worker index -1 (PROXY_INDEX). */
 export type ProxyRotation = Extract<Command, { type: "proxyRotation" }>;
@@ -76,6 +108,9 @@ export function timerKey(timer: TimerPayload): string {
     case "kill":
     case "abandon":
     case "outputDrain":
+    case "check":
       return `${timer.kind}/${timer.ref.pool}/${timer.ref.worker}/${timer.ref.generation}`;
+    case "memorySample":
+      return "memorySample";
   }
 }

@@ -8,9 +8,10 @@ import Gauge from "prom-client/lib/gauge.js";
 import Registry from "prom-client/lib/registry.js";
 import type { Config } from "../config/types.js";
 import { leaderRunning, type SupervisorState, type WorkerStatus } from "../domain/state.js";
+import { inRotation } from "../domain/supervisor.js";
 import type { MetricEvent } from "../domain/types.js";
 import type { ProcessStats } from "../runtime/ports.js";
-import { renderWorkerMetrics, type WorkerSample } from "./worker-metrics.js";
+import { renderWorkerMetrics, renderWorkerReady, type WorkerSample } from "./worker-metrics.js";
 
 export interface BuildInfo {
   version: string;
@@ -36,6 +37,7 @@ export class Metrics {
   private readonly restarts: Counter<"pool" | "worker_type">;
   private readonly sigkills: Counter<"pool">;
   private readonly limitEvents: Counter<"pool" | "limit_event">;
+  private readonly healthChecks: Counter<"pool" | "result">;
   private readonly failedToParseLogJson: Counter;
   private readonly sigtermReceived: Gauge;
   private readonly proxyMode: Gauge;
@@ -50,6 +52,7 @@ export class Metrics {
     this.restarts = new Counter({ name: "monoceros_workerpool_restarts_total", help: "Number of times a worker process has been restarted", labelNames: ["pool", "worker_type"], registers });
     this.sigkills = new Counter({ name: "monoceros_workerpool_sigkill_total", help: "Number of times a worker did not answer to SIGTERM on time and we send it a SIGKILL", labelNames: ["pool"], registers });
     this.limitEvents = new Counter({ name: "monoceros_workerpool_limits_events_total", help: "Number of times limits have been enforced on a worker", labelNames: ["pool", "limit_event"], registers });
+    this.healthChecks = new Counter({ name: "monoceros_workerpool_health_checks_total", help: "Number of worker health checks by result (ok, fail, timeout); failures before a worker's first pass and in start_period are not counted", labelNames: ["pool", "result"], registers });
     this.failedToParseLogJson = new Counter({ name: "monoceros_workerpool_failed_to_parse_log_json_total", help: "Number of times we have failed to parse the log line as JSON, even tho it is valid JSON", registers });
     this.sigtermReceived = new Gauge({ name: "monoceros_supervisor_sigterm_received", help: "Supervisor current state, it becomes 1 when the supervisor receives a SIGTERM", registers });
     this.proxyMode = new Gauge({ name: "monoceros_supervisor_proxy_mode", help: "Supervisor proxy mode, it becomes 1 if monoceros is running on proxy mode", registers });
@@ -81,6 +84,11 @@ export class Metrics {
       this.restarts.inc({ pool: pool.name, worker_type: "proxy" }, 0);
       this.sigkills.inc({ pool: pool.name }, 0);
       if (pool.limits.lifespanMs > 0) this.limitEvents.inc({ pool: pool.name, limit_event: "time" }, 0);
+      if (pool.limits.memoryBytes > 0) this.limitEvents.inc({ pool: pool.name, limit_event: "memory" }, 0);
+      if (pool.healthCheck !== null) {
+        this.limitEvents.inc({ pool: pool.name, limit_event: "health" }, 0);
+        for (const result of ["ok", "fail", "timeout"]) this.healthChecks.inc({ pool: pool.name, result }, 0);
+      }
     }
 
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
@@ -97,6 +105,9 @@ export class Metrics {
         return;
       case "limitEvent":
         this.limitEvents.inc({ pool: event.pool, limit_event: event.limitEvent });
+        return;
+      case "healthCheck":
+        this.healthChecks.inc({ pool: event.pool, result: event.result });
         return;
       case "sigtermReceived":
         this.sigtermReceived.set(1);
@@ -122,7 +133,8 @@ export class Metrics {
    */
   async text(): Promise<string> {
     const workers = renderWorkerMetrics(this.sampleWorkers());
-    return `${await this.registry.metrics()}\n${workers}\n`;
+    const ready = renderWorkerReady(this.state.pools.flatMap((pool) => pool.workers.map((worker) => ({ pool: pool.config.name, worker: worker.id, ready: inRotation(worker) }))));
+    return `${await this.registry.metrics()}\n${workers}\n\n${ready}\n`;
   }
 
   private sampleWorkers(): WorkerSample[] {

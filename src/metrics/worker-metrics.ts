@@ -39,6 +39,15 @@ function escapeLabelValue(text: string): string {
   return escapeText(text).replace(/"/g, '\\"');
 }
 
+const READY_METRIC = "monoceros_workerpool_worker_ready";
+
+/** 1 for a worker that may get requests and counts toward health (running and ready), else 0; every worker of every pool. */
+export function renderWorkerReady(rows: readonly { pool: string; worker: string; ready: boolean }[]): string {
+  const lines = [`# HELP ${READY_METRIC} Whether the worker is running and ready (passed its health check, or runs when the pool has none): 1 or 0.`, `# TYPE ${READY_METRIC} gauge`];
+  for (const { pool, worker, ready } of rows) lines.push(`${READY_METRIC}{pool="${escapeLabelValue(pool)}",worker="${escapeLabelValue(worker)}"} ${ready ? 1 : 0}`);
+  return lines.join("\n");
+}
+
 /** The metric families, separated by a blank line as prom-client separates its own; no trailing newline. */
 export function renderWorkerMetrics(samples: readonly WorkerSample[]): string {
   const labels = samples.map(({ pool, worker }) => `{pool="${escapeLabelValue(pool)}",worker="${escapeLabelValue(worker)}"}`);

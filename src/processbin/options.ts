@@ -69,6 +69,7 @@ interface RawOptions {
   logError?: true;
   logStructured?: true;
   port: number;
+  portEnv?: string;
   host: string;
   reusePort?: true;
   unhealthy?: true;
@@ -119,6 +120,7 @@ function buildProgram(): Command {
     .addOption(new Option("-e, --log-error", "write every log line to stderr as well as stdout"))
     .addOption(new Option("-j, --log-structured", 'write JSON lines: {"key":<line>,"multiprocess_worker_id":<id|null>,"seq":<n>}'))
     .addOption(new Option("-p, --port <port>", "serve HTTP on this TCP port (1..65535); 0 = no HTTP server").default(0).argParser(integer(0, 65535)))
+    .addOption(new Option("--port-env <name>", "serve HTTP on the port this environment variable holds, e.g. MONOCEROS_HEALTH_PORT (overrides --port)"))
     .addOption(new Option("--host <address>", "address the HTTP server binds to").default("127.0.0.1").argParser(parser(parseHost)))
     .addOption(new Option("--reuse-port", "with --port: listen with SO_REUSEPORT so several processes share the port"))
     .addOption(new Option("--unhealthy", "GET /health answers 503 from the start"))
@@ -152,9 +154,17 @@ export function crossCheck(options: ProcessbinOptions): string | undefined {
   if (options.logIntervalMs === 0 && options.logCount === undefined && options.exitAfterMs === 0) {
     return "--log-interval 0 logs as fast as possible and needs --log-count or --exit-after to stop";
   }
+  if (Number.isNaN(options.port)) return "--port-env names a variable that does not hold a port number (1..65535)";
   if (options.reusePort && options.port === 0) return "--reuse-port needs --port";
   if (options.reusePort && isIP(options.host) === 0) return `--reuse-port needs --host to be an IP address, got "${options.host}"`;
   return undefined;
+}
+
+/** The port in this environment variable, NaN when it is unset or not a port (crossCheck reports it). */
+function portFromEnv(name: string): number {
+  const text = process.env[name] ?? "";
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  return port >= 1 && port <= 65535 ? port : NaN;
 }
 
 function toOptions(raw: RawOptions): ProcessbinOptions {
@@ -172,7 +182,7 @@ function toOptions(raw: RawOptions): ProcessbinOptions {
     exitAfterLogs: raw.exitAfterLogs === true,
     logError: raw.logError === true,
     logStructured: raw.logStructured === true,
-    port: raw.port,
+    port: raw.portEnv === undefined ? raw.port : portFromEnv(raw.portEnv),
     host: raw.host,
     reusePort: raw.reusePort === true,
     unhealthy: raw.unhealthy === true,

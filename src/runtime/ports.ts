@@ -1,7 +1,7 @@
 // The two seams between the shared runtime and the world: processes and time. The OS backend
 // and the in-memory backend implement them; nothing else differs between production and the
 // simulator.
-import type { Signal, SupervisorEvent, WorkerRef } from "../domain/types.js";
+import type { ProbeSpec, Signal, SupervisorEvent, WorkerRef } from "../domain/types.js";
 
 export interface SpawnRequest {
   ref: WorkerRef;
@@ -11,6 +11,18 @@ export interface SpawnRequest {
   exec: string;
   args: readonly string[];
   env: Readonly<Record<string, string>>;
+  /** Give it a NOTIFY_SOCKET of its own and report its datagrams as notify events. */
+  notify: boolean;
+}
+
+/** One health check of a running worker. */
+export interface ProbeRequest {
+  ref: WorkerRef;
+  /** Handed back in checkResult. */
+  seq: number;
+  pid: number;
+  probe: ProbeSpec;
+  timeoutMs: number;
 }
 
 /**
@@ -18,7 +30,7 @@ export interface SpawnRequest {
  * exited; after an exited with groupEmpty or outputClosed false, at most one groupEmpty and one
  * outputClosed each, possibly much later (a leftover that ignores signals may never go).
  */
-export type BackendEvent = Extract<SupervisorEvent, { type: "spawned" | "spawnFailed" | "exited" | "groupEmpty" | "outputClosed" }>;
+export type BackendEvent = Extract<SupervisorEvent, { type: "spawned" | "spawnFailed" | "exited" | "groupEmpty" | "outputClosed" | "checkResult" | "notify" | "memorySampled" }>;
 
 export interface ProcessStats {
   cpuSeconds: number;
@@ -38,6 +50,10 @@ export interface ProcessBackend {
   /** Resource use of a live process, or null if it is gone (optional until the admin endpoint reads it). */
   stats?(pid: number): ProcessStats | null;
   attach(sink: (event: BackendEvent) => void): void;
+  /** Runs the check; reports one checkResult for it, within timeoutMs plus a bounded slack. */
+  probe(request: ProbeRequest): void;
+  /** Measures the resident memory of each process group; reports one memorySampled for them all. */
+  sampleMemory(groups: readonly { ref: WorkerRef; pid: number }[]): void;
 }
 
 export interface TimerHandle {

@@ -79,19 +79,27 @@ export class Runtime {
           exec: command.exec,
           args: command.args,
           env: command.env,
+          notify: command.notify,
         });
         return;
       }
+      case "probe":
+        this.backend.probe({ ref: command.ref, seq: command.seq, pid: command.pid, probe: command.probe, timeoutMs: command.timeoutMs });
+        return;
+      case "sampleMemory":
+        this.backend.sampleMemory(command.groups);
+        return;
       case "signal":
         this.backend.signal(command.pid, command.signal);
         return;
       case "setTimer": {
         const existing = this.timers.get(command.key);
         if (existing !== undefined) this.clock.cancelTimer(existing);
-        const { key, timer } = command;
+        const { key, timer, slackMs } = command;
+        const atMs = slackMs === undefined || slackMs <= 0 ? command.atMs : Math.ceil(command.atMs / slackMs) * slackMs;
         this.timers.set(
           key,
-          this.clock.setTimer(command.atMs, () => {
+          this.clock.setTimer(atMs, () => {
             this.timers.delete(key);
             this.dispatch({ type: "timer", timer });
           }),

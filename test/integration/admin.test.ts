@@ -95,7 +95,7 @@ describe("admin endpoint", () => {
     const early = await get(port, "/health");
     expect(early.status).toBe(503);
     // The first worker runs, the second waits for startup_wait_time; neither has run min_uptime (1 s) yet, or only the first has.
-    expect(early.text).toMatch(/^pool web: (0 of 2 workers up \(0% < 100%\); 1 more running but not yet for restart_policy\.min_uptime|1 of 2 workers up \(50% < 100%\))\n$/);
+    expect(early.text).toMatch(/^pool web: (0 of 2 workers up \(0% < 100%\); 1 more running but not ready or not yet for restart_policy\.min_uptime|1 of 2 workers up \(50% < 100%\))\n$/);
     let health = early;
     await m.waitFor("healthy", () => {
       void get(port, "/health").then((r) => (health = r), () => undefined);

@@ -37,6 +37,8 @@ function pool(folder: string): PoolConfig {
     name: "web", replicas: 2, exec: PROCESSBIN, args: [], signalTimeoutMs: 10_000, maxRestarts: 1, startupWaitMs: 0, desiredHealthyPercentage: 0,
     limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
     restartPolicy: { minUptimeMs: 0, backoffInitialMs: 0, backoffMaxMs: 0, windowMs: null },
+    healthCheck: null,
+    maxUnavailable: 1,
     server: {
       proxy: "haproxy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 29_000, signalTimeoutMs: 10_000, healthCheckPath: "/health",
       loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: folder, proxyAdminPort: 0, listenerPort: 29_050, proxyBinary: "haproxy",

@@ -19,11 +19,11 @@ interface Pool {
   folder: string;
 }
 
-function run(options: { algorithm?: string; exec?: string; replicas?: number; extra?: string; signalTimeout?: string } = {}): Pool {
+function run(options: { algorithm?: string; exec?: string; replicas?: number; extra?: string; signalTimeout?: string; args?: string } = {}): Pool {
   const start = 23_000 + Math.floor(Math.random() * 8_000);
   const { yaml, folder } = proxyPoolConfig({
     proxy: "haproxy", admin: true, replicas: options.replicas ?? 3, exec: options.exec, signalTimeout: options.signalTimeout ?? "5s",
-    poolExtra: options.extra, algorithm: options.algorithm ?? "ROUND_ROBIN", startPort: start, listenerPort: start + 50,
+    poolExtra: options.extra, args: options.args, algorithm: options.algorithm ?? "ROUND_ROBIN", startPort: start, listenerPort: start + 50,
     serverSignalTimeout: "10s", folderPrefix: "monoceros-haproxy-",
   });
   return { m: track(startMonoceros(yaml)), listener: start + 50, folder };
@@ -134,6 +134,50 @@ describe.skipIf(!haproxy.ok)("proxy mode with HAProxy", () => {
     expect(lifespanStops()).toBeGreaterThanOrEqual(4);
     expect(sent).toBeGreaterThan(0);
     expect(failed).toEqual([]);
+  });
+
+  /** Steady load (batches of 4 × 100 requests, at most 60) until done() holds; every reply that failed. */
+  async function loadUntil(pool: Pool, done: () => boolean): Promise<{ sent: number; failed: Reply[] }> {
+    const failed: Reply[] = [];
+    let sent = 0;
+    for (let batch = 0; batch < 60 && !done(); batch++) {
+      const replies = await load(pool.listener, 4, 100);
+      sent += replies.length;
+      failed.push(...replies.filter((r) => !r.ok));
+    }
+    return { sent, failed };
+  }
+
+  it("loses no request across memory restarts under load (processbin --grow-memory): out of the rotation first, then SIGTERM", async () => {
+    const pool = run({
+      replicas: 3,
+      args: "[--log-interval, 10s, --grow-memory, 30MiB, --grow-memory-max, 400MiB]",
+      extra: "      limits: {memory: 120MiB}\n      health_check: {http: {path: /health}, interval: 500ms, timeout: 400ms}\n",
+    });
+    await untilAllServing(pool);
+    const memoryRestarts = () => pool.m.records().filter((r) => r.msg === "Restarting worker: its memory stayed over limits.memory");
+    const { sent, failed } = await loadUntil(pool, () => memoryRestarts().length >= 3);
+    expect(memoryRestarts().length).toBeGreaterThanOrEqual(3);
+    expect(sent).toBeGreaterThan(0);
+    expect(failed).toEqual([]);
+    // max_unavailable 1 (the default): the second waited for the first to be back.
+    expect(pool.m.records().some((r) => r.msg === "Planned restart held back: max_unavailable workers of the pool are restarting already")).toBe(true);
+  });
+
+  it("takes a worker failing its HTTP check out of the rotation at once and restarts it, losing no request (processbin --unhealthy-after)", async () => {
+    const pool = run({
+      replicas: 3,
+      args: "[--log-interval, 10s, --unhealthy-after, 3s]",
+      // Started 1.5 s apart, so they turn unhealthy one at a time (all at once, nothing would be left to serve).
+      extra: "      health_check: {http: {path: /health}, interval: 300ms, timeout: 250ms, failure_threshold: 2}\n      startup_wait_time: 1500ms\n",
+    });
+    await untilAllServing(pool);
+    const healthRestarts = () => pool.m.records().filter((r) => r.msg === "Restarting worker: it failed its health check failure_threshold times in a row");
+    const { failed } = await loadUntil(pool, () => healthRestarts().length >= 3);
+    expect(healthRestarts().length).toBeGreaterThanOrEqual(3);
+    expect(failed).toEqual([]);
+    const outOfRotation = pool.m.records().find((r) => r.msg === "Worker failed its health check; out of the rotation until it passes again");
+    expect(outOfRotation).toMatchObject({ consecutive_failures: 1, detail: "HTTP 503" });
   });
 
   it("shuts down under load: requests in flight complete, HAProxy stops last, nothing is left", async () => {

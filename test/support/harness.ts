@@ -22,6 +22,8 @@ export function pool(overrides: Partial<PoolConfig> = {}): PoolConfig {
     desiredHealthyPercentage: 0,
     limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
     restartPolicy: NO_BACKOFF,
+    healthCheck: null,
+    maxUnavailable: 1,
     server: null,
     ...overrides,
   };

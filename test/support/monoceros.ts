@@ -115,7 +115,7 @@ export function isAlive(pid: number): boolean {
 }
 
 /** What a test's own workers look like; anything else with a recycled pid is left alone. */
-const TEST_PROCESS = /processbin|bench\/bin\/worker|fake-envoy|sleep |slow-first-worker|haproxy/;
+const TEST_PROCESS = /processbin|notify-worker|bench\/bin\/worker|fake-envoy|sleep |slow-first-worker|haproxy/;
 
 function isTestProcess(pid: number): boolean {
   try {
@@ -200,6 +200,8 @@ export interface ProxyPoolOptions {
   signalTimeout: string;
   /** Lines (already indented) inserted in the pool before `server:`. */
   poolExtra?: string;
+  /** The workers' args as a YAML flow list (default: [--log-interval, 10s]). */
+  args?: string;
   algorithm?: string;
   proxyBinary?: string;
   adminPort?: number;
@@ -221,7 +223,7 @@ export function proxyPoolConfig(options: ProxyPoolOptions): { yaml: string; fold
     "      max_restarts: -1",
     `      exec: ${options.exec ?? PROCESSBIN}`,
     `      signal_timeout: ${options.signalTimeout}`,
-    "      args: [--log-interval, 10s]",
+    `      args: ${options.args ?? "[--log-interval, 10s]"}`,
     ...(options.poolExtra === undefined ? [] : [options.poolExtra.replace(/\n$/, "")]),
     "      server:",
     ...optional(`        proxy: ${options.proxy}`, options.proxy),

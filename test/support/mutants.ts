@@ -11,7 +11,7 @@ export interface Mutant {
   name: string;
   /** The rule it breaks, in words. */
   breaks: string;
-  file: "supervisor.ts" | "health.ts";
+  file: "supervisor.ts" | "health.ts" | "checks.ts";
   /** Exact text that must occur exactly once in the file… */
   from: string;
   /** …and what it becomes. */

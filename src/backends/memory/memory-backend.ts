@@ -5,12 +5,15 @@
 // What each spawn does is decided by the scenario's script; the processes that exist (leftover
 // children and unreported exits included) stay observable, as the ground truth for invariants.
 import type { Signal, WorkerRef } from "../../domain/types.js";
-import type { BackendEvent, ProcessBackend, ProcessStats, SpawnRequest } from "../../runtime/ports.js";
-import { FAULT_KINDS, type FakeChildScript, type FakeProcess, type FakeProcessScript, type FaultKind, type ReplayableEvent, type ScriptFor } from "./fake-process.js";
+import type { BackendEvent, ProbeRequest, ProcessBackend, ProcessStats, SpawnRequest } from "../../runtime/ports.js";
+import {
+  checkAnswerAt, childRssBytesAt, FAULT_KINDS, leaderRssBytesAt, unhealthyAt,
+  type FakeChildScript, type FakeProcess, type FakeProcessScript, type FaultKind, type ReplayableEvent, type ScriptFor,
+} from "./fake-process.js";
 import type { VirtualClock } from "./virtual-clock.js";
 
-export type { FakeChildScript, FakeProcess, FakeProcessScript, FaultKind, ReplayableEvent, ScriptFor, SigtermBehaviour } from "./fake-process.js";
-export { FAULT_KINDS } from "./fake-process.js";
+export type { CheckAnswer, FakeChildScript, FakeProcess, FakeProcessScript, FaultKind, ReplayableEvent, ScriptFor, SigtermBehaviour } from "./fake-process.js";
+export { CHILD_RSS_BYTES_DEFAULT, FAULT_KINDS, LEADER_RSS_BYTES_DEFAULT } from "./fake-process.js";
 
 interface Group {
   readonly ref: WorkerRef;
@@ -24,6 +27,10 @@ interface Group {
   readonly holdsOutput: Map<FakeProcess, boolean>;
   /** What was sent about this incarnation, so that it can be sent again when stale. */
   readonly sent: Map<ReplayableEvent, BackendEvent>;
+  /** The resident memory its last sample found (to count the drops). */
+  lastRssBytes: number | null;
+  /** Checks asked for so far (every probeLocalErrorEvery-th cannot be made). */
+  probes: number;
 }
 
 const slotOf = (ref: WorkerRef) => `${ref.pool}/${ref.worker}`;
@@ -95,10 +102,11 @@ export class MemoryBackend implements ProcessBackend {
   stats(pid: number): ProcessStats | null {
     const process = this.processes.get(pid);
     if (process === undefined || process.state !== "alive") return null;
-    const ranSeconds = (this.clock.nowMs() - process.startedAtMs) / 1000;
+    const ranMs = this.clock.nowMs() - process.startedAtMs;
+    const group = this.groups.get(process.pgid);
     return {
       cpuSeconds: 0,
-      rssBytes: (process.script.rssBytes ?? 10 * 1024 * 1024) + Math.round((process.script.rssGrowthBytesPerSecond ?? 0) * ranSeconds),
+      rssBytes: process.role === "leader" || group === undefined ? leaderRssBytesAt(process.script, ranMs) : childRssBytesAt(this.childScript(group, process), ranMs),
       virtualMemoryBytes: 100 * 1024 * 1024,
       openFds: 8,
       maxFds: 1024,
@@ -111,8 +119,70 @@ export class MemoryBackend implements ProcessBackend {
   healthy(pid: number): boolean | null {
     const process = this.processes.get(pid);
     if (process === undefined || process.state !== "alive") return null;
-    const failAfterMs = process.script.unhealthyAfterMs;
-    return failAfterMs === undefined || this.clock.nowMs() - process.startedAtMs < failAfterMs;
+    return checkAnswerAt(process.script, this.clock.nowMs() - process.startedAtMs) === "ok";
+  }
+
+  /**
+   * Answers as the script says: refused before readyAfterMs, then ok outside [unhealthyAfterMs,
+   * healthyAgainAfterMs) and its unhealthyAs inside; an answer slower than the timeout is a timeout.
+   * A hung probe never answers (the core's deadline must notice). Every probeLocalErrorEvery-th
+   * cannot be made at all: a local error, at once.
+   */
+  probe(request: ProbeRequest): void {
+    const process = this.processes.get(request.pid);
+    const answer = (result: "ok" | "fail" | "timeout", detail: string, afterMs: number) =>
+      this.later(afterMs, () => this.sink({ type: "checkResult", ref: request.ref, seq: request.seq, result, detail }));
+    const group = this.groups.get(request.pid);
+    const every = group?.script.probeLocalErrorEvery;
+    if (group !== undefined && every !== undefined && ++group.probes % every === 0) {
+      this.faults.probeLocalError++;
+      this.later(0, () => this.sink({ type: "checkResult", ref: request.ref, seq: request.seq, result: "fail", detail: "spawn check EMFILE", localError: true }));
+      return;
+    }
+    if (process === undefined || process.state !== "alive" || process.role !== "leader") {
+      this.faults.probeRefused++;
+      answer("fail", "connection refused (no process)", 0);
+      return;
+    }
+    const ranMs = this.clock.nowMs() - process.startedAtMs;
+    const latencyMs = process.script.probeLatencyMs ?? 0;
+    const as = checkAnswerAt(process.script, ranMs);
+    if (as === "refused") {
+      this.faults.probeRefused++;
+      answer("fail", "connection refused (not listening yet)", 0);
+    } else if (as === "hung") {
+      this.faults.probeHung++;
+    } else if (as === "timeout" || latencyMs > request.timeoutMs) {
+      this.faults.probeTimedOut++;
+      answer("timeout", `no answer within ${request.timeoutMs} ms`, request.timeoutMs);
+    } else if (as === "fail") {
+      this.faults.probeFailed++;
+      answer("fail", "HTTP 503", latencyMs);
+    } else {
+      if (process.script.unhealthyAfterMs !== undefined && ranMs >= process.script.unhealthyAfterMs) this.faults.probeRecovered++;
+      answer("ok", "HTTP 200", latencyMs);
+    }
+  }
+
+  /** The sum of its live members' resident memory per group (zombies and gone processes count 0). */
+  sampleMemory(groups: readonly { ref: WorkerRef; pid: number }[]): void {
+    const samples = groups.map(({ ref, pid }) => {
+      const rssBytes = this.groupRssBytes(pid);
+      const group = this.groups.get(pid);
+      if (group !== undefined) {
+        if (group.lastRssBytes !== null && rssBytes < group.lastRssBytes) this.faults.rssDropped++;
+        group.lastRssBytes = rssBytes;
+      }
+      return { ref, rssBytes };
+    });
+    this.later(0, () => this.sink({ type: "memorySampled", samples }));
+  }
+
+  /** What a sample of this process group finds now: the resident memory of its live members. */
+  groupRssBytes(pgid: number): number {
+    let rssBytes = 0;
+    for (const member of this.groups.get(pgid)?.members ?? []) rssBytes += this.stats(member.pid)?.rssBytes ?? 0;
+    return rssBytes;
   }
 
   /** Every process that exists right now, leaders (zombies too) and children: the ground truth the simulator checks the core against. */
@@ -127,7 +197,7 @@ export class MemoryBackend implements ProcessBackend {
     };
     (leader as { pgid: number }).pgid = leader.pid;
     const group: Group = {
-      ref: request.ref, script, leader, members: new Set([leader]), leaderReported: false, outputHolders: 0, holdsOutput: new Map(), sent: new Map(),
+      ref: request.ref, script, leader, members: new Set([leader]), leaderReported: false, outputHolders: 0, holdsOutput: new Map(), sent: new Map(), lastRssBytes: null, probes: 0,
     };
     this.processes.set(leader.pid, leader);
     for (const childScript of script.children ?? []) {
@@ -141,6 +211,42 @@ export class MemoryBackend implements ProcessBackend {
     for (const line of script.lines ?? []) this.output.push({ workerId: request.workerId, line });
     this.send(group, { type: "spawned", ref: request.ref, pid: leader.pid });
     if (script.exitAfterMs !== null) this.later(script.exitAfterMs, () => this.die(group, leader, script.exitCode, script.exitSignal));
+    if (request.notify) this.startNotifying(request, leader);
+  }
+
+  /**
+   * sd_notify as the script says: READY=1 at readyAfterMs, then WATCHDOG=1 every watchdogEveryMs,
+   * silent in [unhealthyAfterMs, healthyAgainAfterMs) (a READY=1 due then comes when it speaks
+   * again); STOPPING=1 at stoppingAfterMs.
+   */
+  private startNotifying(request: SpawnRequest, leader: FakeProcess): void {
+    const { script } = leader;
+    const everyMs = Math.max(1, script.watchdogEveryMs ?? Math.floor(Number(request.env.WATCHDOG_USEC ?? "1000000") / 2000));
+    let silent = false;
+    const notify = (ready: boolean) => {
+      if (leader.state !== "alive") return;
+      const ranMs = this.clock.nowMs() - leader.startedAtMs;
+      if (unhealthyAt(script, ranMs)) {
+        if (!silent) this.faults.keepalivesStopped++;
+        silent = true;
+        const againAfterMs = script.healthyAgainAfterMs;
+        if (againAfterMs !== undefined) this.later(againAfterMs - ranMs, () => notify(ready));
+        return;
+      }
+      if (silent) this.faults.keepalivesResumed++;
+      silent = false;
+      this.sink({ type: "notify", ref: request.ref, ready, watchdog: !ready, stopping: false, status: ready ? "ready" : `up ${ranMs} ms` });
+      this.later(everyMs, () => notify(false));
+    };
+    const readyAfterMs = script.readyAfterMs ?? 0;
+    if (Number.isFinite(readyAfterMs)) this.later(readyAfterMs, () => notify(true));
+    const stoppingAfterMs = script.stoppingAfterMs;
+    if (stoppingAfterMs === undefined) return;
+    this.later(stoppingAfterMs, () => {
+      if (leader.state !== "alive") return;
+      this.faults.notifyStopping++;
+      this.sink({ type: "notify", ref: request.ref, ready: false, watchdog: false, stopping: true, status: "stopping" });
+    });
   }
 
   /** A process ends. A leader becomes a zombie until its exit is reported; a child is gone at once. */

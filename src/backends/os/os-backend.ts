@@ -4,11 +4,15 @@
 // processes and whether its output is closed, then each of those when it changes.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { RESOURCE_ERROR_CODES } from "../../domain/supervisor.js";
 import type { Signal, WorkerRef } from "../../domain/types.js";
 import type { LogChannels } from "../../logs/worker-output.js";
 import { forwardStream } from "../../logs/worker-output.js";
 import { readProcessStats } from "../../metrics/process-stats.js";
-import type { BackendEvent, ProcessBackend, ProcessStats, SpawnRequest } from "../../runtime/ports.js";
+import type { BackendEvent, ProbeRequest, ProcessBackend, ProcessStats, SpawnRequest } from "../../runtime/ports.js";
+import { groupRssBytes } from "./group-memory.js";
+import { execProbe, httpProbe } from "./health-probes.js";
+import { NotifySockets } from "./notify-socket.js";
 import { groupHasLiveMembers } from "./process-group.js";
 import { Watchdog } from "./watchdog.js";
 
@@ -34,12 +38,23 @@ const GROUP_POLL_MAX_MS = 1_000;
 const GROUP_POLL_SLOW_AFTER_MS = 5 * 60_000;
 const GROUP_POLL_SLOW_MS = 60_000;
 
+/**
+ * A probe that failed because Monoceros could not open a socket or start the check command (its
+ * own fds, the machine's, processes, memory): the detail starts with the failed step and names the
+ * code, e.g. "connect EMFILE …" or "cannot run "check": spawn EMFILE".
+ */
+const LOCAL_RESOURCE_ERROR = new RegExp(`^(connect|cannot run)\\b.*\\b(${RESOURCE_ERROR_CODES.join("|")})\\b`);
+
 export class OsBackend implements ProcessBackend {
   private sink: (event: BackendEvent) => void = () => {};
   /** Also the one list of live worker process groups (a worker's pid is its group id). */
   private readonly watchdog: Watchdog;
   private readonly instanceId = `${process.pid}-${randomBytes(6).toString("hex")}`;
   private readonly groupPolls = new Set<NodeJS.Timeout>();
+  /** Created on the first worker with health_check.notify; one socket per worker slot, kept across its restarts. */
+  private notifySockets: NotifySockets | null = null;
+  /** The incarnation each slot's notify socket speaks for now. */
+  private readonly notifyRefs = new Map<string, WorkerRef>();
 
   constructor(private readonly options: OsBackendOptions) {
     this.watchdog = new Watchdog(options.onProblem, `${INSTANCE_ENV}=${this.instanceId}`);
@@ -59,8 +74,9 @@ export class OsBackend implements ProcessBackend {
     };
     let child;
     try {
+      const notifyEnv = request.notify ? { NOTIFY_SOCKET: this.openNotifySocket(ref) } : {};
       child = spawn(request.exec, [...request.args], {
-        env: { ...process.env, ...request.env, [INSTANCE_ENV]: this.instanceId },
+        env: { ...process.env, ...request.env, ...notifyEnv, [INSTANCE_ENV]: this.instanceId },
         detached: true, // setsid(): its own session and process group
         stdio: ["ignore", "pipe", "pipe"],
       });
@@ -123,6 +139,36 @@ export class OsBackend implements ProcessBackend {
     this.groupPolls.add(timer);
   }
 
+  /** The slot's socket (opened once); its datagrams are reported for the slot's newest incarnation. */
+  private openNotifySocket(ref: WorkerRef): string {
+    const key = `${ref.pool}-${ref.worker}`;
+    this.notifySockets ??= new NotifySockets(
+      (slot, message) => {
+        const current = this.notifyRefs.get(slot);
+        if (current !== undefined) this.sink({ type: "notify", ref: current, ...message });
+      },
+      this.options.onProblem,
+    );
+    this.notifyRefs.set(key, ref);
+    return this.notifySockets.open(key);
+  }
+
+  /** Runs the check off the event loop's critical path; its outcome comes back as checkResult. */
+  probe(request: ProbeRequest): void {
+    const { probe, timeoutMs, ref, seq } = request;
+    const outcome = probe.kind === "http"
+      ? httpProbe({ host: probe.host, port: probe.port, path: probe.path }, timeoutMs)
+      // Marked like a worker: a check still running when Monoceros is killed is swept by the watchdog.
+      : execProbe(probe.argv, timeoutMs, { ...(process.env as Record<string, string>), [INSTANCE_ENV]: this.instanceId });
+    void outcome.then(({ result, detail }) => this.sink({ type: "checkResult", ref, seq, result, detail, localError: result !== "ok" && LOCAL_RESOURCE_ERROR.test(detail) }));
+  }
+
+  /** One pass over /proc for all groups asked about. */
+  sampleMemory(groups: readonly { ref: WorkerRef; pid: number }[]): void {
+    const rss = groupRssBytes(new Set(groups.map((group) => group.pid)));
+    this.sink({ type: "memorySampled", samples: groups.map(({ ref, pid }) => ({ ref, rssBytes: rss.get(pid) ?? 0 })) });
+  }
+
   signal(pid: number, signal: Signal): void {
     try {
       process.kill(-pid, signal);
@@ -154,6 +200,7 @@ export class OsBackend implements ProcessBackend {
   close(): void {
     for (const timer of this.groupPolls) clearTimeout(timer);
     this.groupPolls.clear();
+    this.notifySockets?.closeAll();
     this.watchdog.stop();
   }
 }

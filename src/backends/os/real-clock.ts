@@ -1,5 +1,6 @@
 // Wall-clock time for the runtime: monotonic milliseconds, and timers of any length (Node's
-// setTimeout caps at about 24.8 days; a lifespan may be longer).
+// setTimeout caps at about 24.8 days; a lifespan may be longer) that never fire before their time
+// (Node's may, by up to a millisecond: it counts whole milliseconds from the loop's cached time).
 import type { Clock, TimerHandle } from "../../runtime/ports.js";
 
 const SET_TIMEOUT_MAX_MS = 2 ** 31 - 1;
@@ -23,9 +24,13 @@ export class RealClock implements Clock {
       this.timers.set(
         id,
         setTimeout(() => {
+          if (this.nowMs() < atMs) {
+            arm();
+            return;
+          }
           this.timers.delete(id);
           fire();
-        }, Math.max(0, delayMs)),
+        }, Math.max(0, Math.ceil(delayMs))),
       );
     };
     arm();

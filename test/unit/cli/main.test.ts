@@ -21,7 +21,26 @@ const file = (name: string, text: string) => {
 describe("monoceros command line", () => {
   it("--validate prints that a valid config is valid and exits 0", async () => {
     const result = await run("-k", "-c", "examples/basic.yaml");
-    expect(result).toEqual({ code: 0, stdout: ["config is valid: examples/basic.yaml (1 pool, 3 workers)"], stderr: [] });
+    expect(result).toEqual({
+      code: 0,
+      stdout: ["config is valid: examples/basic.yaml (1 pool, 3 workers)", "  pool ping: no health_check (ready as soon as it runs); no limits.memory; max_unavailable 1"],
+      stderr: [],
+    });
+  });
+
+  it("--validate spells out the health check, memory limit and max_unavailable in effect, defaults filled in", async () => {
+    const path = file("checks.yaml", [
+      "supervisor:",
+      "  workers:",
+      "    - {name: a, replicas: 4, exec: ./a, max_restarts: 1, desired_healthy_percentage: 50, max_unavailable: 50%, limits: {memory: 512MiB}, health_check: {http: {path: /healthz, start_port: 9100, host: '::1'}}}",
+      "    - {name: b, replicas: 1, exec: ./b, max_restarts: 1, desired_healthy_percentage: 50, health_check: {exec: [check, '{{.Pid}}'], interval: 1500ms, failure_threshold: 1}}",
+      "",
+    ].join("\n"));
+    const result = await run("-k", "-c", path);
+    expect(result.stdout.slice(1)).toEqual([
+      "  pool a: health_check http GET [::1]:9100+i/healthz every 10s (timeout 1s, restart after 3 failures in a row, start_period 0s); limits.memory 512MiB (RSS of the process group, 3 samples 1s apart); max_unavailable 2",
+      '  pool b: health_check exec ["check","{{.Pid}}"] every 1500ms (timeout 1s, restart after 1 failure in a row, start_period 0s); no limits.memory; max_unavailable 1',
+    ]);
   });
 
   it("--validate warns when max_restarts is unset", async () => {

@@ -50,6 +50,8 @@ describe("config loading", () => {
       desiredHealthyPercentage: 0,
       limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
       restartPolicy: { minUptimeMs: 1_000, backoffInitialMs: 100, backoffMaxMs: 30_000, windowMs: null },
+      healthCheck: null,
+      maxUnavailable: 1,
       server: null,
     });
   });
@@ -144,6 +146,52 @@ describe("config loading", () => {
     expect(errorsOf("admn: {port: 1}\nsupervisor: {workers: [{name: a, replicas: 1, exec: x}]}\n")).toEqual([
       'admn: unknown key; did you mean "admin"? (line 1)',
     ]);
+  });
+
+  describe("health_check and max_unavailable", () => {
+    const proxy = "      server:\n        port_arg: {name: --port, value_template: '{{.Port}}', start_port: 9100}\n        health_check_path: /health\n";
+    it("defaults to Kubernetes' probe settings and a 127.0.0.1 HTTP check on the worker's own port in proxy mode", () => {
+      expect(configOf(minimal(`      health_check: {http: {path: /healthz}}\n${proxy}`)).pools[0]?.healthCheck).toEqual({
+        probe: { kind: "http", path: "/healthz", host: "127.0.0.1", startPort: null },
+        intervalMs: 10_000, timeoutMs: 1_000, failureThreshold: 3, startPeriodMs: 0,
+      });
+    });
+    it("reads exec commands with templates, notify, and every timing", () => {
+      const check = configOf(minimal("      health_check: {exec: [/bin/check, '{{.Pid}}', '--id={{ .WorkerId }}'], interval: 2s, timeout: 500ms, failure_threshold: 1, start_period: 30s}\n")).pools[0]?.healthCheck;
+      expect(check).toEqual({ probe: { kind: "exec", argv: ["/bin/check", "{{.Pid}}", "--id={{ .WorkerId }}"] }, intervalMs: 2_000, timeoutMs: 500, failureThreshold: 1, startPeriodMs: 30_000 });
+      expect(configOf(minimal("      health_check: {notify: true}\n")).pools[0]?.healthCheck?.probe).toEqual({ kind: "notify" });
+    });
+    it("rejects anything but exactly one kind, naming the field", () => {
+      expect(errorsOf(minimal("      health_check: {interval: 1s}\n"))).toEqual([expect.stringMatching(/^supervisor\.workers\[0\]\.health_check: needs one of http, exec or notify: true/)]);
+      expect(errorsOf(minimal("      health_check: {notify: false}\n"))[0]).toMatch(/needs one of http, exec or notify: true/);
+      expect(errorsOf(minimal("      health_check: {notify: true, exec: [x]}\n"))[0]).toMatch(/health_check\.notify: only one of http, exec or notify may be set, found exec and notify/);
+      expect(errorsOf(minimal("      health_check: {exec: []}\n"))[0]).toMatch(/health_check\.exec: must name the command to run/);
+      expect(errorsOf(minimal("      health_check: {exec: [check, '{{.Name}}']}\n"))[0]).toMatch(/health_check\.exec\[1\]: only \{\{\.Pid\}\}, \{\{\.WorkerId\}\}, \{\{\.Port\}\} are supported/);
+      expect(errorsOf(minimal("      health_check: {htpp: {path: /x}}\n"))).toContainEqual(expect.stringMatching(/health_check\.htpp: unknown key; did you mean "http"\?/));
+    });
+    it("needs start_port for an HTTP check in supervisor mode, and ports of their own", () => {
+      expect(errorsOf(minimal("      health_check: {http: {path: /healthz}}\n"))[0]).toMatch(/health_check\.http: needs start_port in supervisor mode/);
+      expect(configOf(minimal("      health_check: {http: {path: /healthz, start_port: 9200, host: '::1'}}\n")).pools[0]?.healthCheck?.probe).toEqual({ kind: "http", path: "/healthz", host: "::1", startPort: 9200 });
+      expect(errorsOf(minimal("      health_check: {http: {path: /healthz, start_port: 9000}}\n"))[0]).toMatch(/health_check\.http\.start_port: health check ports 9000-9001 overlap the admin port 9000/);
+      expect(errorsOf(minimal("      health_check: {http: {path: healthz, start_port: 9200}}\n"))[0]).toMatch(/health_check\.http\.path: must start with '\/'/);
+      expect(errorsOf(minimal("      health_check: {exec: [check, '{{.Port}}']}\n"))[0]).toMatch(/health_check\.exec\[1\]: uses \{\{\.Port\}\}, but workers have no port of their own in supervisor mode/);
+    });
+    it("keeps one check in flight: timeout at most interval, interval at least 100ms, failure_threshold 1 to 100", () => {
+      expect(errorsOf(minimal("      health_check: {notify: true, interval: 1s, timeout: 2s}\n"))[0]).toMatch(/health_check\.timeout: timeout \(2000 ms\) is longer than the interval \(1000 ms\)/);
+      expect(errorsOf(minimal("      health_check: {notify: true, interval: 500ms}\n"))[0]).toMatch(/health_check\.interval: the default timeout \(1000 ms\) is longer than the interval/);
+      expect(errorsOf(minimal("      health_check: {notify: true, interval: 10ms, timeout: 5ms}\n"))[0]).toMatch(/health_check\.interval: must be at least 100ms/);
+      expect(errorsOf(minimal("      health_check: {notify: true, failure_threshold: 0}\n"))[0]).toMatch(/failure_threshold: must be an integer from 1 to 100/);
+    });
+    it("reads max_unavailable as a count or a share of replicas, at least 1", () => {
+      expect(configOf(minimal("      max_unavailable: 2\n")).pools[0]?.maxUnavailable).toBe(2);
+      expect(configOf(minimal("      max_unavailable: 50%\n")).pools[0]?.maxUnavailable).toBe(1);
+      expect(configOf(minimal("      max_unavailable: 10%\n")).pools[0]?.maxUnavailable).toBe(1);
+      expect(configOf(minimal("      max_unavailable: 100%\n")).pools[0]?.maxUnavailable).toBe(2);
+      expect(errorsOf(minimal("      max_unavailable: 0\n"))[0]).toMatch(/max_unavailable: must be a positive number of workers or a percentage from 1% to 100%, got 0/);
+      expect(errorsOf(minimal("      max_unavailable: 150%\n"))[0]).toMatch(/max_unavailable: must be a positive number/);
+      const loaded = load(minimal("      max_unavailable: 5\n"));
+      expect(loaded.ok && loaded.warnings).toContainEqual(expect.stringMatching(/max_unavailable: is more than replicas \(2\)/));
+    });
   });
 
   it("accepts memory sizes with units and plain bytes", () => {

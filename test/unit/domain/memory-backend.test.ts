@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { MemoryBackend, type FakeProcessScript } from "../../../src/backends/memory/memory-backend.js";
+import { CHILD_RSS_BYTES_DEFAULT, MemoryBackend, type FakeProcessScript } from "../../../src/backends/memory/memory-backend.js";
 import { VirtualClock } from "../../../src/backends/memory/virtual-clock.js";
 import type { BackendEvent, SpawnRequest } from "../../../src/runtime/ports.js";
 import { runsForever } from "../../support/harness.js";
 
-const request: SpawnRequest = { ref: { pool: 0, worker: 0, generation: 1 }, poolName: "web", workerId: "web-0", exec: "x", args: [], env: {} };
+const request: SpawnRequest = { ref: { pool: 0, worker: 0, generation: 1 }, poolName: "web", workerId: "web-0", exec: "x", args: [], env: {}, notify: false };
 
 describe("memory backend", () => {
   it("runs a simulated hour of timers in a moment, in time order", () => {
@@ -124,6 +124,94 @@ describe("memory backend", () => {
     expect(t.events[3]?.event).toEqual(t.events[1]?.event); // never sent groupEmpty, so none is made up
     expect(t.events[4]?.event).toEqual(t.events[0]?.event);
     expect(t.backend.faults).toMatchObject({ staleExited: 1, staleSpawned: 1, staleGroupEmpty: 0, slowSpawn: 1 });
+  });
+
+  /** A probe of the first process spawned, as the core would send it. */
+  let seq = 0;
+  const probeOf = (t: ReturnType<typeof run>, timeoutMs: number) => {
+    const spawned = t.events.find(({ event }) => event.type === "spawned")?.event as { ref: SpawnRequest["ref"]; pid: number };
+    t.backend.probe({ ref: spawned.ref, seq: ++seq, pid: spawned.pid, probe: { kind: "exec", argv: ["check"] }, timeoutMs });
+  };
+  const results = (t: ReturnType<typeof run>) =>
+    t.events.flatMap(({ atMs, event }) => (event.type === "checkResult" ? [`${atMs} ${event.localError === true ? "local error" : event.result}`] : []));
+
+  it("answers checks as scripted: refused before it listens, then ok; a hung probe never answers; healthy again once recovered", () => {
+    const t = run([{ ...runsForever, readyAfterMs: 100, unhealthyAfterMs: 1_000, healthyAgainAfterMs: 2_000, unhealthyAs: "hung", probeLatencyMs: 5 }]);
+    t.spawn(1);
+    for (const atMs of [51, 501, 1_501, 2_501]) {
+      t.until(atMs);
+      probeOf(t, 300);
+    }
+    t.until(5_000);
+    expect(results(t)).toEqual(["51 fail", "506 ok", "2506 ok"]);
+    expect(t.backend.faults).toMatchObject({ probeRefused: 1, probeHung: 1, probeRecovered: 1 });
+  });
+
+  it("answers an unhealthy timeout, or an answer slower than the timeout, with a timeout after the timeout; a failure after its latency", () => {
+    const t = run([{ ...runsForever, unhealthyAfterMs: 1_000, unhealthyAs: "timeout", probeLatencyMs: 50 }]);
+    t.spawn(1);
+    t.until(11);
+    probeOf(t, 40); // healthy, but slower than the timeout
+    t.until(1_001);
+    probeOf(t, 300);
+    t.until(5_000);
+    expect(results(t)).toEqual(["51 timeout", "1301 timeout"]);
+    const failing = run([{ ...runsForever, unhealthyAfterMs: 0, probeLatencyMs: 7 }]);
+    failing.spawn(1);
+    failing.until(1);
+    probeOf(failing, 300);
+    failing.until(100);
+    expect(results(failing)).toEqual(["8 fail"]);
+    expect(t.backend.faults.probeTimedOut + failing.backend.faults.probeFailed).toBe(3);
+  });
+
+  it("cannot make every probeLocalErrorEvery-th check: a local error at once, whatever the worker", () => {
+    const t = run([{ ...runsForever, probeLocalErrorEvery: 2, probeLatencyMs: 5 }]);
+    t.spawn(1);
+    for (const atMs of [1, 101, 201]) {
+      t.until(atMs);
+      probeOf(t, 300);
+    }
+    t.until(1_000);
+    expect(results(t)).toEqual(["6 ok", "101 local error", "206 ok"]);
+    expect(t.backend.faults.probeLocalError).toBe(1);
+  });
+
+  it("notifies as scripted: READY=1, WATCHDOG=1 every watchdogEveryMs, silence while unhealthy, keepalives again once recovered, STOPPING=1", () => {
+    const clock = new VirtualClock();
+    const events: { atMs: number; event: BackendEvent }[] = [];
+    const script: FakeProcessScript = { ...runsForever, readyAfterMs: 100, watchdogEveryMs: 300, unhealthyAfterMs: 800, healthyAgainAfterMs: 1_500, stoppingAfterMs: 2_000 };
+    const backend = new MemoryBackend(clock, () => script, 0);
+    backend.attach((event) => events.push({ atMs: clock.nowMs(), event }));
+    backend.spawn({ ...request, notify: true, env: { WATCHDOG_USEC: "1000000" } });
+    while (clock.runNext(2_500));
+    const notes = events.flatMap(({ atMs, event }) => (event.type === "notify" ? [`${atMs}${event.ready ? " READY" : ""}${event.watchdog ? " WATCHDOG" : ""}${event.stopping ? " STOPPING" : ""}`] : []));
+    // Beats at 100, 400, 700; the one due at 1000 finds it silent until 1500; then every 300 ms again.
+    expect(notes).toEqual(["100 READY", "400 WATCHDOG", "700 WATCHDOG", "1500 WATCHDOG", "1800 WATCHDOG", "2000 STOPPING", "2100 WATCHDOG", "2400 WATCHDOG"]);
+    expect(backend.faults).toMatchObject({ keepalivesStopped: 1, keepalivesResumed: 1, notifyStopping: 1 });
+  });
+
+  it("samples a group's memory as the sum of its live members: the leader's, growing and falling back, and each child's own", () => {
+    const t = run([{
+      ...runsForever, rssBytes: 1_000, rssGrowthBytesPerSecond: 100, rssDropEveryMs: 5_000,
+      children: [{ exitAfterLeaderMs: null, onSigterm: { kind: "exit", afterMs: 0, code: null, signal: null }, holdsOutput: false, rssBytes: 50, rssGrowthBytesPerSecond: 10 }, { exitAfterLeaderMs: null, onSigterm: { kind: "ignore" }, holdsOutput: false }],
+    }]);
+    t.spawn(1);
+    t.until(1);
+    const pid = (t.events[0]?.event as { pid: number }).pid;
+    const group = { ref: request.ref, pid };
+    const sampleAt = (atMs: number) => {
+      t.until(atMs);
+      t.backend.sampleMemory([group]);
+      t.until(atMs);
+      const event = t.events.at(-1)?.event;
+      return event?.type === "memorySampled" ? event.samples[0]?.rssBytes : undefined;
+    };
+    expect(sampleAt(4_001)).toBe(1_000 + 400 + (50 + 40) + CHILD_RSS_BYTES_DEFAULT);
+    expect(sampleAt(6_001)).toBe(1_000 + 100 + (50 + 60) + CHILD_RSS_BYTES_DEFAULT); // the leader's fell back at 5 s
+    expect(t.backend.faults.rssDropped).toBe(1);
+    t.backend.signal(pid, "SIGTERM"); // the first child exits, the leader and the other ignore it
+    expect(sampleAt(6_002)).toBe(1_000 + 100 + CHILD_RSS_BYTES_DEFAULT);
   });
 
   it.each(["ENOENT", "EACCES", "EMFILE", "ENFILE", "EAGAIN", "ENOMEM"])("fails a spawn with %s", (errorCode) => {

@@ -31,6 +31,13 @@ describe("proxy mode in the core", () => {
     const sigtermAt = h.commands.find(({ command }) => command.type === "signal" && command.signal === "SIGTERM")?.atMs;
     expect(outAt).toBe(1_000);
     expect(sigtermAt).toBe(1_000 + TIMING.rotationGraceMs);
+    // max_unavailable 1 (the default): web-1's restart waits until web-0's replacement is back.
+    expect(rotations(h.commands)).toEqual(["00", "00", "10", "11", "01", "10", "11"]);
+  });
+
+  it("with max_unavailable 2 both workers due at once leave the rotation together", () => {
+    const h = harness([pool({ replicas: 2, maxUnavailable: 2, server: server(), limits: { lifespanMs: 1_000, jitterRatio: 0, memoryBytes: 0 } })]);
+    h.runUntil(1_500);
     expect(rotations(h.commands)).toEqual(["00", "00", "10", "11", "01", "00", "10", "11"]);
   });
 

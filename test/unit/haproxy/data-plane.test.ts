@@ -29,6 +29,8 @@ function haproxyPool(folder: string, replicas: number): PoolConfig {
     name: "web", replicas, exec: "./server", args: [], signalTimeoutMs: 10_000, maxRestarts: 1, startupWaitMs: 0, desiredHealthyPercentage: 0,
     limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
     restartPolicy: NO_BACKOFF,
+    healthCheck: null,
+    maxUnavailable: 1,
     server: {
       proxy: "haproxy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 1, signalTimeoutMs: 10_000, healthCheckPath: "/health",
       loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: folder, proxyAdminPort: 0, listenerPort: 8080, proxyBinary: "haproxy",

@@ -54,8 +54,26 @@ describe("metrics", () => {
     expect(text).toContain('monoceros_workerpool_process_resident_memory_bytes{pool="web",worker="web-0"} 1000');
     expect(text).toContain('monoceros_workerpool_process_open_fds{pool="web",worker="web-0"} 7');
     expect(text).toContain('monoceros_workerpool_process_start_time_seconds{pool="web",worker="web-0"} 1700000000');
-    expect(text).not.toContain(`worker="${second!.id}"`);
+    expect(text).not.toMatch(new RegExp(`^monoceros_workerpool_process_\\w+\\{pool="web",worker="${second!.id}"\\}`, "m"));
     expect(text).toMatch(/# TYPE monoceros_workerpool_process_cpu_seconds_total counter/);
+    // Readiness is the core's, not /proc's: every worker has it.
+    expect(text).toContain(`monoceros_workerpool_worker_ready{pool="web",worker="${first!.id}"} 1`);
+    expect(text).toContain(`monoceros_workerpool_worker_ready{pool="web",worker="${second!.id}"} 1`);
+  });
+
+  it("counts health checks by result and memory and health limit events, from 0 for pools that have them", async () => {
+    const check = { probe: { kind: "http" as const, path: "/h", host: "127.0.0.1", startPort: 9100 }, intervalMs: 1_000, timeoutMs: 100, failureThreshold: 1, startPeriodMs: 0 };
+    const h = harness([pool({ name: "web", replicas: 1, healthCheck: check, limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 1024 } })]);
+    const metrics = new Metrics({ admin: { port: 0, host: null }, pools: h.runtime.state.pools.map((p) => p.config) }, h.runtime.state, () => null, BUILD);
+    let text = await metrics.text();
+    for (const result of ["ok", "fail", "timeout"]) expect(text).toContain(`monoceros_workerpool_health_checks_total{pool="web",result="${result}"} 0`);
+    for (const event of ["memory", "health"]) expect(text).toContain(`monoceros_workerpool_limits_events_total{pool="web",limit_event="${event}"} 0`);
+    metrics.record({ metric: "healthCheck", pool: "web", result: "timeout" });
+    metrics.record({ metric: "limitEvent", pool: "web", limitEvent: "health" });
+    text = await metrics.text();
+    expect(text).toContain('monoceros_workerpool_health_checks_total{pool="web",result="timeout"} 1');
+    expect(text).toContain('monoceros_workerpool_limits_events_total{pool="web",limit_event="health"} 1');
+    expect(text).toContain('monoceros_workerpool_worker_ready{pool="web",worker="web-0"} 0'); // not passed a check yet
   });
 
   it("answers /health like the original and says which pool is short, and 503 from shutdown on", () => {

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { PoolConfig } from "../../../src/config/types.js";
+import type { HealthCheckConfig, HealthProbeConfig, PoolConfig } from "../../../src/config/types.js";
+import { CHECK_TIMING } from "../../../src/domain/checks.js";
 import { RESOURCE_ERROR_CODES, step, TIMING } from "../../../src/domain/supervisor.js";
 import type { StepFunction } from "../../../src/runtime/runtime.js";
 import { runScenario, runSeed } from "../../../sim/run.js";
@@ -10,6 +11,20 @@ import { RESOURCE_ERRORS, SPEC } from "../../../sim/spec.js";
 import { NO_BACKOFF } from "../../support/harness.js";
 
 const SEEDS = 1_000;
+
+/** A generated health check as the config loader would accept it (http without a proxy needs ports of its own). */
+function healthCheckOf(
+  check: { kind: "http" | "exec" | "notify"; intervalMs: number; timeoutShare: number; failureThreshold: number; startPeriodMs: number; ownPorts: boolean } | null,
+  poolIndex: number,
+  proxyMode: boolean,
+): HealthCheckConfig | null {
+  if (check === null) return null;
+  const probe: HealthProbeConfig = check.kind === "http"
+    ? { kind: "http", path: "/healthz", host: "127.0.0.1", startPort: check.ownPorts || !proxyMode ? 9_500 + poolIndex * 100 : null }
+    : check.kind === "exec" ? { kind: "exec", argv: ["check", "{{.Pid}}", "{{.WorkerId}}"] } : { kind: "notify" };
+  const timeoutMs = Math.max(1, Math.round(check.intervalMs * check.timeoutShare));
+  return { probe, intervalMs: check.intervalMs, timeoutMs, failureThreshold: check.failureThreshold, startPeriodMs: check.startPeriodMs };
+}
 
 describe("deterministic simulation", () => {
   it(`keeps every invariant over ${SEEDS} generated scenarios`, () => {
@@ -69,7 +84,8 @@ describe("deterministic simulation", () => {
     [
       "never takes a worker out of the proxy's rotation",
       (state, event, nowMs) => step(state, event, nowMs).filter((c) => !(c.type === "proxyRotation" && c.endpoints.some((e) => !e.inRotation) && event.type !== "start")),
-      "the proxy's rotation is exactly the workers running and not asked to stop",
+      // Whichever comes first: a worker left in it, or (the rotation that puts it back dropped too) one kept out.
+      "the proxy's rotation",
     ],
     [
       "never finishes a shutdown",
@@ -90,7 +106,7 @@ describe("deterministic simulation", () => {
     expect(replay.violation?.message).toBe(caught?.message);
   });
 
-  it("holds for scenarios fast-check generates and shrinks: proxy mode, restart policies and every fault", () => {
+  it("holds for scenarios fast-check generates and shrinks: proxy mode, restart policies, health checks, memory limits, max_unavailable and every fault", () => {
     const rate = fc.double({ min: 0, max: 1, noNaN: true });
     const poolArb = fc.record({
       replicas: fc.integer({ min: 1, max: 5 }),
@@ -110,6 +126,19 @@ describe("deterministic simulation", () => {
         }),
       ),
       proxySignalTimeoutMs: fc.option(fc.integer({ min: 1, max: 20_000 })),
+      healthCheck: fc.option(
+        fc.record({
+          kind: fc.constantFrom("http", "exec", "notify"),
+          // Short intervals only down to 250 ms: a run is up to 2 simulated minutes of checks.
+          intervalMs: fc.integer({ min: 250, max: 10_000 }),
+          timeoutShare: fc.double({ min: 0, max: 1, noNaN: true }),
+          failureThreshold: fc.integer({ min: 1, max: 10 }),
+          startPeriodMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30_000 })),
+          ownPorts: fc.boolean(),
+        }),
+      ),
+      memoryMiB: fc.oneof(fc.constant(0), fc.integer({ min: 16, max: 512 })),
+      maxUnavailable: fc.integer({ min: 1, max: 6 }),
     });
     const scenarioArb = fc.record({
       seed: fc.integer(),
@@ -127,6 +156,9 @@ describe("deterministic simulation", () => {
           leftovers: rate,
           outputHeld: rate,
           staleEvents: rate,
+          slowReady: rate,
+          unhealthy: rate,
+          memoryGrowth: rate,
         }),
       ),
       signals: fc.array(fc.integer({ min: 0, max: 120_000 }), { minLength: 1, maxLength: 4 }),
@@ -136,7 +168,8 @@ describe("deterministic simulation", () => {
         const pools: PoolConfig[] = generated.pools.map((p, index) => ({
           name: `p${index}`, replicas: p.replicas, exec: "worker", args: [], signalTimeoutMs: p.signalTimeoutMs, maxRestarts: p.maxRestarts,
           startupWaitMs: p.startupWaitMs, desiredHealthyPercentage: p.desiredHealthyPercentage,
-          limits: { lifespanMs: p.lifespanMs, jitterRatio: p.jitterRatio, memoryBytes: 0 }, restartPolicy: p.restartPolicy,
+          limits: { lifespanMs: p.lifespanMs, jitterRatio: p.jitterRatio, memoryBytes: p.memoryMiB * 1024 * 1024 }, restartPolicy: p.restartPolicy,
+          healthCheck: healthCheckOf(p.healthCheck, index, p.proxySignalTimeoutMs !== null), maxUnavailable: p.maxUnavailable,
           server: p.proxySignalTimeoutMs === null ? null : {
             proxy: index % 2 === 0 ? "envoy" : "haproxy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9000 + index * 100,
             signalTimeoutMs: p.proxySignalTimeoutMs, healthCheckPath: "/health", loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: `./proxy${index}`,
@@ -158,7 +191,11 @@ describe("deterministic simulation", () => {
 
   it("states the core's bounds independently, and they agree with the core's", () => {
     const { killWaitMs, outputDrainMs, rotationGraceMs, spawnRetryMinMs, spawnRetryMaxMs, proxyRestartBaseMs, proxyRestartMaxMs, proxyStableAfterMs } = TIMING;
-    expect(SPEC).toEqual({ killWaitMs, outputDrainMs, rotationGraceMs, spawnRetryMinMs, spawnRetryMaxMs, proxyRestartBaseMs, proxyRestartMaxMs, proxyStableAfterMs });
+    const { resultGraceMs, timerSlackMs: checkTimerSlackMs, memorySampleIntervalMs, memorySamplesOverLimit } = CHECK_TIMING;
+    expect(SPEC).toEqual({
+      killWaitMs, outputDrainMs, rotationGraceMs, spawnRetryMinMs, spawnRetryMaxMs, proxyRestartBaseMs, proxyRestartMaxMs, proxyStableAfterMs,
+      resultGraceMs, checkTimerSlackMs, memorySampleIntervalMs, memorySamplesOverLimit,
+    });
     expect([...RESOURCE_ERRORS].sort()).toEqual([...RESOURCE_ERROR_CODES].sort());
   });
 });
