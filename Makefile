@@ -22,7 +22,7 @@ processbin: $(NODE_MODULES)
 
 ## Every test: unit (in-memory workers), simulation, integration (real processes).
 test: build
-	@scripts/ensure-haproxy.sh
+	@scripts/ensure-test-tools.sh
 	@mkdir -p $(RESULTS)
 	$(VITEST) --reporter=default --reporter=json --outputFile.json=$(RESULTS)/vitest.json
 
@@ -31,7 +31,7 @@ test-unit: $(NODE_MODULES)
 	$(VITEST) --project unit
 
 test-integration: build
-	@scripts/ensure-haproxy.sh
+	@scripts/ensure-test-tools.sh
 	$(VITEST) --project integration
 
 ## The simulator over many seeds: make sim SEEDS=10000; replay one: npm run sim -- --seed N --trace

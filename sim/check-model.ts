@@ -3,15 +3,19 @@
 // - counted checks are due at spawn + start_period + interval, then every interval, and happen at
 //   most the timer slack later; a check that starts at or after its due time counts, and the next
 //   is due at the first interval mark after it (missed ones are skipped); one check is in flight
-//   at a time, and a probe without a result by timeout + result grace, or by the next counted check if sooner (+ slack), is a timeout. notify: the counted check passes if READY=1 or
-//   WATCHDOG=1 came since the last one. Failures of checks that do not count are ignored, and so
+//   at a time, and a probe without a result by timeout + result grace, or by the next counted check if sooner (+ slack), is a timeout. notify: the counted check passes if the
+//   worker sent READY=1 in this incarnation, has not sent STOPPING=1, and READY=1 or WATCHDOG=1
+//   came since the last one; else it is a timeout (a worker that only pings, never ready, or runs
+//   on after STOPPING=1 is not well). Failures of checks that do not count are ignored, and so
 //   is a check that could not be made (a local error: Monoceros short of a resource) or the result
 //   of an earlier probe than the one in flight (its seq says which).
-// - readiness: without a check a worker is ready once it runs; with one, after a pass (notify:
-//   once READY=1 came, after any keepalive) until a counted failure (notify: or STOPPING=1).
+// - readiness: without a check a worker is ready once it runs; with one, after a pass until a
+//   counted failure. notify: a keepalive is a pass (it resets the failures and makes the worker
+//   ready) only once READY=1 came and as long as STOPPING=1 did not; STOPPING=1 takes it out.
 // - memory: every second a sample of each running worker's group, the backend's truth when it
 //   was taken; 3 over limits.memory in a row make a memory restart due, one at or under it resets
-//   the count and calls off a held-back one (planned-restarts.ts decides when restarts start).
+//   the count and calls off a held-back one; a deciding sample over memoryUrgentFactor × the
+//   limit makes it urgent (planned-restarts.ts decides when restarts start).
 import type { MemoryBackend } from "../src/backends/memory/memory-backend.js";
 import type { Config, HealthCheckConfig } from "../src/config/types.js";
 import type { CheckResult, Command, SupervisorEvent } from "../src/domain/types.js";
@@ -54,8 +58,8 @@ export interface CheckModelHooks {
   ready(slot: Slot, nowMs: number): void;
   /** failure_threshold counted failures in a row: its health restart must start now. */
   healthFailed(slot: Slot, nowMs: number): void;
-  /** memorySamplesOverLimit samples over the limit in a row (and still over), or one at or under it. */
-  memoryOver(slot: Slot, nowMs: number): void;
+  /** memorySamplesOverLimit samples over the limit in a row (and still over; urgent: this one over memoryUrgentFactor × the limit), or one at or under it. */
+  memoryOver(slot: Slot, nowMs: number, urgent: boolean): void;
   memoryUnder(slot: Slot, nowMs: number): void;
 }
 
@@ -147,7 +151,8 @@ export class CheckModel {
     if (check.probe.kind === "notify") {
       const counted = nowMs >= checks.nextDueAtMs;
       if (counted) checks.nextDueAtMs = nextDueAfter(checks.nextDueAtMs, nowMs, check.intervalMs);
-      const passed = checks.keepalive;
+      const passed = checks.keepalive && checks.readySent && !checks.stoppingSent;
+      if (!passed && counted && (checks.stoppingSent || checks.keepalive)) this.hooks.count(checks.stoppingSent ? "notifyStoppingFailed" : "notifyNotReadyFailed");
       checks.keepalive = false;
       this.record(slot, passed ? "ok" : "timeout", counted, nowMs);
       return;
@@ -197,10 +202,12 @@ export class CheckModel {
     if (event.ready) checks.readySent = true;
     if (!event.ready && !event.watchdog) return;
     checks.keepalive = true;
+    // Only the keepalive of a worker that said READY=1 (and not STOPPING=1) is a pass.
+    if (!checks.readySent || checks.stoppingSent) return;
     checks.failures = 0;
     checks.firstFailureAtMs = null;
     checks.localErrorsSinceFailure = 0;
-    if (checks.readySent && !checks.stoppingSent) this.setReady(slot, nowMs);
+    this.setReady(slot, nowMs);
   }
 
   private setReady(slot: Slot, nowMs: number): void {
@@ -223,7 +230,7 @@ export class CheckModel {
       return;
     }
     checks.overLimit++;
-    if (checks.overLimit >= SPEC.memorySamplesOverLimit) this.hooks.memoryOver(slot, nowMs);
+    if (checks.overLimit >= SPEC.memorySamplesOverLimit) this.hooks.memoryOver(slot, nowMs, rssBytes > slot.pool.limits.memoryBytes * SPEC.memoryUrgentFactor);
   }
 
   /** A probe the core sent: to a worker it checks, one at a time, aimed at that worker. */

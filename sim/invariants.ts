@@ -86,14 +86,19 @@ export class InvariantMonitor {
     private readonly options: MonitorOptions,
   ) {
     const fail = (...args: Parameters<InvariantMonitor["fail"]>) => this.fail(...args);
-    this.model = new SlotModel(config, { fail, count: options.count });
-    this.planned = new PlannedRestarts(config, this.model, { fail, count: options.count });
+    this.model = new SlotModel(config, { fail, count: options.count, unplannedEnd: (slot, spawnFailed) => this.planned.replacementEnded(slot, spawnFailed) });
+    this.planned = new PlannedRestarts(config, this.model, {
+      fail,
+      count: options.count,
+      // The commands of the step are recorded after planned-restarts.ts saw them: this is the rotation sent before it.
+      inToldRotation: (slot) => this.rotation.get(rotationKey(slot.poolIndex, slot.worker))?.inRotation ?? false,
+    });
     this.checks = new CheckModel(config, this.model, backend, {
       fail,
       count: options.count,
       ready: (slot) => this.planned.ready(slot),
       healthFailed: (slot) => this.planned.healthFailedNow(slot),
-      memoryOver: (slot, nowMs) => this.planned.memoryOver(slot, nowMs),
+      memoryOver: (slot, nowMs, urgent) => this.planned.memoryOver(slot, nowMs, urgent),
       memoryUnder: (slot) => this.planned.memoryUnder(slot),
     });
     // Workers stop first (a slow spawn may delay one's SIGTERM), then each proxy: both phases may run to SIGKILL and the wait after it.

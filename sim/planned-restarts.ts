@@ -2,14 +2,19 @@
 // - a planned restart is due when its cause happens: the lifespan timer fires (within [lifespan,
 //   lifespan × (1 + jitter_ratio)] of the start), memory was over limits.memory in 3 samples in a
 //   row, or failure_threshold counted checks failed in a row (check-model.ts);
-// - it is in flight from its start until the slot's next incarnation is ready. A lifespan or
-//   memory restart starts only while fewer than max_unavailable of its pool are in flight; else
-//   it is held back (the worker runs on) and starts, oldest first, as soon as one finishes. A
-//   sample at or under the limit calls off a held-back memory restart, nothing else is dropped.
-//   A health restart starts at once whatever is in flight, and then counts as in flight too;
-// - it starts with the worker leaving the rotation if it was in it (proxy mode), its SIGTERM
-//   rotation grace later, or with its SIGTERM at once; it is never charged to max_restarts
-//   (slot-model.ts restarts it at once, uncharged).
+// - it is in flight from its start until the slot's next incarnation is ready, or until that
+//   replacement ends unplanned (exits on its own, fails to spawn) before it was ready: from then
+//   on it is an ordinary crash restart. Shutdown ends every one. A lifespan or memory restart
+//   starts only while fewer than max_unavailable of the OTHER workers of its pool are in flight
+//   (a replacement due again before it was ready is not held back by its own restart); else it
+//   is held back (the worker runs on) and the oldest starts as soon as fewer than max_unavailable
+//   others are in flight. A sample at or under the limit calls off a held-back memory restart,
+//   nothing else is dropped. A health restart starts at once whatever is in flight, and so does a
+//   memory restart whose deciding sample is over memoryUrgentFactor × the limit (held back
+//   before or not); both then count as in flight too;
+// - it starts with the worker leaving the rotation if it is in the rotation the proxy was last
+//   told (proxy mode), its SIGTERM rotation grace later, or with its SIGTERM at once; it is never
+//   charged to max_restarts (slot-model.ts restarts it at once, uncharged).
 // The core's starts are seen in its commands: a SIGTERM to a running worker outside shutdown, or
 // the timer of a SIGTERM after the rotation grace.
 import type { Config } from "../src/config/types.js";
@@ -21,11 +26,15 @@ import { SPEC } from "./spec.js";
 export interface PlannedRestartsHooks {
   fail(invariant: string, detail: string, nowMs: number, workerId: string | null): never;
   count(behaviour: Behaviour): void;
+  /** Whether the last rotation sent to the slot's pool's proxy (before this step's commands) had it in. */
+  inToldRotation(slot: Slot): boolean;
 }
 
 export class PlannedRestarts {
   /** Workers whose failure_threshold-th counted failure in a row came in this step: their restart starts in it. */
   private readonly healthFailed = new Set<Slot>();
+  /** Workers whose memory restart was decided in this step by a sample over memoryUrgentFactor × the limit: it starts in it. */
+  private readonly urgentMemory = new Set<Slot>();
   /** Lifespan and memory restarts started in this step, with since when they were due (oldest first is checked once all are known). */
   private startedThisStep: { slot: Slot; dueSinceMs: number }[] = [];
   /**
@@ -62,8 +71,16 @@ export class PlannedRestarts {
     this.healthFailed.add(slot);
   }
 
-  memoryOver(slot: Slot, nowMs: number): void {
+  memoryOver(slot: Slot, nowMs: number, urgent: boolean): void {
     this.due(slot, "memory", nowMs);
+    if (urgent) this.urgentMemory.add(slot);
+  }
+
+  /** The slot's incarnation ended unplanned outside shutdown: a planned restart in flight (its replacement was not ready) is over. */
+  replacementEnded(slot: Slot, spawnFailed: boolean): void {
+    if (slot.planned === null) return;
+    slot.planned = null;
+    this.hooks.count(spawnFailed ? "plannedRestartEndedBySpawnFailure" : "plannedRestartEndedByExit");
   }
 
   /**
@@ -112,29 +129,37 @@ export class PlannedRestarts {
 
   private start(slot: Slot, event: SupervisorEvent, commands: readonly Command[], viaGrace: boolean, nowMs: number): void {
     const [dueCause, dueSinceMs] = oldestDue(slot);
-    const cause = this.healthFailed.has(slot) ? "health" : dueCause;
+    const urgent = this.urgentMemory.has(slot);
+    const cause = this.healthFailed.has(slot) ? "health" : urgent ? "memory" : dueCause;
     if (cause === null) this.unexpectedStart(slot, event, commands, nowMs);
-    const inFlight = this.inFlight(slot.poolIndex);
-    if (cause === "health") {
-      if (inFlight - (slot.planned === null ? 0 : 1) >= slot.pool.maxUnavailable) this.hooks.count("healthNotHeldBack");
+    // Its own restart in flight (its replacement is not ready yet) does not hold it back: it is counted once.
+    const others = this.inFlight(slot.poolIndex) - (slot.planned === null ? 0 : 1);
+    if (cause === "health" || urgent) {
+      if (others >= slot.pool.maxUnavailable) this.hooks.count(urgent ? "memoryUrgentNotHeldBack" : "healthNotHeldBack");
+      if (urgent && dueSinceMs < nowMs) this.hooks.count("memoryUrgentWasHeldBack");
     } else {
-      const including = inFlight + (slot.planned === null ? 1 : 0);
-      if (including > slot.pool.maxUnavailable) {
-        this.hooks.fail("when a lifespan or memory restart starts, the planned restarts of its pool in flight (it included) are at most max_unavailable", `${slot.id}'s ${cause} restart started with ${including} in flight (max_unavailable ${slot.pool.maxUnavailable}): ${this.inFlightIds(slot.poolIndex)}`, nowMs, slot.id);
+      if (others >= slot.pool.maxUnavailable) {
+        this.hooks.fail("when a lifespan or memory restart starts, the planned restarts of its pool in flight (it included) are at most max_unavailable (its own counted once)", `${slot.id}'s ${cause} restart started with ${others} other(s) in flight (max_unavailable ${slot.pool.maxUnavailable}): ${this.inFlightIds(slot.poolIndex)}`, nowMs, slot.id);
       }
       if (dueSinceMs < nowMs) this.hooks.count("heldBackStarted");
-      this.startedThisStep.push({ slot, dueSinceMs });
+      if (slot.planned !== null && others + 1 >= slot.pool.maxUnavailable) this.hooks.count("notHeldBackByItself");
+      // A restart whose own is in flight takes no new place: the oldest-first rule is about who gets one.
+      if (slot.planned === null) this.startedThisStep.push({ slot, dueSinceMs });
     }
-    if (cause === "memory") this.checkMemoryOver(slot, nowMs);
-    const inRotation = slot.pool.server !== null && isReady(slot);
-    if (viaGrace !== inRotation) {
-      this.hooks.fail("in proxy mode a planned restart takes a worker in the rotation out of it rotation grace before its SIGTERM; any other worker gets its SIGTERM at once", `${slot.id} (${inRotation ? "in" : "out of"} the rotation) ${viaGrace ? "waits for its SIGTERM" : "got its SIGTERM at once"}`, nowMs, slot.id);
+    if (cause === "memory") this.checkMemoryOver(slot, nowMs, urgent);
+    const told = slot.pool.server !== null && this.hooks.inToldRotation(slot);
+    if (viaGrace !== told) {
+      this.hooks.fail(
+        "in proxy mode a planned restart takes a worker in the rotation the proxy was last told out of it rotation grace before its SIGTERM; any other worker gets its SIGTERM at once",
+        `${slot.id} (${told ? "in" : "out of"} the rotation last sent to the proxy, ${isReady(slot) ? "ready" : "not ready"}) ${viaGrace ? "waits for its SIGTERM" : "got its SIGTERM at once"}`, nowMs, slot.id,
+      );
     }
-    if (viaGrace) this.hooks.count("rotationGraceRestart");
+    if (viaGrace) this.hooks.count(isReady(slot) ? "rotationGraceRestart" : "rotationGraceUnready");
     this.hooks.count(cause === "health" ? "healthRestart" : cause === "memory" ? "memoryRestart" : "lifespanRestart");
     slot.planned = { cause, sinceMs: nowMs, causes: cause === "health" ? ["health"] : [...slot.due.keys()] };
     slot.due.clear();
     this.healthFailed.delete(slot);
+    this.urgentMemory.delete(slot);
     slot.stopping = cause;
     slot.checks.inFlight = null;
     slot.graceSigtermAtMs = viaGrace ? nowMs + SPEC.rotationGraceMs : null;
@@ -158,7 +183,7 @@ export class PlannedRestarts {
       }
       if (fields.worker_id === slot.id && fields.cause !== undefined) claimed = fields.cause;
     }
-    if (claimed === "memory") this.checkMemoryOver(slot, nowMs);
+    if (claimed === "memory") this.checkMemoryOver(slot, nowMs, false);
     if (claimed === "health") {
       this.hooks.fail("a health restart follows failure_threshold counted failures in a row, and nothing less", `${slot.id} restarted with ${slot.checks.failures} counted failure(s) in a row (failure_threshold ${slot.pool.healthCheck?.failureThreshold ?? "none"})`, nowMs, slot.id);
     }
@@ -169,11 +194,15 @@ export class PlannedRestarts {
     );
   }
 
-  /** A memory restart: the sample deciding it and the 2 before it were over the limit (the backend's truth when each was taken). */
-  private checkMemoryOver(slot: Slot, nowMs: number): void {
+  /**
+   * A memory restart: the sample deciding it and the 2 before it were over the limit (the backend's
+   * truth when each was taken); an urgent one's deciding sample over memoryUrgentFactor × the limit.
+   */
+  private checkMemoryOver(slot: Slot, nowMs: number, urgent: boolean): void {
     const samples = slot.checks.lastSamplesBytes;
     const limitBytes = slot.pool.limits.memoryBytes;
-    if (limitBytes > 0 && samples.length >= SPEC.memorySamplesOverLimit && samples.every((rssBytes) => rssBytes > limitBytes)) return;
+    const over = limitBytes > 0 && samples.length >= SPEC.memorySamplesOverLimit && samples.every((rssBytes) => rssBytes > limitBytes);
+    if (over && (!urgent || (samples.at(-1) as number) > limitBytes * SPEC.memoryUrgentFactor)) return;
     this.hooks.fail("no memory restart while the group is under limits.memory: its last 3 samples (the backend's truth when taken) were all over it", `${slot.id} restarted for memory; its last samples were [${samples.join(", ")}] bytes, limit ${limitBytes}`, nowMs, slot.id);
   }
 
@@ -181,6 +210,7 @@ export class PlannedRestarts {
   afterStep(nowMs: number): void {
     if (this.model.shuttingDown) {
       this.healthFailed.clear();
+      this.urgentMemory.clear();
       return;
     }
     for (const slot of this.healthFailed) {
@@ -188,14 +218,19 @@ export class PlannedRestarts {
       this.hooks.fail("a health restart is never held back: it starts with the failure_threshold-th counted failure in a row", `${slot.id} failed ${slot.checks.failures} counted checks in a row and was not restarted (${this.inFlight(slot.poolIndex)} in flight, max_unavailable ${slot.pool.maxUnavailable})`, nowMs, slot.id);
     }
     this.healthFailed.clear();
+    for (const slot of this.urgentMemory) {
+      if (slot.phase !== "running" || slot.stopping !== null) continue;
+      this.hooks.fail(`a memory restart decided by a sample over ${SPEC.memoryUrgentFactor} × limits.memory is never held back: it starts with that sample`, `${slot.id}'s memory was sampled at ${slot.checks.lastSamplesBytes.at(-1)} bytes (limit ${slot.pool.limits.memoryBytes}, ${slot.checks.overLimit} samples over in a row) and it was not restarted (${this.inFlight(slot.poolIndex)} in flight, max_unavailable ${slot.pool.maxUnavailable})`, nowMs, slot.id);
+    }
+    this.urgentMemory.clear();
     if (!this.model.slots.some((slot) => slot.due.size > 0)) return;
     this.config.pools.forEach((pool, poolIndex) => {
       const waiting = this.waiting(poolIndex);
       if (waiting.length === 0) return;
-      const inFlight = this.inFlight(poolIndex);
-      if (inFlight < pool.maxUnavailable) {
-        const slot = waiting[0] as Slot;
-        this.hooks.fail("a held-back planned restart starts as soon as fewer than max_unavailable are in flight (no starvation)", `${slot.id}'s ${[...slot.due.keys()].join(" and ")} restart (due since ${oldestDue(slot)[1]} ms) waits with ${inFlight} in flight, max_unavailable ${pool.maxUnavailable}`, nowMs, slot.id);
+      const slot = waiting[0] as Slot;
+      const others = this.inFlight(poolIndex) - (slot.planned === null ? 0 : 1);
+      if (others < pool.maxUnavailable) {
+        this.hooks.fail("a held-back planned restart starts as soon as fewer than max_unavailable are in flight (no starvation)", `${slot.id}'s ${[...slot.due.keys()].join(" and ")} restart (due since ${oldestDue(slot)[1]} ms) waits with ${others} other(s) in flight, max_unavailable ${pool.maxUnavailable}: ${this.inFlightIds(poolIndex) || "none"}`, nowMs, slot.id);
       }
       for (const slot of waiting) if (oldestDue(slot)[1] === nowMs) this.hooks.count("restartHeldBack");
     });

@@ -217,6 +217,8 @@ function unhealthiness(rng: Rng, faults: FaultRates, check: HealthCheckConfig, s
     // A service that says it is stopping usually does, soon; now and then one goes on for ever.
     if (rng.chance(0.7)) script.exitAfterMs = Math.min(script.exitAfterMs ?? Infinity, stoppingAfterMs + rng.int(0, intervalMs * 2));
   }
+  // A worker slow to be ready (or never) that pings all along: its keepalives are no passes.
+  if (script.readyAfterMs !== undefined && rng.chance(0.5)) script.keepaliveBeforeReady = true;
 }
 
 /**
@@ -228,8 +230,12 @@ function memoryUse(rng: Rng, faults: FaultRates, limitBytes: number, script: Fak
   script.rssBytes = Math.round(limitBytes * pick(rng, [0.1, 0.5, 0.9, 0.97, rng.chance(0.1) ? 1.1 : 0.3]));
   const growth = faults.memoryGrowth ?? 0;
   if (rng.chance(growth)) {
-    script.rssGrowthBytesPerSecond = Math.round(limitBytes * pick(rng, [0.01, 0.05, 0.2, 1]));
-    if (rng.chance(0.5)) script.rssDropEveryMs = rng.int(1_000, 8_000);
+    const growthBytesPerSecond = Math.round(limitBytes * pick(rng, [0.01, 0.05, 0.2, 1]));
+    script.rssGrowthBytesPerSecond = growthBytesPerSecond;
+    // Falling back before the leader reaches 1.9 × the limit: over it for a while (its restart may be
+    // held back, then called off), not urgent by itself; one that grows for good becomes urgent.
+    const headroomMs = Math.floor(((limitBytes * 1.9 - script.rssBytes) / growthBytesPerSecond) * 1000);
+    if (rng.chance(0.5)) script.rssDropEveryMs = Math.max(1, Math.min(rng.int(1_000, 8_000), headroomMs));
   }
   if (rng.chance(0.3)) {
     const children: FakeChildScript[] = [...(script.children ?? [])];

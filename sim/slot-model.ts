@@ -59,7 +59,11 @@ export interface Slot {
   checks: IncarnationChecks;
   /** Planned restarts due and not begun yet (held back by max_unavailable), by cause, since when. */
   readonly due: Map<PlannedCause, number>;
-  /** The planned restart in flight: from its start until the slot's next incarnation is ready (what max_unavailable counts); all the causes due when it started. */
+  /**
+   * The planned restart in flight (what max_unavailable counts), with all the causes due when it
+   * started: from its start until the slot's next incarnation is ready, or until that replacement
+   * ends unplanned (a crash, a failed spawn) before it was ready, or shutdown begins.
+   */
   planned: { cause: PlannedCause; sinceMs: number; causes: PlannedCause[] } | null;
   /** When this incarnation's lifespan was reached (its lifespan restart decided); null before. */
   lifespanAtMs: number | null;
@@ -89,6 +93,8 @@ export const isPlannedCause = (stopping: Slot["stopping"]): stopping is PlannedC
 export interface SlotModelHooks {
   fail(invariant: string, detail: string, nowMs: number, workerId: string | null): never;
   count(behaviour: Behaviour): void;
+  /** An incarnation of a worker ended unplanned (an exit not asked for, a failed spawn) outside shutdown. */
+  unplannedEnd?(slot: Slot, spawnFailed: boolean, nowMs: number): void;
 }
 
 export class SlotModel {
@@ -314,6 +320,7 @@ export class SlotModel {
     slot.outputDone = outputDone;
     slot.restartAtMs = null;
     if (!groupDone) this.hooks.count(slot.sigtermAtMs === null ? "leftoversAtUnplannedExit" : "leftoversAfterSigterm");
+    if (!this.shuttingDown && slot.worker !== PROXY_WORKER && (cause.spawnFailed || !isPlannedCause(slot.stopping))) this.hooks.unplannedEnd?.(slot, cause.spawnFailed, nowMs);
     if (!this.shuttingDown) this.decideRestart(slot, nowMs, ranMs, cause);
     this.releaseIfDone(slot, nowMs);
   }
@@ -368,6 +375,9 @@ export class SlotModel {
     for (const slot of this.slots) {
       if (slot.phase === "pending" || (slot.phase === "ended" && slot.releasedAtMs !== null)) slot.phase = "stopped";
       slot.firstSpawnAtMs = null;
+      // No planned restart is in flight or due once shutdown began: every worker stops.
+      slot.planned = null;
+      slot.due.clear();
     }
   }
 

@@ -25,6 +25,8 @@ export const SPEC = {
   /** Memory is sampled this often; this many samples over limits.memory in a row make a restart. */
   memorySampleIntervalMs: 1_000,
   memorySamplesOverLimit: 3,
+  /** A memory restart decided by a sample over this many times limits.memory is never held back by max_unavailable. */
+  memoryUrgentFactor: 2,
 } as const;
 
 /** Spawn errors that say the machine is short of a resource: retried, never charged to max_restarts. */

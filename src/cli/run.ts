@@ -3,7 +3,7 @@
 import { randomInt } from "node:crypto";
 import type { Config, PoolConfig } from "../config/types.js";
 import { findExecutable } from "../backends/os/executable.js";
-import { notifySupport } from "../backends/os/notify-socket.js";
+import { NotifySockets } from "../backends/os/notify-socket.js";
 import { OsBackend } from "../backends/os/os-backend.js";
 import { RealClock } from "../backends/os/real-clock.js";
 import { AdminServer } from "../admin/server.js";
@@ -52,8 +52,12 @@ function startupCheck(config: Config): { problems: string[]; proxyPaths: (string
       if (!check.ok) problems.push(`supervisor.workers[${index}].health_check.exec[0]: cannot run "${probe.argv[0]}": ${check.reason}`);
     }
     if (probe?.kind === "notify") {
-      const support = notifySupport();
-      if (!support.ok) problems.push(`supervisor.workers[${index}].health_check.notify: cannot create notify sockets here: ${support.reason}`);
+      // A dry run: the addon loads, and the sockets' folder can be made under TMPDIR and is short enough.
+      try {
+        new NotifySockets(() => {}, () => {}).closeAll();
+      } catch (error) {
+        problems.push(`supervisor.workers[${index}].health_check.notify: cannot create notify sockets here: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
     if (pool.server === null) return null;
     const proxy = findExecutable(pool.server.proxyBinary);

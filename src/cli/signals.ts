@@ -73,10 +73,15 @@ export function signalRecord(signal: HandledSignal, count: number): { msg: strin
   return { msg, fields: { signal, count } };
 }
 
-/** The handled signals this platform has (SIGSTKFLT and SIGPWR are Linux's). */
-export function handledSignals(): HandledSignal[] {
+/** V8's sampling profiler (node --cpu-prof or --prof) ticks with SIGPROF: a listener would take its signal. */
+export function profilerRequested(execArgv: readonly string[] = process.execArgv, nodeOptions: string = process.env.NODE_OPTIONS ?? ""): boolean {
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => /^--(cpu-prof|prof)(=|$)/.test(arg));
+}
+
+/** The handled signals this platform has (SIGSTKFLT and SIGPWR are Linux's); SIGPROF is left to a profiler that was asked for. */
+export function handledSignals(profiling: boolean = profilerRequested()): HandledSignal[] {
   const known: Record<string, number | undefined> = constants.signals;
-  return (Object.keys(SIGNAL_MEANINGS) as HandledSignal[]).filter((signal) => known[signal] !== undefined);
+  return (Object.keys(SIGNAL_MEANINGS) as HandledSignal[]).filter((signal) => known[signal] !== undefined && !(profiling && signal === "SIGPROF"));
 }
 
 /**

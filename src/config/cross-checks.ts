@@ -112,7 +112,9 @@ function healthCheckProblems(check: unknown, path: (string | number)[], proxyMod
   }
   const intervalMs = durationMs(check.interval) ?? DEFAULTS.healthCheckIntervalMs;
   const timeoutMs = durationMs(check.timeout) ?? DEFAULTS.healthCheckTimeoutMs;
-  if (intervalMs > 0 && intervalMs < LIMITS.healthCheckIntervalMinMs) {
+  if (intervalMs === 0) {
+    // interval: 0s is reported by the field's own check; a timeout compared with it would only confuse.
+  } else if (intervalMs < LIMITS.healthCheckIntervalMinMs) {
     problems.push({ path: [...path, "interval"], message: `must be at least ${LIMITS.healthCheckIntervalMinMs}ms, got ${JSON.stringify(check.interval)}` });
   } else if (timeoutMs > intervalMs) {
     const which = check.timeout === undefined || check.timeout === null ? `the default timeout (${timeoutMs} ms)` : `timeout (${timeoutMs} ms)`;

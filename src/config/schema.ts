@@ -1,6 +1,7 @@
 // The shape of the YAML file, key for key as in the Go original. Field-level rules live here;
 // rules that relate fields to each other live in cross-checks.ts. Messages are phrased to
 // follow "<path>: " and are completed with ", got <value>" by the formatter.
+import { isIP } from "node:net";
 import { z } from "zod";
 import { parseByteSize } from "./byte-size.js";
 import { parseGoDuration } from "./duration.js";
@@ -118,14 +119,26 @@ const execArg = z.string({ error: "must be a string" }).superRefine((value, ctx)
   if (!parsed.ok) ctx.addIssue({ code: "custom", message: `${parsed.error} in "${value}"`, input: value });
 });
 
+/** An IP address (IPv6 with or without brackets, kept without) or a host name; never with a port. */
+const checkHost = nonEmptyString("an address such as 127.0.0.1 or ::1").transform((value, ctx) => {
+  const bare = /^\[(.*)\]$/.exec(value)?.[1] ?? value;
+  if (isIP(bare) !== 0) return bare;
+  if (/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(value)) return value;
+  const hint = /:\d+$/.test(value) ? " without a port (the port is the worker's own, or start_port + i)" : "";
+  ctx.issues.push({ code: "custom", message: `must be an IP address or a host name${hint}, got ${JSON.stringify(value)}`, input: value });
+  return z.NEVER;
+});
+
 export const healthCheckSchema = z.strictObject(
   {
     http: z
       .strictObject(
         {
-          path: nonEmptyString("a path such as /healthz").regex(/^\//, { error: "must start with '/'" }),
+          path: nonEmptyString("a path such as /healthz")
+            .regex(/^\//, { error: "must start with '/'" })
+            .regex(/^[\x21-\x7e]*$/, { error: "must be printable ASCII without spaces (percent-encode the rest, e.g. %20)" }),
           start_port: port().nullish(),
-          host: nonEmptyString("an address such as 127.0.0.1 or ::1").nullish(),
+          host: checkHost.nullish(),
         },
         { error: message("a mapping with path, start_port and host") },
       )

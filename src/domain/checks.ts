@@ -24,6 +24,8 @@ export const CHECK_TIMING = {
   /** Memory is sampled this often; this many samples over the limit in a row make a restart. */
   memorySampleIntervalMs: 1_000,
   memorySamplesOverLimit: 3,
+  /** A worker over this many times its limit is restarted even when max_unavailable would hold it back. */
+  memoryUrgentFactor: 2,
   /**
    * Check timers are rounded up to a multiple of this, so the checks of many workers start in one
    * wake-up of the event loop instead of one each (a wake-up costs about as much as the probe).

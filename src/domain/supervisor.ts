@@ -212,6 +212,7 @@ function onSpawnFailed(state: SupervisorState, ref: WorkerRef, errorCode: string
     worker.status = "stopped";
     return;
   }
+  endPlannedRestart(pool, worker, out);
   decideRestart(state, pool, worker, 0, { spawnFailed: true, resourceError }, nowMs, out);
   if (worker.restartAtMs === null) {
     worker.status = "stopped"; // restart budget spent: shutting down
@@ -257,6 +258,7 @@ function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, grou
       worker.quickExits = 0;
       worker.restartAtMs = nowMs;
     } else {
+      endPlannedRestart(pool, worker, out);
       decideRestart(state, pool, worker, ranForMs, { spawnFailed: false, resourceError: false }, nowMs, out);
     }
   }
@@ -430,10 +432,10 @@ const PLANNED_RESTART_MESSAGES: Record<PlannedCause, string> = {
  * (held back). A failing health check is not held back: that worker is not serving anyway. In
  * proxy mode a worker in the rotation leaves it first and gets SIGTERM rotationGraceMs later.
  */
-function planRestart(state: SupervisorState, pool: PoolState, worker: WorkerState, cause: PlannedCause, fields: Record<string, unknown>, nowMs: number, out: Out): void {
+function planRestart(state: SupervisorState, pool: PoolState, worker: WorkerState, cause: PlannedCause, fields: Record<string, unknown>, nowMs: number, out: Out, gated = cause !== "health"): void {
   if (state.phase !== "running" || worker.status !== "running" || worker.index === PROXY_INDEX) return;
-  const inFlight = plannedRestartsInFlight(pool);
-  if (cause !== "health" && inFlight >= pool.config.maxUnavailable) {
+  const inFlight = othersInFlight(pool, worker);
+  if (gated && inFlight >= pool.config.maxUnavailable) {
     // A lifespan restart due while a memory one waits takes its place: a memory restart may be
     // called off (its memory fell back), a lifespan restart never is.
     if (worker.heldBack?.cause === "memory" && cause === "lifespan") worker.heldBack.cause = "lifespan";
@@ -453,7 +455,9 @@ function planRestart(state: SupervisorState, pool: PoolState, worker: WorkerStat
   });
   const ref = refOf(pool, worker);
   cancelTimer(out, { kind: "check", ref });
-  if (pool.proxy === null || !worker.ready) {
+  // The grace is for a worker the proxy still sends requests to: in the rotation it was last told,
+  // even if it stopped being ready in this very step (a first failed check with failure_threshold 1).
+  if (pool.proxy === null || pool.rotationKey[worker.index] !== "1") {
     requestStop(pool, worker, cause, nowMs, out);
     return;
   }
@@ -470,6 +474,21 @@ export function plannedRestartsInFlight(pool: PoolState): number {
   return count;
 }
 
+/** Planned restarts in flight besides this worker's own (a replacement due again is not held back by itself). */
+function othersInFlight(pool: PoolState, worker: WorkerState): number {
+  return plannedRestartsInFlight(pool) - (worker.plannedRestart === null ? 0 : 1);
+}
+
+/**
+ * The replacement of a planned restart exited (or failed to spawn) before it was ready: from now on
+ * it is an ordinary crash restart, never held back, and it no longer holds back the others.
+ */
+function endPlannedRestart(pool: PoolState, worker: WorkerState, out: Out): void {
+  if (worker.plannedRestart === null) return;
+  log(out, "warn", "Planned restart ended: the replacement exited or failed to start before it was ready", { pool: pool.config.name, worker_id: worker.id, cause: worker.plannedRestart.cause });
+  worker.plannedRestart = null;
+}
+
 /** Held-back restarts start, oldest first, as others finish. */
 function startHeldBackRestarts(state: SupervisorState, nowMs: number, out: Out): void {
   if (state.phase !== "running") return;
@@ -479,7 +498,7 @@ function startHeldBackRestarts(state: SupervisorState, nowMs: number, out: Out):
       for (const worker of pool.workers) {
         if (worker.heldBack !== null && worker.status === "running" && (oldest === null || worker.heldBack.sinceMs < (oldest.heldBack?.sinceMs ?? 0))) oldest = worker;
       }
-      if (oldest === null || oldest.heldBack === null || plannedRestartsInFlight(pool) >= pool.config.maxUnavailable) break;
+      if (oldest === null || oldest.heldBack === null || othersInFlight(pool, oldest) >= pool.config.maxUnavailable) break;
       planRestart(state, pool, oldest, oldest.heldBack.cause, {}, nowMs, out);
     }
   }
@@ -508,11 +527,15 @@ function onCheckTimer(state: SupervisorState, ref: WorkerRef, nowMs: number, out
   if (config === null) return;
   const check = worker.check;
   if (config.probe.kind === "notify") {
-    // A counted check: a keepalive (READY=1 or WATCHDOG=1) must have come since the last one.
+    // A counted check: the worker said READY=1, not STOPPING=1, and a keepalive (READY=1 or
+    // WATCHDOG=1) came since the last one. A worker that only pings, never ready, is not well.
     startCheck(config, check, nowMs);
-    const passed = check.keepalive;
+    const detail = check.stoppingSent ? "sent STOPPING=1 and is still running"
+      : !check.keepalive ? `no READY=1 or WATCHDOG=1 within ${config.intervalMs} ms`
+        : !check.readySent ? "keepalive received, but no READY=1 yet" : "keepalive received";
+    const passed = check.keepalive && check.readySent && !check.stoppingSent;
     check.keepalive = false;
-    finishCheck(state, pool, worker, passed ? "ok" : "timeout", passed ? "keepalive received" : `no READY=1 or WATCHDOG=1 within ${config.intervalMs} ms`, nowMs, out);
+    finishCheck(state, pool, worker, passed ? "ok" : "timeout", detail, nowMs, out);
     return;
   }
   if (check.inFlight !== null) {
@@ -599,6 +622,8 @@ function onNotify(state: SupervisorState, event: Extract<SupervisorEvent, { type
   if (event.ready) check.readySent = true;
   if (event.ready || event.watchdog) {
     check.keepalive = true;
+    // A keepalive of a worker that is ready (said READY=1, not STOPPING=1) is a pass: back in the rotation at once.
+    if (!check.readySent || check.stoppingSent) return;
     check.passedOnce = true;
     check.consecutiveFailures = 0;
     markReady(pool, worker, nowMs, out);
@@ -639,8 +664,11 @@ function onMemorySampled(state: SupervisorState, samples: readonly { ref: Worker
       continue;
     }
     worker.samplesOverLimit++;
-    if (worker.samplesOverLimit >= CHECK_TIMING.memorySamplesOverLimit && worker.heldBack === null) {
-      planRestart(state, pool, worker, "memory", { rss_bytes: sample.rssBytes, limit_bytes: limitBytes, samples_over_limit: worker.samplesOverLimit }, nowMs, out);
+    if (worker.samplesOverLimit < CHECK_TIMING.memorySamplesOverLimit) continue;
+    // At memoryUrgentFactor × the limit the pod's memory is at stake: not held back by max_unavailable.
+    const urgent = sample.rssBytes > limitBytes * CHECK_TIMING.memoryUrgentFactor;
+    if (worker.heldBack === null || urgent) {
+      planRestart(state, pool, worker, "memory", { rss_bytes: sample.rssBytes, limit_bytes: limitBytes, samples_over_limit: worker.samplesOverLimit, ...(urgent ? { urgent: true } : {}) }, nowMs, out, !urgent);
     }
   }
 }
@@ -723,6 +751,7 @@ function beginShutdown(state: SupervisorState, exitCode: number, nowMs: number, 
     }
     for (const worker of processesOf(pool)) {
       worker.heldBack = null;
+      worker.plannedRestart = null;
       if (worker.status === "pending") {
         worker.status = "stopped";
         worker.restartAtMs = null;

@@ -274,8 +274,8 @@ describe("execProbe", () => {
     expect(await execProbe(["sh", "-c", "kill -TERM $$"], 5_000)).toMatchObject({ result: "fail", detail: "killed by SIGTERM" });
   });
 
-  it("passes env on top of Monoceros's own environment, without a shell", async () => {
-    const outcome = await execProbe(["sh", "-c", "echo \"$PROBE_WORD $HOME\" '$PROBE_WORD'; exit 1", "ignored"], 5_000, { PROBE_WORD: "hello" });
+  it("runs with the environment given, without a shell", async () => {
+    const outcome = await execProbe(["sh", "-c", "echo \"$PROBE_WORD $HOME\" '$PROBE_WORD'; exit 1", "ignored"], 5_000, { ...(process.env as Record<string, string>), PROBE_WORD: "hello" });
     expect(outcome.detail).toBe(`exit code 1: hello ${process.env.HOME} $PROBE_WORD`);
   });
 

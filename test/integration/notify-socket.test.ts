@@ -1,7 +1,7 @@
 // The notify protocol against real senders: a Python program doing what sd_notify(3) does (one
 // datagram per call to the path in NOTIFY_SOCKET), and systemd-notify itself where installed.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -189,14 +189,29 @@ describe("notify sockets", () => {
     const dead = spawn("true");
     const deadPid = dead.pid as number;
     return new Promise<void>((resolve) => dead.once("exit", () => resolve())).then(() => {
-      const leftover = mkdtempSync(join(tmpdir(), `monoceros-notify-${deadPid}-`));
+      const namespace = /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1];
+      const leftover = mkdtempSync(join(tmpdir(), `monoceros-notify-${namespace}-${deadPid}-`));
       writeFileSync(join(leftover, "0-0"), "");
-      const live = mkdtempSync(join(tmpdir(), `monoceros-notify-${process.pid}-`));
+      const live = mkdtempSync(join(tmpdir(), `monoceros-notify-${namespace}-${process.pid}-`));
+      // Another pid namespace's (a container sharing /tmp): its pids are not ours to judge.
+      const foreign = mkdtempSync(join(tmpdir(), `monoceros-notify-1-${deadPid}-`));
       const { sockets } = notifySockets();
       expect(existsSync(leftover)).toBe(false);
       expect(existsSync(live)).toBe(true);
+      expect(existsSync(foreign)).toBe(true);
       sockets.closeAll();
-      rmSync(live, { recursive: true, force: true });
+      for (const folder of [live, foreign]) rmSync(folder, { recursive: true, force: true });
+    });
+  });
+
+  it("binds a worker's socket again when its file was removed (a /tmp cleaner)", () => {
+    const { sockets } = notifySockets();
+    const path = sockets.open("0-1");
+    rmSync(path);
+    expect(sockets.open("0-1")).toBe(path);
+    expect(existsSync(path)).toBe(true);
+    sockets.closeAll();
+    return Promise.resolve().then(() => {
     });
   });
 
@@ -245,7 +260,7 @@ ${closing}
     try {
       systemdNotify = execFileSync("sh", ["-c", "command -v systemd-notify"]).toString().trim();
     } catch {
-      console.log("SKIPPED systemd-notify --ready: systemd-notify is not installed");
+      console.log("SKIPPED systemd-notify --ready: systemd-notify is not installed (make test installs it as root: apt-get install -y systemd)");
       return;
     }
     const { sockets, received, problems } = notifySockets();

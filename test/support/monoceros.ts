@@ -36,12 +36,14 @@ export interface StartOptions {
   prefix?: string[];
   /** Options for node itself, before dist/monoceros (e.g. --require). */
   nodeArgs?: string[];
+  /** Added to (or, when undefined, removed from) the test's environment. */
+  env?: Record<string, string | undefined>;
 }
 
 export function startMonoceros(yaml: string, extraArgs: string[] = [], options: StartOptions = {}): Running {
   const argv = [process.execPath, ...(options.nodeArgs ?? []), MONOCEROS, "-c", writeConfig(yaml), ...extraArgs];
   const [command, ...args] = [...(options.prefix ?? []), ...argv] as [string, ...string[]];
-  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   const stdoutLines: string[] = [];
   const stderrLines: string[] = [];
   const collect = (stream: NodeJS.ReadableStream, into: string[]) => {

@@ -70,6 +70,8 @@ export interface FakeProcessScript {
   watchdogEveryMs?: number;
   /** notify: STOPPING=1 this long after start (keepalives go on, as they do while a service drains). */
   stoppingAfterMs?: number;
+  /** notify: WATCHDOG=1 from the start, before READY=1 (which still comes at readyAfterMs, or never): a worker that pings but is not ready. */
+  keepaliveBeforeReady?: boolean;
   /** Lines written to stdout right after start (for log tests). */
   lines?: readonly string[];
 }
@@ -142,6 +144,7 @@ export const FAULT_KINDS = {
   keepalivesStopped: "a notify worker fell silent (no WATCHDOG=1)",
   keepalivesResumed: "a silent notify worker sent WATCHDOG=1 again",
   notifyStopping: "a notify worker sent STOPPING=1",
+  keepaliveBeforeReady: "a notify worker sent WATCHDOG=1 before READY=1",
   rssDropped: "a worker's memory fell back (sampled lower than before)",
 } as const;
 export type FaultKind = keyof typeof FAULT_KINDS;

@@ -215,31 +215,38 @@ export class MemoryBackend implements ProcessBackend {
   }
 
   /**
-   * sd_notify as the script says: READY=1 at readyAfterMs, then WATCHDOG=1 every watchdogEveryMs,
-   * silent in [unhealthyAfterMs, healthyAgainAfterMs) (a READY=1 due then comes when it speaks
-   * again); STOPPING=1 at stoppingAfterMs.
+   * sd_notify as the script says: READY=1 at readyAfterMs, then WATCHDOG=1 every watchdogEveryMs
+   * (keepaliveBeforeReady: from the start, READY=1 coming in between), silent in
+   * [unhealthyAfterMs, healthyAgainAfterMs) (a datagram due then comes when it speaks again);
+   * STOPPING=1 at stoppingAfterMs.
    */
   private startNotifying(request: SpawnRequest, leader: FakeProcess): void {
     const { script } = leader;
     const everyMs = Math.max(1, script.watchdogEveryMs ?? Math.floor(Number(request.env.WATCHDOG_USEC ?? "1000000") / 2000));
+    const early = script.keepaliveBeforeReady === true;
     let silent = false;
-    const notify = (ready: boolean) => {
+    let readySent = false;
+    /** One datagram; `repeat`: the keepalive loop goes on from it. */
+    const notify = (ready: boolean, repeat: boolean) => {
       if (leader.state !== "alive") return;
       const ranMs = this.clock.nowMs() - leader.startedAtMs;
       if (unhealthyAt(script, ranMs)) {
         if (!silent) this.faults.keepalivesStopped++;
         silent = true;
         const againAfterMs = script.healthyAgainAfterMs;
-        if (againAfterMs !== undefined) this.later(againAfterMs - ranMs, () => notify(ready));
+        if (againAfterMs !== undefined) this.later(againAfterMs - ranMs, () => notify(ready, repeat));
         return;
       }
       if (silent) this.faults.keepalivesResumed++;
       silent = false;
+      if (ready) readySent = true;
+      else if (!readySent) this.faults.keepaliveBeforeReady++;
       this.sink({ type: "notify", ref: request.ref, ready, watchdog: !ready, stopping: false, status: ready ? "ready" : `up ${ranMs} ms` });
-      this.later(everyMs, () => notify(false));
+      if (repeat) this.later(everyMs, () => notify(false, true));
     };
+    if (early) this.later(0, () => notify(false, true));
     const readyAfterMs = script.readyAfterMs ?? 0;
-    if (Number.isFinite(readyAfterMs)) this.later(readyAfterMs, () => notify(true));
+    if (Number.isFinite(readyAfterMs)) this.later(readyAfterMs, () => notify(true, !early));
     const stoppingAfterMs = script.stoppingAfterMs;
     if (stoppingAfterMs === undefined) return;
     this.later(stoppingAfterMs, () => {

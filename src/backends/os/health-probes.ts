@@ -95,8 +95,8 @@ export function httpProbe(target: { host: string; port: number; path: string }, 
 /**
  * Runs argv[0] with argv.slice(1) without a shell, in its own process group (detached), stdin ignored; ok on exit code 0; fail on any other exit or a spawn error (ENOENT etc, named in detail); timeout when it has not exited within timeoutMs: then its whole process group gets SIGKILL (and the promise resolves only once the leader is gone, but never waits more than timeoutMs + 1000 ms in all). stdout+stderr are captured together, at most EXEC_OUTPUT_MAX_BYTES (keep the first bytes; note truncation), and on failure/timeout the output (whitespace collapsed to one line) goes into detail. Never rejects.
  *
- * `env` is added to Monoceros's own environment, as for workers: pass the watchdog's instance mark
- * in it, so a check left running by a Monoceros that was SIGKILLed is swept too. Whatever the
+ * `env` is the check's whole environment (default: Monoceros's own): give it the workers' (with the
+ * watchdog's instance mark), so a check left running by a Monoceros that was SIGKILLed is swept too. Whatever the
  * check leaves in its group when it exits is SIGKILLed: a probe per second must not pile up daemons.
  */
 export function execProbe(argv: readonly string[], timeoutMs: number, env?: Readonly<Record<string, string>>): Promise<ProbeOutcome> {
@@ -113,7 +113,7 @@ export function execProbe(argv: readonly string[], timeoutMs: number, env?: Read
     let child: ChildProcess;
     try {
       child = spawn(command, argv.slice(1), {
-        env: env === undefined ? process.env : { ...process.env, ...env },
+        env: env ?? process.env,
         detached: true, // setsid(): its own session and process group, so the group can be killed
         stdio: ["ignore", "pipe", "pipe"],
       });

@@ -19,9 +19,9 @@
 //   SCM_RIGHTS (systemd-notify sends one with BARRIER=1) are discarded by the kernel.
 // Memory stays bounded under a flood: nothing is queued on our side, and the kernel queues at most
 // net.unix.max_dgram_qlen datagrams within SO_RCVBUF bytes per socket before a sender waits.
-import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
 
 export interface NotifyMessage {
@@ -136,7 +136,17 @@ interface OpenSocket {
 
 /** `<tmpdir>/monoceros-notify-<pid of the Monoceros that made it>-XXXXXX/`. */
 const FOLDER_PREFIX = "monoceros-notify-";
-const FOLDER_PATTERN = /^monoceros-notify-(\d+)-[A-Za-z0-9]{6}$/;
+/** …-<pid namespace>-<pid>-XXXXXX: a pid means a process only in its own pid namespace (containers sharing /tmp). */
+const FOLDER_PATTERN = /^monoceros-notify-(\d+)-(\d+)-[A-Za-z0-9]{6}$/;
+
+/** This process's pid namespace (the inode in /proc/self/ns/pid), or 0 where there is none to read. */
+function pidNamespace(): string {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1] ?? "0";
+  } catch {
+    return "0";
+  }
+}
 
 /**
  * A Monoceros killed with SIGKILL cannot remove its folder: the next one removes those of ours
@@ -151,8 +161,8 @@ function removeFoldersOfDeadInstances(parent: string): void {
   }
   const uid = process.getuid?.();
   for (const name of names) {
-    const pid = FOLDER_PATTERN.exec(name)?.[1];
-    if (pid === undefined || isRunning(Number(pid))) continue;
+    const [, namespace, pid] = FOLDER_PATTERN.exec(name) ?? [];
+    if (pid === undefined || namespace !== pidNamespace() || isRunning(Number(pid))) continue;
     const path = join(parent, name);
     try {
       if (uid !== undefined && statSync(path).uid !== uid) continue;
@@ -188,7 +198,7 @@ export class NotifySockets {
     this.addon = loaded.addon;
     const parent = tmpdir();
     // mkdtemp adds 6 characters; then "/" and the longest key.
-    const prefix = `${FOLDER_PREFIX}${process.pid}-`;
+    const prefix = `${FOLDER_PREFIX}${pidNamespace()}-${process.pid}-`;
     const longestPathBytes = Buffer.byteLength(join(parent, `${prefix}XXXXXX`)) + 1 + KEY_MAX_CHARS;
     if (longestPathBytes > SOCKET_PATH_MAX_BYTES) {
       throw new Error(`cannot create notify sockets under ${parent}: its path is too long for a socket address (set TMPDIR to a shorter one)`);
@@ -210,13 +220,15 @@ export class NotifySockets {
     if (!KEY_PATTERN.test(key) || key.length > KEY_MAX_CHARS) throw new Error(`notify socket key must be 1 to ${KEY_MAX_CHARS} of [A-Za-z0-9_-], got "${key.slice(0, KEY_MAX_CHARS)}"`);
     if (this.closedAll) throw new Error(`cannot open a notify socket for ${key}: the notify sockets are closed`);
     const existing = this.sockets.get(key);
-    if (existing !== undefined) return existing.path;
+    // A socket file removed under it (a /tmp cleaner, an operator) is bound again.
+    if (existing !== undefined && existsSync(existing.path)) return existing.path;
+    if (existing !== undefined) this.close(key);
     const path = join(this.directory, key);
     let wrap: DgramSocketWrap;
     try {
       wrap = new this.addon.DgramSocketWrap({ emit: (event, ...args) => this.onEmit(socket, event, args) });
     } catch (error) {
-      throw new Error(`cannot create the notify socket for ${key}: ${oneLine(error)}`);
+      throw withErrno(`cannot create the notify socket for ${key}: ${oneLine(error)}`, error);
     }
     const socket: OpenSocket = { key, path, wrap, errorReported: false };
     try {
@@ -226,13 +238,13 @@ export class NotifySockets {
     } catch (error) {
       // Left unclosed: the addon's close() on a socket whose poll never started touches an
       // uninitialised libuv handle. Only a failing libuv gets here.
-      throw new Error(`cannot watch the notify socket for ${key}: ${oneLine(error)}`);
+      throw withErrno(`cannot watch the notify socket for ${key}: ${oneLine(error)}`, error);
     }
     try {
       wrap.bind(path);
     } catch (error) {
       closeNative(wrap);
-      throw new Error(`cannot bind the notify socket ${path}: ${oneLine(error)}`);
+      throw withErrno(`cannot bind the notify socket ${path}: ${oneLine(error)}`, error);
     }
     this.sockets.set(key, socket);
     return path;
@@ -298,6 +310,17 @@ function closeNative(wrap: DgramSocketWrap): void {
   };
   if (emitDepth > 0) setImmediate(close);
   else close();
+}
+
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, number]) => [number, name]));
+
+/** An Error whose code is the errno in the addon's message ("… (os error 24)" is EMFILE), so callers can tell a lack of resources. */
+function withErrno(message: string, cause: unknown): Error {
+  const error: NodeJS.ErrnoException = new Error(message);
+  const number = /os error (\d+)/.exec(oneLine(cause))?.[1];
+  const name = number === undefined ? (cause as NodeJS.ErrnoException | undefined)?.code : ERRNO_NAMES.get(Number(number));
+  if (name !== undefined) error.code = name;
+  return error;
 }
 
 function oneLine(error: unknown): string {

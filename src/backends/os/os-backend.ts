@@ -41,9 +41,15 @@ const GROUP_POLL_SLOW_MS = 60_000;
 /**
  * A probe that failed because Monoceros could not open a socket or start the check command (its
  * own fds, the machine's, processes, memory): the detail starts with the failed step and names the
- * code, e.g. "connect EMFILE …" or "cannot run "check": spawn EMFILE".
+ * code, e.g. "connect EMFILE …", "getaddrinfo EMFILE localhost" or "cannot run "check": spawn EMFILE".
  */
-const LOCAL_RESOURCE_ERROR = new RegExp(`^(connect|cannot run)\\b.*\\b(${RESOURCE_ERROR_CODES.join("|")})\\b`);
+const LOCAL_RESOURCE_ERROR = new RegExp(`^(connect|getaddrinfo|cannot run)\\b.*\\b(${RESOURCE_ERROR_CODES.join("|")})\\b`);
+
+function withoutKeys(env: NodeJS.ProcessEnv, keys: readonly string[]): Record<string, string | undefined> {
+  const copy = { ...env };
+  for (const key of keys) delete copy[key];
+  return copy;
+}
 
 export class OsBackend implements ProcessBackend {
   private sink: (event: BackendEvent) => void = () => {};
@@ -55,6 +61,12 @@ export class OsBackend implements ProcessBackend {
   private notifySockets: NotifySockets | null = null;
   /** The incarnation each slot's notify socket speaks for now. */
   private readonly notifyRefs = new Map<string, WorkerRef>();
+  /**
+   * Monoceros's environment as workers inherit it, without what systemd gave Monoceros itself: a
+   * worker must not notify Monoceros's own unit, and a WATCHDOG_PID that is not its pid makes
+   * sd_watchdog_enabled() say no (so a notify worker would never send WATCHDOG=1).
+   */
+  private readonly inheritedEnv: Record<string, string | undefined> = withoutKeys(process.env, ["NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC"]);
 
   constructor(private readonly options: OsBackendOptions) {
     this.watchdog = new Watchdog(options.onProblem, `${INSTANCE_ENV}=${this.instanceId}`);
@@ -76,7 +88,7 @@ export class OsBackend implements ProcessBackend {
     try {
       const notifyEnv = request.notify ? { NOTIFY_SOCKET: this.openNotifySocket(ref) } : {};
       child = spawn(request.exec, [...request.args], {
-        env: { ...process.env, ...request.env, ...notifyEnv, [INSTANCE_ENV]: this.instanceId },
+        env: { ...this.inheritedEnv, ...request.env, ...notifyEnv, [INSTANCE_ENV]: this.instanceId },
         detached: true, // setsid(): its own session and process group
         stdio: ["ignore", "pipe", "pipe"],
       });
@@ -159,7 +171,7 @@ export class OsBackend implements ProcessBackend {
     const outcome = probe.kind === "http"
       ? httpProbe({ host: probe.host, port: probe.port, path: probe.path }, timeoutMs)
       // Marked like a worker: a check still running when Monoceros is killed is swept by the watchdog.
-      : execProbe(probe.argv, timeoutMs, { ...(process.env as Record<string, string>), [INSTANCE_ENV]: this.instanceId });
+      : execProbe(probe.argv, timeoutMs, { ...(this.inheritedEnv as Record<string, string>), [INSTANCE_ENV]: this.instanceId });
     void outcome.then(({ result, detail }) => this.sink({ type: "checkResult", ref, seq, result, detail, localError: result !== "ok" && LOCAL_RESOURCE_ERROR.test(detail) }));
   }
 

@@ -1,6 +1,6 @@
 import { constants } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
-import { handleSignals, handledSignals, SIGNAL_MEANINGS, signalRecord, type HandledSignal } from "../../../src/cli/signals.js";
+import { handleSignals, handledSignals, profilerRequested, SIGNAL_MEANINGS, signalRecord, type HandledSignal } from "../../../src/cli/signals.js";
 
 /** The kernel's default action for each signal (signal(7)). */
 const LINUX_DEFAULT_ACTION: Record<string, "term" | "core" | "stop" | "ignore" | "continue"> = {
@@ -56,6 +56,11 @@ describe("what each signal means", () => {
     expect(signalRecord("SIGHUP", 1)).toEqual({ msg: "SIGHUP received: reloading the config is not supported yet; nothing changed", fields: { signal: "SIGHUP", count: 1 } });
     expect(signalRecord("SIGUSR1", 3)).toEqual({ msg: "Signal received and ignored: it means nothing to Monoceros", fields: { signal: "SIGUSR1", count: 3 } });
     expect(handledSignals()).toEqual(Object.keys(SIGNAL_MEANINGS)); // all of them exist on Linux
+    // Under node --cpu-prof (or --prof) SIGPROF is the profiler's tick: left alone.
+    expect(handledSignals(true)).toEqual(Object.keys(SIGNAL_MEANINGS).filter((signal) => signal !== "SIGPROF"));
+    expect(profilerRequested(["--cpu-prof"], "")).toBe(true);
+    expect(profilerRequested([], "--max-old-space-size=100 --prof")).toBe(true);
+    expect(profilerRequested(["--cpu-prof-dir=/tmp"], "--profile")).toBe(false);
   });
 });
 

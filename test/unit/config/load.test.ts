@@ -174,6 +174,11 @@ describe("config loading", () => {
       expect(configOf(minimal("      health_check: {http: {path: /healthz, start_port: 9200, host: '::1'}}\n")).pools[0]?.healthCheck?.probe).toEqual({ kind: "http", path: "/healthz", host: "::1", startPort: 9200 });
       expect(errorsOf(minimal("      health_check: {http: {path: /healthz, start_port: 9000}}\n"))[0]).toMatch(/health_check\.http\.start_port: health check ports 9000-9001 overlap the admin port 9000/);
       expect(errorsOf(minimal("      health_check: {http: {path: healthz, start_port: 9200}}\n"))[0]).toMatch(/health_check\.http\.path: must start with '\/'/);
+      expect(errorsOf(minimal("      health_check: {http: {path: /health check, start_port: 9200}}\n"))[0]).toMatch(/health_check\.http\.path: must be printable ASCII without spaces \(percent-encode the rest, e\.g\. %20\)/);
+      expect(errorsOf(minimal("      health_check: {http: {path: /santé, start_port: 9200}}\n"))[0]).toMatch(/health_check\.http\.path: must be printable ASCII/);
+      expect(errorsOf(minimal("      health_check: {http: {path: /h, start_port: 9200, host: 'localhost:80'}}\n"))[0]).toMatch(/health_check\.http\.host: must be an IP address or a host name without a port \(the port is the worker's own, or start_port \+ i\), got "localhost:80"/);
+      expect(configOf(minimal("      health_check: {http: {path: /h, start_port: 9200, host: '[::1]'}}\n")).pools[0]?.healthCheck?.probe).toMatchObject({ host: "::1" });
+      expect(configOf(minimal("      health_check: {http: {path: /h, start_port: 9200, host: app.local}}\n")).pools[0]?.healthCheck?.probe).toMatchObject({ host: "app.local" });
       expect(errorsOf(minimal("      health_check: {exec: [check, '{{.Port}}']}\n"))[0]).toMatch(/health_check\.exec\[1\]: uses \{\{\.Port\}\}, but workers have no port of their own in supervisor mode/);
     });
     it("keeps one check in flight: timeout at most interval, interval at least 100ms, failure_threshold 1 to 100", () => {
@@ -181,6 +186,7 @@ describe("config loading", () => {
       expect(errorsOf(minimal("      health_check: {notify: true, interval: 500ms}\n"))[0]).toMatch(/health_check\.interval: the default timeout \(1000 ms\) is longer than the interval/);
       expect(errorsOf(minimal("      health_check: {notify: true, interval: 10ms, timeout: 5ms}\n"))[0]).toMatch(/health_check\.interval: must be at least 100ms/);
       expect(errorsOf(minimal("      health_check: {notify: true, failure_threshold: 0}\n"))[0]).toMatch(/failure_threshold: must be an integer from 1 to 100/);
+      expect(errorsOf(minimal("      health_check: {notify: true, interval: 0s}\n"))).toEqual([expect.stringMatching(/health_check\.interval: must be a positive duration/)]);
     });
     it("reads max_unavailable as a count or a share of replicas, at least 1", () => {
       expect(configOf(minimal("      max_unavailable: 2\n")).pools[0]?.maxUnavailable).toBe(2);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { HealthCheckConfig, HealthProbeConfig } from "../../../src/config/types.js";
 import { CHECK_TIMING } from "../../../src/domain/checks.js";
+import { TIMING } from "../../../src/domain/supervisor.js";
 import type { Command } from "../../../src/domain/types.js";
 import { harness, pool, runsForever, server } from "../../support/harness.js";
 
@@ -117,6 +118,20 @@ describe("notify checks in the core", () => {
     expect(h.metrics).toContainEqual(expect.objectContaining({ metric: "limitEvent", pool: "web", limitEvent: "health" }));
   });
 
+  it("restarts a worker that pings WATCHDOG=1 but never sends READY=1 (its init hung)", () => {
+    const h = harness([pool({ replicas: 1, healthCheck: notify })], (_, index) => (index === 0 ? { ...runsForever, readyAfterMs: Infinity } : runsForever));
+    const ref = { pool: 0, worker: 0, generation: 1 };
+    for (let atMs = 100; atMs <= 3_000; atMs += 300) {
+      h.runUntil(atMs);
+      h.runtime.dispatch({ type: "notify", ref, ready: false, watchdog: true, stopping: false, status: null });
+    }
+    h.runUntil(3_500);
+    // Counted checks at 1000 and 2000 see keepalives but no READY=1: restart at the second.
+    expect(h.signals("SIGTERM").map((s) => s.atMs)).toEqual([2_000]);
+    const restart = h.commands.find(({ command }) => command.type === "log" && command.msg.startsWith("Restarting worker: it failed"))?.command;
+    expect(restart).toMatchObject({ fields: { detail: "keepalive received, but no READY=1 yet" } });
+  });
+
   it("takes a worker that sent STOPPING=1 out of the rotation and shows its STATUS", () => {
     const h = harness([pool({ replicas: 1, healthCheck: notify })]);
     h.runUntil(10);
@@ -126,6 +141,31 @@ describe("notify checks in the core", () => {
     expect(worker?.ready).toBe(false);
     expect(worker?.check.status).toBe("draining");
     expect(worker?.check.stoppingSent).toBe(true);
+  });
+});
+
+describe("planned restarts in the core", () => {
+  it("gives a worker still in the proxy's rotation its grace even when its first failed check (failure_threshold 1) decides", () => {
+    const h = harness([pool({ replicas: 1, healthCheck: check({ ...http, startPort: null }, { failureThreshold: 1 }), server: server() })], (request) =>
+      request.workerId === "web-proxy" ? runsForever : { ...runsForever, unhealthyAfterMs: 1_500 });
+    h.runUntil(2_500);
+    const outAt = h.commands.find(({ atMs, command }) => atMs > 1_000 && command.type === "proxyRotation")?.atMs;
+    const sigtermAt = h.signals("SIGTERM").find((s) => s.workerId === "web-0")?.atMs;
+    expect(outAt).toBe(2_000);
+    expect(sigtermAt).toBe(2_000 + TIMING.rotationGraceMs);
+  });
+
+  it("ends a planned restart whose replacement crashes before it is ready, so it holds back nobody", () => {
+    const limits = { lifespanMs: 0, jitterRatio: 0, memoryBytes: 100 * 1024 * 1024 };
+    const crashes = { ...runsForever, readyAfterMs: Infinity, exitAfterMs: 500, exitCode: 1 };
+    const h = harness([pool({ replicas: 2, limits, maxUnavailable: 1, maxRestarts: Infinity, healthCheck: check(http) })], (request, index) =>
+      request.workerId === "web-0" ? (index === 0 ? { ...runsForever, rssBytes: 200 * 1024 * 1024 } : crashes) : { ...runsForever, rssBytes: 50 * 1024 * 1024, rssGrowthBytesPerSecond: 10 * 1024 * 1024 });
+    h.runUntil(12_000);
+    // web-0: memory restart at 3 s; its replacement crashes at 3.5 s (before any pass). web-1 passes
+    // the limit after 5 s and is restarted on its third sample over it (8 s), not held back behind
+    // web-0 (nor only once it is over twice the limit, after 15 s).
+    expect(h.commands.some(({ command }) => command.type === "log" && command.msg === "Planned restart ended: the replacement exited or failed to start before it was ready")).toBe(true);
+    expect(h.signals("SIGTERM").find((s) => s.workerId === "web-1")?.atMs).toBe(8_000);
   });
 });
 
@@ -155,6 +195,15 @@ describe("memory limits in the core", () => {
     expect(most).toBe(1);
     expect(h.spawns).toHaveLength(8); // all four were restarted, one after the other
     expect(h.commands.some(({ command }) => command.type === "log" && command.msg.startsWith("Planned restart held back"))).toBe(true);
+  });
+
+  it("does not hold back a worker over twice its limit", () => {
+    const h = harness([pool({ replicas: 2, limits, maxUnavailable: 1, signalTimeoutMs: 60_000 })], (_, index) =>
+      index === 0 ? { ...runsForever, rssBytes: 150 * 1024 * 1024, onSigterm: { kind: "ignore" } } : index === 1 ? { ...runsForever, rssBytes: 300 * 1024 * 1024 } : runsForever);
+    h.runUntil(3_000);
+    expect(h.signals("SIGTERM").map((s) => s.workerId).sort()).toEqual(["web-0", "web-1"]);
+    const urgent = h.commands.find(({ command }) => command.type === "log" && command.msg.startsWith("Restarting worker: its memory") && command.fields.worker_id === "web-1")?.command;
+    expect(urgent).toMatchObject({ fields: { urgent: true } });
   });
 
   it("calls off a held-back memory restart when the worker's memory falls under the limit", () => {

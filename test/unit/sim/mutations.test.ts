@@ -18,6 +18,9 @@ const HEALTH_RULE = "/health says healthy exactly when";
 const NOT_IN_ROTATION_UNLESS_READY = "never in the proxy's rotation unless ready";
 const ROTATION_GRACE = "rotation grace before its SIGTERM";
 const BUDGET = "max_restarts counts only unplanned restarts";
+const STARVATION = "a held-back planned restart starts as soon as fewer than max_unavailable are in flight";
+/** A worker failing failure_threshold counted checks in a row is restarted: at once, or (if the monitor saw the failures late) by its deadline. */
+const HEALTH_RESTART_DUE = ["a health restart is never held back: it starts with the failure_threshold-th", "a worker failing failure_threshold counted checks in a row gets SIGTERM within"];
 
 const MUTANTS: CaughtMutant[] = [
   {
@@ -65,8 +68,8 @@ const MUTANTS: CaughtMutant[] = [
     breaks: "in proxy mode a planned restart takes a worker in the rotation out of it 100 ms before its SIGTERM",
     catches: [ROTATION_GRACE],
     file: "supervisor.ts",
-    from: "  if (pool.proxy === null || !worker.ready) {",
-    to: "  if (pool.proxy === null || !worker.ready || pool.proxy !== null) {",
+    from: "  if (pool.proxy === null || pool.rotationKey[worker.index] !== \"1\") {",
+    to: "  if (pool.proxy === null || pool.rotationKey[worker.index] !== \"1\" || pool.proxy !== null) {",
   },
   {
     name: "resource-errors-charged",
@@ -169,15 +172,15 @@ const MUTANTS: CaughtMutant[] = [
     breaks: "a health restart is never held back by max_unavailable",
     catches: ["a health restart is never held back"],
     file: "supervisor.ts",
-    from: "  if (cause !== \"health\" && inFlight >= pool.config.maxUnavailable) {",
-    to: "  if (inFlight >= pool.config.maxUnavailable) {",
+    from: "out: Out, gated = cause !== \"health\"): void {",
+    to: "out: Out, gated = true): void {",
   },
   {
     name: "max-unavailable-ignored",
     breaks: "at most max_unavailable planned restarts of a pool are in flight when a lifespan or memory restart starts",
     catches: ["the planned restarts of its pool in flight (it included) are at most max_unavailable"],
     file: "supervisor.ts",
-    from: "  if (cause !== \"health\" && inFlight >= pool.config.maxUnavailable) {",
+    from: "  if (gated && inFlight >= pool.config.maxUnavailable) {",
     to: "  if (false) {",
   },
   {
@@ -185,8 +188,8 @@ const MUTANTS: CaughtMutant[] = [
     breaks: "a memory restart needs 3 samples over limits.memory in a row",
     catches: ["no memory restart while the group is under limits.memory"],
     file: "supervisor.ts",
-    from: "if (worker.samplesOverLimit >= CHECK_TIMING.memorySamplesOverLimit && worker.heldBack === null) {",
-    to: "if (worker.samplesOverLimit >= 1 && worker.heldBack === null) {",
+    from: "    if (worker.samplesOverLimit < CHECK_TIMING.memorySamplesOverLimit) continue;",
+    to: "    if (worker.samplesOverLimit < 1) continue;",
   },
   {
     name: "memory-count-not-reset",
@@ -283,6 +286,54 @@ const MUTANTS: CaughtMutant[] = [
     file: "supervisor.ts",
     from: "worker.heldBack.sinceMs < (oldest.heldBack?.sinceMs ?? 0)",
     to: "worker.heldBack.sinceMs > (oldest.heldBack?.sinceMs ?? 0)",
+  },
+  {
+    name: "planned-restart-not-ended-by-crash",
+    breaks: "a planned restart whose replacement exits before it was ready ends (an ordinary crash restart): it no longer holds back the others",
+    catches: [STARVATION],
+    file: "supervisor.ts",
+    from: "      endPlannedRestart(pool, worker, out);\n      decideRestart(state, pool, worker, ranForMs,",
+    to: "      decideRestart(state, pool, worker, ranForMs,",
+  },
+  {
+    name: "planned-restart-not-ended-by-spawn-failure",
+    breaks: "a planned restart whose replacement fails to spawn ends: it no longer holds back the others",
+    catches: [STARVATION],
+    file: "supervisor.ts",
+    from: "  endPlannedRestart(pool, worker, out);\n  decideRestart(state, pool, worker, 0, { spawnFailed: true",
+    to: "  decideRestart(state, pool, worker, 0, { spawnFailed: true",
+  },
+  {
+    name: "held-back-by-itself",
+    breaks: "max_unavailable counts the planned restarts of the other workers: a replacement due again before it was ready is not held back by its own",
+    catches: [STARVATION],
+    file: "supervisor.ts",
+    from: "  return plannedRestartsInFlight(pool) - (worker.plannedRestart === null ? 0 : 1);",
+    to: "  return plannedRestartsInFlight(pool);",
+  },
+  {
+    name: "urgent-memory-held-back",
+    breaks: "a memory restart decided by a sample over 2 × limits.memory is not held back by max_unavailable",
+    catches: ["limits.memory is never held back"],
+    file: "supervisor.ts",
+    from: "nowMs, out, !urgent);",
+    to: "nowMs, out, true);",
+  },
+  {
+    name: "grace-decided-on-ready",
+    breaks: "the rotation grace is for a worker in the rotation the proxy was last told, not for one that is ready (failure_threshold 1: SIGTERM before it left the rotation)",
+    catches: [ROTATION_GRACE],
+    file: "supervisor.ts",
+    from: "pool.rotationKey[worker.index] !== \"1\") {",
+    to: "!worker.ready) {",
+  },
+  {
+    name: "notify-keepalive-without-ready-passes",
+    breaks: "a notify check passes only once READY=1 came (and no STOPPING=1): a worker that only pings is restarted for health",
+    catches: HEALTH_RESTART_DUE,
+    file: "supervisor.ts",
+    from: "const passed = check.keepalive && check.readySent && !check.stoppingSent;",
+    to: "const passed = check.keepalive;",
   },
 ];
 

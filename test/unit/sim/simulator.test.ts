@@ -191,10 +191,10 @@ describe("deterministic simulation", () => {
 
   it("states the core's bounds independently, and they agree with the core's", () => {
     const { killWaitMs, outputDrainMs, rotationGraceMs, spawnRetryMinMs, spawnRetryMaxMs, proxyRestartBaseMs, proxyRestartMaxMs, proxyStableAfterMs } = TIMING;
-    const { resultGraceMs, timerSlackMs: checkTimerSlackMs, memorySampleIntervalMs, memorySamplesOverLimit } = CHECK_TIMING;
+    const { resultGraceMs, timerSlackMs: checkTimerSlackMs, memorySampleIntervalMs, memorySamplesOverLimit, memoryUrgentFactor } = CHECK_TIMING;
     expect(SPEC).toEqual({
       killWaitMs, outputDrainMs, rotationGraceMs, spawnRetryMinMs, spawnRetryMaxMs, proxyRestartBaseMs, proxyRestartMaxMs, proxyStableAfterMs,
-      resultGraceMs, checkTimerSlackMs, memorySampleIntervalMs, memorySamplesOverLimit,
+      resultGraceMs, checkTimerSlackMs, memorySampleIntervalMs, memorySamplesOverLimit, memoryUrgentFactor,
     });
     expect([...RESOURCE_ERRORS].sort()).toEqual([...RESOURCE_ERROR_CODES].sort());
   });
