@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { anchorIdle, anchorRestartGap, anchorStartAndStop, ensureSupervisord, logsToFiles, monocerosSubject, orphansAfterSigkill, pm2Anchor, supervisordAnchor, type Anchor, type LogRun } from "./anchors.js";
 import { comparisonRows, comparisonTable, type ComparisonInput } from "./comparison.js";
+import { buildHealthWorker, healthSection, runHealthBench, type HealthReport } from "./health.js";
 import { describeRun, orphanSection, runOrphanProbe } from "./orphans.js";
 import { benchLoadBalancing, benchProxyOverhead, haproxyAvailable } from "./proxy.js";
 import { benchSimulator } from "./sim.js";
@@ -86,6 +87,10 @@ const supervisor = bins === null ? null : await (async () => {
   return { gapRuns, nodeFloor, json, plain, startStop, idle, metrics64, metrics256, metrics64x4 };
 })();
 
+// Health checks and memory limits: 256 workers checked or sampled every second, and decision → SIGTERM.
+const healthBin = bins === null ? null : buildHealthWorker();
+const health: HealthReport | null = bins === null || healthBin === null ? null : await runHealthBench({ worker: bins.worker, health: healthBin }, { onPhase: phase });
+
 let proxy: { overhead: Awaited<ReturnType<typeof benchProxyOverhead>>; balancing: Awaited<ReturnType<typeof benchLoadBalancing>> } | null = null;
 if (haproxyAvailable()) {
   phase("proxy overhead and load-balancing quality (HAProxy)…");
@@ -103,7 +108,7 @@ const orphans = await runOrphanProbe({ runs: ORPHAN_RUNS, seed: orphanSeed, onRu
 const comparison = comparisonRows(comparisonInput());
 const durationSeconds = Math.round((Date.now() - startedAt.getTime()) / 1000);
 const results = {
-  date: startedAt.toISOString(), durationSeconds, machine: machine(), simulator: sim, supervisor, proxy, orphans,
+  date: startedAt.toISOString(), durationSeconds, machine: machine(), simulator: sim, supervisor, health, proxy, orphans,
   anchors: Object.fromEntries([...anchorRuns].map(([name, runs]) => [name, { version: anchors.find((a) => a.name === name)?.version, ...runs }])),
   filesAndSigkill: Object.fromEntries(fileRuns),
   // Per scenario: each system's median, and Monoceros's figure divided by the floor's and each anchor's.
@@ -170,6 +175,9 @@ ${supervisorSection}
 ## Side by side: PM2 and supervisord
 
 ${anchorSection()}
+## Health checks and memory limits
+
+${health === null ? "Skipped: no C compiler to build the benchmark workers.\n" : healthSection(health, results.machine)}
 ## Proxy mode (HAProxy)
 
 ${proxySection()}
