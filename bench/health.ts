@@ -380,8 +380,8 @@ Monoceros, twelve exits freeing their memory and the signalled workers at once. 
 leaves it first and gets its SIGTERM \`rotationGraceMs\` (100 ms) after the decision, on purpose: measured here in
 supervisor mode only.
 
-Where the CPU goes (profiled once, 2026-11-26, not re-run by \`make bench\`; \`node --cpu-prof\` needs a copy of the
-bundle without its SIGPROF listener, or Monoceros dies of the profiler's SIGPROF on exit and writes no profile):
+Where the CPU goes (profiled once, 2026-11-26, not re-run by \`make bench\`, with \`node --cpu-prof dist/monoceros\`; Monoceros
+leaves SIGPROF to V8's profiler when it was asked for):
 - **HTTP checks**, about 190–200 µs of Monoceros's CPU per check. Self time: \`connect()\` 33%, the request's \`write()\` 25%,
   \`close()\` 10%: two thirds of it is the kernel doing loopback TCP (the handshake, the delivery to the worker and the
   teardown run in the caller's system calls); the rest is \`net.Socket\` and stream set-up, the core's step and timers,

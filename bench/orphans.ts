@@ -111,6 +111,8 @@ function configYaml(replicas: number): string {
     "      exec: sleep",
     '      args: ["3600"]',
     "      signal_timeout: 1s",
+    // Every worker at once, not one at a time (max_unavailable's default of 1).
+    "      max_unavailable: 100%",
     "      limits:",
     "        lifespan: 50ms",
     "",
@@ -207,7 +209,7 @@ export function orphanSection(report: OrphanReport): string {
   const verdict = report.orphans === 0 ? "met" : "**missed**";
   const left = report.runs.filter((run) => run.left.length > 0).map((run) => `- ${describeRun(run, report.runs.length)}`);
   return `\`bench/orphans.ts\` (alone: \`npx tsx bench/orphans.ts --runs 100\`): ${report.runs.length} runs of Monoceros with
-${report.replicas} workers (\`sleep 3600\` with \`limits.lifespan: 50ms\` and \`max_restarts: -1\`: each worker is stopped
+${report.replicas} workers (\`sleep 3600\` with \`limits.lifespan: 50ms\`, \`max_unavailable: 100%\` and \`max_restarts: -1\`: each worker is stopped
 and replaced about every 50 ms). Each run SIGKILLs Monoceros after a random 100–1500 ms (seed ${report.seed}), waits up to 3 s,
 and counts the processes still alive that carry the run's marker variable (set in Monoceros's environment and inherited by
 everything it starts), then kills them by pid.
