@@ -1,6 +1,7 @@
 // The HTTP side of processbin: small endpoints that let tests tell workers apart (x-worker-id),
 // probe health, and hold a request (sleeping or burning CPU) to exercise load balancing.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Server as NetServer } from "node:net";
 import type { Identity } from "./output.js";
 
 export interface HttpSettings {
@@ -116,18 +117,29 @@ export function createProcessbinServer(settings: HttpSettings, state: HttpState)
 }
 
 /**
- * Stops accepting connections and resolves once in-flight requests finished (idle keep-alive
- * connections are closed at once), or after maxWaitMs, whichever comes first.
+ * How long idle keep-alive connections stay open after shutdown began: a request the client sent
+ * on one just before (already on its way) is answered, with "connection: close", instead of the
+ * connection being reset under it.
+ */
+export const KEEP_ALIVE_LINGER_MS = 1_000;
+
+/**
+ * Stops accepting connections and resolves once in-flight requests finished, or after maxWaitMs,
+ * whichever comes first. Idle keep-alive connections are closed KEEP_ALIVE_LINGER_MS later (or
+ * sooner with a shorter maxWaitMs); every response from now on carries "connection: close".
  */
 export function closeServer(server: Server, state: HttpState, maxWaitMs: number): Promise<void> {
   state.closing = true;
   return new Promise((resolve) => {
+    const lingerTimer = setTimeout(() => server.closeIdleConnections(), Math.min(KEEP_ALIVE_LINGER_MS, maxWaitMs));
     const timer = setTimeout(resolve, maxWaitMs);
-    server.close(() => {
+    // net's close, not http's: since Node 19 http.Server#close also closes idle connections at once.
+    netServerClose.call(server, () => {
       clearTimeout(timer);
+      clearTimeout(lingerTimer);
       resolve();
     });
-    // In-flight responses carry "connection: close" (see handle), so their sockets end with them.
-    server.closeIdleConnections();
   });
 }
+
+const netServerClose = NetServer.prototype.close;

@@ -7,6 +7,8 @@ export interface ListenSettings {
   readonly port: number;
   readonly host: string;
   readonly reusePort: boolean;
+  /** A listening socket inherited from the parent (socket activation): served as it is. */
+  readonly fd?: number;
 }
 
 /**
@@ -62,6 +64,7 @@ export interface FdHandle {
 
 /** What to pass to listen() for these settings on this Node version; may open the socket itself. */
 export function listenTarget(settings: ListenSettings, nodeVersion: string): ListenOptions | FdHandle {
+  if (settings.fd !== undefined) return { fd: settings.fd };
   if (!settings.reusePort) return { port: settings.port, host: settings.host };
   if (nativeReusePortSupported(nodeVersion)) {
     // @types/node for Node 20 does not know the option yet.

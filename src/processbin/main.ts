@@ -36,12 +36,13 @@ async function startHttp(options: ProcessbinOptions, output: Output, lifecycle: 
     state,
   );
   lifecycle.attachServer(server, state);
-  const settings = { port: options.port, host: options.host, reusePort: options.reusePort };
+  const settings = { port: options.port, host: options.host, reusePort: options.reusePort, fd: options.listenFd };
   try {
     const port = await listen(server, settings);
     await output.event("processbin listening", { port });
   } catch (error) {
-    fail(`cannot listen on ${options.host}:${options.port}${options.reusePort ? " with SO_REUSEPORT" : ""}: ${errorText(error)}`);
+    const where = options.listenFd === undefined ? `${options.host}:${options.port}${options.reusePort ? " with SO_REUSEPORT" : ""}` : `inherited fd ${options.listenFd}`;
+    fail(`cannot listen on ${where}: ${errorText(error)}`);
   }
 }
 
@@ -71,7 +72,7 @@ async function run(options: ProcessbinOptions): Promise<void> {
 
   const line = makeLogLine(options.logFixed, options.logSizeBytes);
   const logging = runLogLoop(output, { line, intervalMs: options.logIntervalMs, count: options.logCount }, stopWork.signal);
-  if (options.port > 0) await startHttp(options, output, lifecycle, startedAtMs);
+  if (options.port > 0 || options.listenFd !== undefined) await startHttp(options, output, lifecycle, startedAtMs);
   await logging;
   if (options.exitAfterLogs && !stopWork.signal.aborted) await lifecycle.finish();
 }

@@ -27,6 +27,8 @@ export interface ProcessbinOptions {
   readonly port: number;
   readonly host: string;
   readonly reusePort: boolean;
+  /** An inherited listening socket to serve on instead of a port. */
+  readonly listenFd: number | undefined;
   readonly unhealthy: boolean;
   readonly unhealthyAfterMs: number | undefined;
   readonly responseDelayMs: number;
@@ -70,6 +72,7 @@ interface RawOptions {
   logStructured?: true;
   port: number;
   portEnv?: string;
+  listenFd?: number;
   host: string;
   reusePort?: true;
   unhealthy?: true;
@@ -120,6 +123,7 @@ function buildProgram(): Command {
     .addOption(new Option("-e, --log-error", "write every log line to stderr as well as stdout"))
     .addOption(new Option("-j, --log-structured", 'write JSON lines: {"key":<line>,"multiprocess_worker_id":<id|null>,"seq":<n>}'))
     .addOption(new Option("-p, --port <port>", "serve HTTP on this TCP port (1..65535); 0 = no HTTP server").default(0).argParser(integer(0, 65535)))
+    .addOption(new Option("--listen-fd <fd>", "serve HTTP on this inherited listening socket (e.g. 3, as systemd socket activation and Monoceros hand them over) instead of --port").argParser(integer(3, 1023)))
     .addOption(new Option("--port-env <name>", "serve HTTP on the port this environment variable holds, e.g. MONOCEROS_HEALTH_PORT (overrides --port)"))
     .addOption(new Option("--host <address>", "address the HTTP server binds to").default("127.0.0.1").argParser(parser(parseHost)))
     .addOption(new Option("--reuse-port", "with --port: listen with SO_REUSEPORT so several processes share the port"))
@@ -155,6 +159,7 @@ export function crossCheck(options: ProcessbinOptions): string | undefined {
     return "--log-interval 0 logs as fast as possible and needs --log-count or --exit-after to stop";
   }
   if (Number.isNaN(options.port)) return "--port-env names a variable that does not hold a port number (1..65535)";
+  if (options.listenFd !== undefined && (options.port !== 0 || options.reusePort)) return "--listen-fd serves an inherited socket: it cannot be combined with --port, --port-env or --reuse-port";
   if (options.reusePort && options.port === 0) return "--reuse-port needs --port";
   if (options.reusePort && isIP(options.host) === 0) return `--reuse-port needs --host to be an IP address, got "${options.host}"`;
   return undefined;
@@ -185,6 +190,7 @@ function toOptions(raw: RawOptions): ProcessbinOptions {
     port: raw.portEnv === undefined ? raw.port : portFromEnv(raw.portEnv),
     host: raw.host,
     reusePort: raw.reusePort === true,
+    listenFd: raw.listenFd,
     unhealthy: raw.unhealthy === true,
     unhealthyAfterMs: raw.unhealthyAfter,
     responseDelayMs: raw.responseDelay,

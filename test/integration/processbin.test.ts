@@ -2,9 +2,10 @@
 // process groups. Every process started here is killed in afterEach (by pid or process group).
 import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:http";
+import { connect, createServer as createNetServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { execa } from "execa";
+import { execa, type Options } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
 import { normalizeGoStyleArgs } from "../../src/processbin/go-args.js";
 import { nativeReusePortSupported } from "../../src/processbin/listen.js";
@@ -44,14 +45,15 @@ interface Tracked {
 const tracked: Tracked[] = [];
 const strayPids: number[] = [];
 
-function start(flags: string[], options: { workerId?: string; detached?: boolean } = {}): Running {
+function start(flags: string[], options: { workerId?: string; detached?: boolean; fd3?: number } = {}): Running {
   const command = processbinCommand();
   const env: Record<string, string | undefined> = { MULTIPROCESS_WORKER_ID: options.workerId };
   const child = execa(command.file, [...command.args, ...flags], {
     cwd: REPO_ROOT,
     env,
     extendEnv: true,
-    stdin: "ignore",
+    // fd 3: a listening socket handed over, as socket activation does.
+    stdio: (options.fd3 === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", options.fd3]) as Options["stdio"],
     reject: false,
     detached: options.detached ?? false,
     // Output is collected below; execa's own buffer is not needed.
@@ -314,6 +316,44 @@ describe("processbin", { timeout: TEST_TIMEOUT_MS }, () => {
     await expect(httpGet(port, "/")).rejects.toThrow(/ECONNREFUSED/);
     expect(await slow).toMatchObject({ status: 200 });
     expect((await running.exited).exitCode).toBe(143);
+  });
+
+  it("on SIGTERM answers a request that comes on an idle keep-alive connection (with connection: close) instead of resetting it", async () => {
+    const { running, port } = await startHttp([]);
+    const socket = connect(port, "127.0.0.1");
+    let received = "";
+    socket.setEncoding("utf8").on("data", (chunk: string) => (received += chunk));
+    const closed = new Promise<void>((resolveClosed) => socket.once("close", () => resolveClosed()));
+    socket.on("error", () => undefined);
+    socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    await waitFor("the first response", () => (/hello from processbin/.test(received) ? true : undefined));
+    // The connection is idle now; shutdown begins, and the client's next request is already on its way.
+    process.kill(running.pid, "SIGTERM");
+    await waitForLine(running, /Caught SIGTERM/);
+    socket.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    await closed;
+    const responses = received.split("HTTP/1.1 ").slice(1);
+    expect(responses).toHaveLength(2);
+    expect(responses[1]).toMatch(/^200 OK/);
+    expect(responses[1]).toMatch(/\r\nconnection: close\r\n/i);
+    expect((await running.exited).exitCode).toBe(143);
+  });
+
+  it("serves an inherited listening socket with --listen-fd (socket activation)", async () => {
+    const listener = createNetServer();
+    await new Promise<void>((resolveListening) => listener.listen(0, "127.0.0.1", () => resolveListening()));
+    const port = (listener.address() as { port: number }).port;
+    const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+    try {
+      const running = start(["--log-count", "0", "--listen-fd", "3"], { workerId: "fd", fd3: fd });
+      await waitForLine(running, /processbin listening port=(\d+)/);
+      // The parent's copy stops accepting, so every connection reaches processbin.
+      listener.close();
+      expect(await httpGet(port, "/")).toMatchObject({ status: 200, workerId: "fd" });
+      expect((await run(["--listen-fd", "3", "--port", "8080"])).stderr).toMatch(/--listen-fd serves an inherited socket: it cannot be combined with --port/);
+    } finally {
+      listener.close();
+    }
   });
 
   it("shares a port between two processes with --reuse-port, and both answer", async () => {
