@@ -2,7 +2,7 @@
 import { isUp, supervisorHealth } from "../domain/health.js";
 import { workerPort } from "../domain/identity.js";
 import { leaderRunning, type SupervisorState, type WorkerState } from "../domain/state.js";
-import { plannedRestartsInFlight } from "../domain/supervisor.js";
+import { inRotation, plannedRestartsInFlight } from "../domain/supervisor.js";
 import type { ProcessStats } from "../runtime/ports.js";
 
 export interface StatusSources {
@@ -69,7 +69,7 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
             cpu_seconds: processStats?.cpuSeconds ?? null,
             rss_bytes: processStats?.rssBytes ?? null,
             open_fds: processStats?.openFds ?? null,
-            ready: worker.status === "running" && worker.ready,
+            ready: inRotation(worker),
             health_check: pool.config.healthCheck === null || !leaderRunning(worker) ? null : {
               last_result: worker.check.last?.result ?? null,
               last_at: worker.check.last === null ? null : iso(toEpochMs(worker.check.last.atMs)),

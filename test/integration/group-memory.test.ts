@@ -7,23 +7,13 @@ import { readFileSync } from "node:fs";
 import { availableParallelism, endianness } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
 import { groupRssBytes, parseAuxvPageSize } from "../../src/backends/os/group-memory.js";
-import { pollFor } from "../support/monoceros.js";
+import { killGroupsAfterEach, pollFor } from "../support/monoceros.js";
 
 const PAGE_SIZE_BYTES = Number(execFileSync("getconf", ["PAGESIZE"]).toString().trim());
 /** The interpreter itself: a python3 that is a shim (pyenv) runs helpers in the group first. */
 const PYTHON = execFileSync("python3", ["-c", "import sys; print(sys.executable)"]).toString().trim();
 
-const groups: number[] = [];
-
-afterEach(() => {
-  for (const pgid of groups.splice(0)) {
-    try {
-      process.kill(-pgid, "SIGKILL");
-    } catch {
-      // nothing left in it
-    }
-  }
-});
+const trackGroup = killGroupsAfterEach(afterEach);
 
 /** Starts the command as the leader of a new process group; resolves with its pid (= the group id). */
 async function startGroup(command: string, args: string[]): Promise<{ pgid: number; exited: Promise<unknown> }> {
@@ -34,7 +24,7 @@ async function startGroup(command: string, args: string[]): Promise<{ pgid: numb
     child.once("error", reject);
   });
   const pgid = child.pid as number;
-  groups.push(pgid);
+  trackGroup(pgid);
   return { pgid, exited };
 }
 

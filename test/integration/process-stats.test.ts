@@ -6,24 +6,15 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readProcessStats } from "../../src/metrics/process-stats.js";
-import { pollFor, ROOT } from "../support/monoceros.js";
+import { killGroupsAfterEach, pollFor, ROOT } from "../support/monoceros.js";
 
-const groups: number[] = [];
-afterEach(() => {
-  for (const pgid of groups.splice(0)) {
-    try {
-      process.kill(-pgid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-});
+const trackGroup = killGroupsAfterEach(afterEach);
 
 /** Starts a command as the leader of a new process group (as Monoceros starts workers). */
 function startGroup(command: string, args: string[]): ChildProcess & { pid: number } {
   const child = spawn(command, args, { detached: true, stdio: ["pipe", "pipe", "inherit"] });
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
-  groups.push(child.pid);
+  trackGroup(child.pid);
   return child as ChildProcess & { pid: number };
 }
 

@@ -191,6 +191,26 @@ export function cleanUpAfterEach(afterEach: (fn: () => Promise<void>) => void): 
   };
 }
 
+/**
+ * Registers an afterEach that SIGKILLs every process group a test recorded (for tests that start
+ * processes as group leaders themselves, without Monoceros); returns the function that records one.
+ */
+export function killGroupsAfterEach(afterEach: (fn: () => void) => void): (pgid: number) => void {
+  const groups: number[] = [];
+  afterEach(() => {
+    for (const pgid of groups.splice(0)) {
+      try {
+        process.kill(-pgid, "SIGKILL");
+      } catch {
+        // nothing left in it
+      }
+    }
+  });
+  return (pgid) => {
+    groups.push(pgid);
+  };
+}
+
 export interface ProxyPoolOptions {
   proxy?: "envoy" | "haproxy";
   startPort: number;

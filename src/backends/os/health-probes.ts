@@ -19,6 +19,8 @@ export interface ProbeOutcome {
   detail: string;
   /** Wall time the probe took, ms. */
   durationMs: number;
+  /** The errno when the connection could not be made or the command could not be started (ECONNREFUSED, EMFILE, ENOENT…). */
+  errorCode?: string;
 }
 
 export const PROBE_DETAIL_MAX_CHARS = 512;
@@ -44,7 +46,9 @@ const readBuffer = Buffer.allocUnsafe(HTTP_RESPONSE_HEAD_MAX_BYTES);
 /** GET http://host:port/path; ok on 2xx/3xx received within timeoutMs (the status line and headers suffice: the body is not awaited, at most a bounded amount is read/discarded). fail on other statuses or connection errors; timeout when no answer within timeoutMs. Never rejects. */
 export function httpProbe(target: { host: string; port: number; path: string }, timeoutMs: number): Promise<ProbeOutcome> {
   const startedMs = performance.now();
-  const done = (result: ProbeResult, detail: string): ProbeOutcome => ({ result, detail: oneLine(detail), durationMs: performance.now() - startedMs });
+  const done = (result: ProbeResult, detail: string, errorCode?: string): ProbeOutcome => ({
+    result, detail: oneLine(detail), durationMs: performance.now() - startedMs, ...(errorCode === undefined ? {} : { errorCode }),
+  });
   const host = target.host.startsWith("[") && target.host.endsWith("]") ? target.host.slice(1, -1) : target.host;
   const path = target.path === "" ? "/" : target.path;
   const problem = targetProblem(host, target.port, path);
@@ -57,13 +61,13 @@ export function httpProbe(target: { host: string; port: number; path: string }, 
     let connected = false;
     let settled = false;
     let socket: Socket;
-    const settle = (result: ProbeResult, detail: string) => {
+    const settle = (result: ProbeResult, detail: string, errorCode?: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       // Its listeners stay: an error already queued must find one, or it would crash Monoceros.
       socket.destroy();
-      resolve(done(result, detail));
+      resolve(done(result, detail, errorCode));
     };
     const onRead = (bytesRead: number, buffer: Uint8Array): boolean => {
       if (settled) return false;
@@ -80,12 +84,12 @@ export function httpProbe(target: { host: string; port: number; path: string }, 
     try {
       socket = connect({ host, port: target.port, onread: { buffer: readBuffer, callback: onRead } });
     } catch (error) {
-      resolve(done("fail", errorMessage(error)));
+      resolve(done("fail", errorMessage(error), errorCodeOf(error)));
       return;
     }
     const timer = setTimeout(() => settle("timeout", `no answer within ${waitMs} ms${connected ? "" : " (not connected)"}`), waitMs);
     socket.once("connect", () => (connected = true));
-    socket.on("error", (error) => settle("fail", errorMessage(error)));
+    socket.on("error", (error) => settle("fail", errorMessage(error), errorCodeOf(error)));
     socket.once("end", () => settle("fail", head === "" ? "connection closed without a response" : `malformed response: closed after ${JSON.stringify(head.slice(0, 80))}`));
     socket.once("close", () => settle("fail", "connection closed without a response"));
     socket.write(request);
@@ -101,10 +105,11 @@ export function httpProbe(target: { host: string; port: number; path: string }, 
  */
 export function execProbe(argv: readonly string[], timeoutMs: number, env?: Readonly<Record<string, string>>): Promise<ProbeOutcome> {
   const startedMs = performance.now();
-  const done = (result: ProbeResult, detail: string, output?: Output): ProbeOutcome => ({
+  const done = (result: ProbeResult, detail: string, output?: Output, errorCode?: string): ProbeOutcome => ({
     result,
     detail: output === undefined ? oneLine(detail) : withOutput(detail, output),
     durationMs: performance.now() - startedMs,
+    ...(errorCode === undefined ? {} : { errorCode }),
   });
   const command = argv[0];
   if (command === undefined || command === "") return Promise.resolve(done("fail", "no command to run"));
@@ -118,7 +123,7 @@ export function execProbe(argv: readonly string[], timeoutMs: number, env?: Read
         stdio: ["ignore", "pipe", "pipe"],
       });
     } catch (error) {
-      resolve(done("fail", spawnError(command, error)));
+      resolve(done("fail", spawnError(command, error), undefined, errorCodeOf(error)));
       return;
     }
     const output = new Output();
@@ -130,14 +135,14 @@ export function execProbe(argv: readonly string[], timeoutMs: number, env?: Read
     let settled = false;
     let killWait: NodeJS.Timeout | undefined;
     let drain: NodeJS.Timeout | undefined;
-    const settle = (result: ProbeResult, detail: string) => {
+    const settle = (result: ProbeResult, detail: string, errorCode?: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
       clearTimeout(killWait);
       clearTimeout(drain);
       for (const pipe of pipes) pipe.destroy(); // a grandchild may hold them open for ever
-      resolve(done(result, detail, output));
+      resolve(done(result, detail, output, errorCode));
     };
     for (const pipe of pipes) {
       pipe.on("data", (chunk: Buffer) => output.add(chunk));
@@ -154,7 +159,7 @@ export function execProbe(argv: readonly string[], timeoutMs: number, env?: Read
     child.once("spawn", () => (spawned = true));
     // After "spawn", an error is a failed kill(): how the check ended is told by "exit".
     child.on("error", (error) => {
-      if (!spawned) settle("fail", spawnError(command, error));
+      if (!spawned) settle("fail", spawnError(command, error), errorCodeOf(error));
     });
     child.once("exit", (code, signal) => {
       if (child.pid !== undefined) killGroup(child.pid); // what it left behind
@@ -257,6 +262,13 @@ function spawnError(command: string, error: unknown): string {
 }
 
 /** An AggregateError (every address of "localhost" refused) has an empty message: its parts say why. */
+/** The errno of a failed connect or spawn; that of the first address tried when every address failed. */
+function errorCodeOf(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined) return code;
+  return error instanceof AggregateError ? errorCodeOf(error.errors[0]) : undefined;
+}
+
 function errorMessage(error: unknown): string {
   if (error instanceof AggregateError && error.message === "") {
     return error.errors.map((part: unknown) => errorMessage(part)).join("; ") || String((error as NodeJS.ErrnoException).code);

@@ -139,13 +139,17 @@ const FOLDER_PREFIX = "monoceros-notify-";
 /** …-<pid namespace>-<pid>-XXXXXX: a pid means a process only in its own pid namespace (containers sharing /tmp). */
 const FOLDER_PATTERN = /^monoceros-notify-(\d+)-(\d+)-[A-Za-z0-9]{6}$/;
 
-/** This process's pid namespace (the inode in /proc/self/ns/pid), or 0 where there is none to read. */
+let ownPidNamespace: string | null = null;
+
+/** This process's pid namespace (the inode in /proc/self/ns/pid), or 0 where there is none to read; read once. */
 function pidNamespace(): string {
+  if (ownPidNamespace !== null) return ownPidNamespace;
   try {
-    return /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1] ?? "0";
+    ownPidNamespace = /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1] ?? "0";
   } catch {
-    return "0";
+    ownPidNamespace = "0";
   }
+  return ownPidNamespace;
 }
 
 /**

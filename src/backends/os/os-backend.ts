@@ -38,13 +38,6 @@ const GROUP_POLL_MAX_MS = 1_000;
 const GROUP_POLL_SLOW_AFTER_MS = 5 * 60_000;
 const GROUP_POLL_SLOW_MS = 60_000;
 
-/**
- * A probe that failed because Monoceros could not open a socket or start the check command (its
- * own fds, the machine's, processes, memory): the detail starts with the failed step and names the
- * code, e.g. "connect EMFILE …", "getaddrinfo EMFILE localhost" or "cannot run "check": spawn EMFILE".
- */
-const LOCAL_RESOURCE_ERROR = new RegExp(`^(connect|getaddrinfo|cannot run)\\b.*\\b(${RESOURCE_ERROR_CODES.join("|")})\\b`);
-
 function withoutKeys(env: NodeJS.ProcessEnv, keys: readonly string[]): Record<string, string | undefined> {
   const copy = { ...env };
   for (const key of keys) delete copy[key];
@@ -172,7 +165,8 @@ export class OsBackend implements ProcessBackend {
       ? httpProbe({ host: probe.host, port: probe.port, path: probe.path }, timeoutMs)
       // Marked like a worker: a check still running when Monoceros is killed is swept by the watchdog.
       : execProbe(probe.argv, timeoutMs, { ...(this.inheritedEnv as Record<string, string>), [INSTANCE_ENV]: this.instanceId });
-    void outcome.then(({ result, detail }) => this.sink({ type: "checkResult", ref, seq, result, detail, localError: result !== "ok" && LOCAL_RESOURCE_ERROR.test(detail) }));
+    // A connect or spawn that failed for lack of a resource on our side (fds, processes, memory) says nothing about the worker.
+    void outcome.then(({ result, detail, errorCode }) => this.sink({ type: "checkResult", ref, seq, result, detail, localError: errorCode !== undefined && RESOURCE_ERROR_CODES.includes(errorCode) }));
   }
 
   /** One pass over /proc for all groups asked about. */
