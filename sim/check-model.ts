@@ -18,6 +18,7 @@
 //   limit makes it urgent (planned-restarts.ts decides when restarts start).
 import type { MemoryBackend } from "../src/backends/memory/memory-backend.js";
 import type { Config, HealthCheckConfig } from "../src/config/types.js";
+import { checkConfigOf } from "../src/domain/checks.js";
 import type { CheckResult, Command, SupervisorEvent } from "../src/domain/types.js";
 import type { Behaviour } from "./coverage.js";
 import { PROXY_WORKER, type Deadlines, type Slot, type SlotModel } from "./slot-model.js";
@@ -92,7 +93,8 @@ export class CheckModel {
 
   /** An incarnation was reported started (and is handled as such). */
   onStarted(slot: Slot, nowMs: number): void {
-    const check = slot.pool.healthCheck;
+    // Proxy pools without a health_check get readiness checks only (their port accepts): never counted.
+    const check = checkConfigOf(slot.pool);
     if (check !== null) slot.checks.nextDueAtMs = nowMs + check.startPeriodMs + check.intervalMs;
     else if (this.eligible(slot)) this.setReady(slot, nowMs);
   }
@@ -146,7 +148,7 @@ export class CheckModel {
 
   /** A check timer: notify's counted check, or the deadline of a probe without a result. */
   private onCheckTimer(slot: Slot, nowMs: number): void {
-    const check = slot.pool.healthCheck as HealthCheckConfig;
+    const check = checkConfigOf(slot.pool) as HealthCheckConfig;
     const checks = slot.checks;
     if (check.probe.kind === "notify") {
       const counted = nowMs >= checks.nextDueAtMs;
@@ -170,9 +172,9 @@ export class CheckModel {
   }
 
   private record(slot: Slot, result: CheckResult, counted: boolean, nowMs: number): void {
-    const check = slot.pool.healthCheck as HealthCheckConfig;
+    const check = checkConfigOf(slot.pool) as HealthCheckConfig;
     const checks = slot.checks;
-    if (counted || result === "ok") this.checkMetrics[result]++;
+    if (slot.pool.healthCheck !== null && (counted || result === "ok")) this.checkMetrics[result]++;
     if (result === "ok") {
       if (checks.failures > 0) this.hooks.count("passedAgain");
       checks.failures = 0;
@@ -236,7 +238,7 @@ export class CheckModel {
   /** A probe the core sent: to a worker it checks, one at a time, aimed at that worker. */
   onProbe(command: Extract<Command, { type: "probe" }>, nowMs: number): void {
     const slot = this.model.current(command.ref);
-    const check = slot?.pool.healthCheck ?? null;
+    const check = slot === null ? null : checkConfigOf(slot.pool);
     const id = slot?.id ?? `${this.config.pools[command.ref.pool]?.name}-${command.ref.worker}#${command.ref.generation}`;
     if (slot === null || check === null || check.probe.kind === "notify" || !this.eligible(slot) || slot.pid !== command.pid || slot.checks.inFlight !== null) {
       const why = slot === null ? "not its current incarnation" : check === null || check.probe.kind === "notify" ? "its pool has no http or exec check"
@@ -247,9 +249,9 @@ export class CheckModel {
     const probe = command.probe;
     const aimed = check.probe.kind === "http"
       ? probe.kind === "http" && probe.port === port && probe.host === check.probe.host && probe.path === check.probe.path
-      : probe.kind === "exec" && probe.argv.length === check.probe.argv.length && check.probe.argv.every((arg, index) => probe.argv[index] === this.render(arg, slot, port));
+      : check.probe.kind === "tcp" ? probe.kind === "tcp" && probe.port === port && probe.host === "127.0.0.1" : probe.kind === "exec" && check.probe.kind === "exec" && probe.argv.length === check.probe.argv.length && check.probe.argv.every((arg, index) => probe.argv[index] === this.render(arg, slot, port));
     if (!aimed || command.timeoutMs !== check.timeoutMs) {
-      const expected = check.probe.kind === "http" ? `port ${port}` : `argv ${check.probe.argv.map((arg) => this.render(arg, slot, port)).join(" ")}`;
+      const expected = check.probe.kind === "http" ? `port ${port}` : check.probe.kind !== "exec" ? check.probe.kind : `argv ${check.probe.argv.map((arg) => this.render(arg, slot, port)).join(" ")}`;
       this.hooks.fail("a probe checks the worker it names (its port; its {{.Pid}}, {{.WorkerId}}, {{.Port}}) within health_check.timeout", `${slot.id}: ${JSON.stringify({ ...probe, timeoutMs: command.timeoutMs })}, expected ${expected} within ${check.timeoutMs} ms`, nowMs, slot.id);
     }
     const counted = nowMs >= slot.checks.nextDueAtMs;
@@ -294,7 +296,7 @@ export class CheckModel {
       this.hooks.fail("memory is sampled every memory sample interval", `no sample ${deadlines.by(this.nextSampleAtMs)}, due at ${this.nextSampleAtMs} ms`, nowMs, null);
     }
     for (const slot of this.model.slots) {
-      const check = slot.pool.healthCheck;
+      const check = checkConfigOf(slot.pool);
       if (check === null || !this.eligible(slot)) continue;
       const checks = slot.checks;
       const inFlight = checks.inFlight;

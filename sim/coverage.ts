@@ -17,6 +17,8 @@ const EVENT_KINDS = {
   checkResult: "a health check's result came",
   notify: "a worker sent an sd_notify datagram",
   memorySampled: "the memory of worker groups was sampled",
+  scale: "an operator scaled a pool",
+  restartRequested: "an operator asked for a rolling restart",
 } as const satisfies Record<SupervisorEvent["type"], string>;
 
 const TIMER_KINDS = {
@@ -29,6 +31,8 @@ const TIMER_KINDS = {
   outputDrain: "stopped waiting for an exited worker's output",
   check: "a health check was due (or its result overdue)",
   memorySample: "memory sampling was due",
+  surgeTimeout: "a surge replacement's ready_timeout passed",
+  settled: "a surge replacement ran min_uptime",
 } as const satisfies Record<TimerPayload["kind"], string>;
 
 const COMMAND_KINDS = {
@@ -43,6 +47,8 @@ const COMMAND_KINDS = {
   drainProxy: "drain the proxy",
   probe: "run a health check",
   sampleMemory: "sample the memory of worker groups",
+  releaseLane: "release a lane's listen sockets",
+  reply: "answer an operator",
 } as const satisfies Record<Command["type"], string>;
 
 const SIGNAL_KINDS = {
@@ -56,6 +62,7 @@ const METRIC_KINDS = {
   sigkill: "sigkill_total",
   limitEvent: "limits_events_total",
   healthCheck: "health_checks_total",
+  plannedRestartFailed: "planned_restart_failures_total",
   sigtermReceived: "sigterm_received",
 } as const satisfies Record<MetricEvent["metric"], string>;
 

@@ -41,7 +41,7 @@ export class PlannedRestarts {
    * SIGTERMs of planned restarts by cause, what limits_events_total must count: `only` those with
    * one cause due, `maybe` those with it among others (a lifespan and a memory restart both due).
    */
-  readonly sigterms = { all: 0, only: { lifespan: 0, memory: 0, health: 0 }, maybe: { lifespan: 0, memory: 0, health: 0 } };
+  readonly sigterms = { all: 0, only: { lifespan: 0, memory: 0, health: 0, manual: 0, reload: 0 }, maybe: { lifespan: 0, memory: 0, health: 0, manual: 0, reload: 0 } };
 
   constructor(
     private readonly config: Config,

@@ -9,6 +9,7 @@ import type { Command, SupervisorEvent } from "../src/domain/types.js";
 import { Runtime, type StepFunction } from "../src/runtime/runtime.js";
 import { bump, countStep, type Coverage } from "./coverage.js";
 import { InvariantMonitor, InvariantViolation } from "./invariants.js";
+import { SurgeMonitor } from "./surge-model.js";
 import { generateScenario, scriptForSpawn, SPAWN_LATENCY_MS, spawnLatencyMaxMs, type Scenario } from "./scenario.js";
 import { describeCommand, describeEvent } from "./trace.js";
 
@@ -61,6 +62,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     coreHealthy: (nowMs) => health(state, nowMs).healthy,
     count: (behaviour) => bump(coverage, `behaviour ${behaviour}`),
   });
+  // Runs about surge are checked by the surge model alone (the slot model knows only in-place restarts).
+  const surgeMonitor = scenario.config.pools.some((pool) => pool.maxSurge > 0) ? new SurgeMonitor(scenario.config, state, scenario.faults === null) : null;
   const hash = createHash("sha256");
   const trace: string[] = [];
   const maxEvents = options.maxEvents ?? MAX_EVENTS_DEFAULT;
@@ -85,7 +88,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
         record(`${nowMs} > ${describeEvent(state, event)}`);
         for (const command of commands) if (command.type !== "log") record(`${nowMs}   < ${describeCommand(state, command)}`);
         countStep(coverage, event, commands);
-        monitor.afterStep(event, commands, nowMs);
+        if (surgeMonitor !== null) surgeMonitor.afterStep(event, commands, nowMs);
+        else monitor.afterStep(event, commands, nowMs);
       },
     },
     options.step,
@@ -96,16 +100,21 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     for (const atMs of scenario.shutdownSignalsAtMs) {
       clock.setTimer(atMs, () => runtime.dispatch({ type: "shutdownRequested", signal: "SIGTERM" }));
     }
+    scenario.operations.forEach((operation, requestId) => {
+      clock.setTimer(operation.atMs, () => runtime.dispatch(operation.kind === "scale"
+        ? { type: "scale", requestId, pool: operation.pool, replicas: operation.replicas }
+        : { type: "restartRequested", requestId, pool: operation.pool, worker: operation.worker }));
+    });
     runtime.start();
     let instantMs = clock.nowMs();
     while (runtime.exited === null) {
       const nextAtMs = clock.nextAtMs();
       if (nextAtMs === null) {
-        monitor.afterInstant(instantMs, Infinity); // nothing will ever happen: every deadline still pending is missed
+        if (surgeMonitor === null) monitor.afterInstant(instantMs, Infinity); // nothing will ever happen: every deadline still pending is missed
         throw new InvariantViolation("shutdown finishes", "nothing left to happen, yet Monoceros has not exited (a hang)", clock.nowMs(), null);
       }
       if (nextAtMs !== instantMs) {
-        monitor.afterInstant(instantMs, nextAtMs);
+        if (surgeMonitor === null) monitor.afterInstant(instantMs, nextAtMs);
         instantMs = nextAtMs;
       }
       if (events > maxEvents) throw new InvariantViolation("runs end", `more than ${maxEvents} events`, clock.nowMs(), null);
@@ -113,8 +122,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     }
     // Let what was already under way land (exits after SIGKILL), then check the end state.
     while (clock.runNext(clock.nowMs()));
-    monitor.afterInstant(clock.nowMs(), null);
-    monitor.finish(clock.nowMs());
+    if (surgeMonitor === null) {
+      monitor.afterInstant(clock.nowMs(), null);
+      monitor.finish(clock.nowMs());
+    }
   } catch (error) {
     if (!(error instanceof InvariantViolation)) throw error;
     violation = error;

@@ -38,7 +38,11 @@ export interface Scenario {
   faults: FaultRates | null;
   /** When SIGTERM/SIGINT reach Monoceros; at least one, so every run ends. */
   shutdownSignalsAtMs: number[];
+  /** Operator requests (ctl scale, ctl restart) in runs about surge; empty otherwise. */
+  operations: Operation[];
 }
+
+export type Operation = { atMs: number; pool: number } & ({ kind: "scale"; replicas: number } | { kind: "restart"; worker: number | null });
 
 /** A real fork and exec take about a millisecond; with none, a worker that crashes at once would loop without time passing. */
 export const SPAWN_LATENCY_MS = 1;
@@ -79,6 +83,10 @@ export function generateScenario(seed: number): Scenario {
       ]),
       healthCheck: null,
       maxUnavailable: 1,
+      maxSurge: 0,
+      readyTimeoutMs: 60_000,
+      listen: [],
+      reusePort: true,
       server: proxyMode
         ? {
             proxy: "envoy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9000 + index * 100, signalTimeoutMs: pick(rng, [100, 5_000, 20_000]),
@@ -132,7 +140,25 @@ export function generateScenario(seed: number): Scenario {
     faults.unhealthy = about === "checks" ? pick(rng, [0.3, 0.6]) : pick(rng, [0, 0.05, 0.2, 0.5]);
     faults.memoryGrowth = about === "limits" ? 0.6 : pick(rng, [0, 0.1, 0.3, 0.6]);
   }
-  return { seed, config: { admin: { port: 0, host: null }, pools }, faults, shutdownSignalsAtMs };
+  // Drawn last, so the draws above keep their meaning: about a third of the runs are about surge
+  // (replacements started first, ids that move), with scaling and rolling restarts by an operator.
+  const operations: Operation[] = [];
+  // Three seeds in ten (by the seed, so the runs of the others keep their meaning), and not the
+  // short runs about checks or limits: those are for the in-place models' rules.
+  if (about === null && seed % 10 >= 7) {
+    pools.forEach((pool, poolIndex) => {
+      pool.maxSurge = pick(rng, [1, 1, 2, pool.replicas]);
+      pool.readyTimeoutMs = pool.restartPolicy.minUptimeMs + pick(rng, [500, 5_000, 60_000]);
+      const count = pick(rng, [0, 1, 3, 6]);
+      for (let i = 0; i < count; i++) {
+        const atMs = rng.int(0, Math.max(1, firstSignalAtMs + 1_000));
+        if (rng.chance(0.5)) operations.push({ atMs, pool: poolIndex, kind: "scale", replicas: pick(rng, [0, 1, pool.replicas, pool.replicas + 1, pool.replicas * 2, 9]) });
+        else operations.push({ atMs, pool: poolIndex, kind: "restart", worker: rng.chance(0.5) ? null : rng.int(0, pool.replicas + pool.maxSurge) });
+      }
+    });
+    operations.sort((a, b) => a.atMs - b.atMs);
+  }
+  return { seed, config: { admin: { port: 0, host: null }, pools }, faults, shutdownSignalsAtMs, operations };
 }
 
 const MIB = 1024 * 1024;

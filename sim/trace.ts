@@ -40,6 +40,10 @@ export function describeEvent(state: SupervisorState, event: SupervisorEvent): s
       return `notify ${name(state, event.ref)}${event.ready ? " READY" : ""}${event.watchdog ? " WATCHDOG" : ""}${event.stopping ? " STOPPING" : ""}`;
     case "memorySampled":
       return `memorySampled ${event.samples.map((sample) => `${name(state, sample.ref)}=${sample.rssBytes}`).join(" ")}`;
+    case "scale":
+      return `scale pool=${event.pool} replicas=${event.replicas}`;
+    case "restartRequested":
+      return `restartRequested pool=${event.pool} worker=${event.worker ?? "all"}`;
   }
 }
 
@@ -67,5 +71,9 @@ export function describeCommand(state: SupervisorState, command: Command): strin
       return `probe ${name(state, command.ref)} #${command.seq} ${command.probe.kind}`;
     case "sampleMemory":
       return `sampleMemory ${command.groups.map((group) => name(state, group.ref)).join(" ")}`;
+    case "releaseLane":
+      return `releaseLane pool=${command.pool} lane=${command.lane}`;
+    case "reply":
+      return `reply #${command.requestId} ${command.ok ? "ok" : "error"} ${command.message}`;
   }
 }

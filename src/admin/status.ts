@@ -29,7 +29,9 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
       const poolHealth = health.pools[index];
       return {
         name: pool.config.name,
-        replicas: pool.config.replicas,
+        replicas: pool.replicas,
+        configured_replicas: pool.config.replicas,
+        max_surge: pool.config.maxSurge,
         running: poolHealth?.running ?? 0,
         up: poolHealth?.up ?? 0,
         healthy: poolHealth?.healthy ?? false,

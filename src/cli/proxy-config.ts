@@ -2,7 +2,7 @@
 // proxy kind's data plane writes it at run time, into DIR/<pool>/ without running anything, to
 // read it or check it with the proxy itself (`envoy --mode validate`, `haproxy -c`).
 import { join, resolve } from "node:path";
-import { proxyEndpoints } from "../domain/identity.js";
+import { initialSlots, proxyEndpoints } from "../domain/identity.js";
 import { writeProxyFiles } from "../proxy/data-plane.js";
 import { createDataPlanes, dataPlaneOf } from "../proxy/kinds.js";
 import type { CliIo } from "./main.js";
@@ -28,8 +28,8 @@ export async function proxyConfigCommand(argv: readonly string[], io: CliIo): Pr
   const dataPlanes = createDataPlanes(() => undefined);
   for (const pool of pools) {
     const folder = join(resolve(options.output), pool.name);
-    // Every worker in rotation: the steady state, as the running proxy would have it.
-    const rendering = dataPlaneOf(dataPlanes, pool).render(pool, folder, proxyEndpoints(pool, () => true));
+    // Every worker in rotation: the steady state, as the running proxy would have it (the max_surge slots free).
+    const rendering = dataPlaneOf(dataPlanes, pool).render(pool, folder, proxyEndpoints(pool, initialSlots(pool), (worker) => worker < pool.replicas));
     try {
       writeProxyFiles(folder, rendering.files);
     } catch (error) {

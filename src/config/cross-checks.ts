@@ -46,16 +46,33 @@ export function crossCheck(raw: unknown, cwd: string = process.cwd()): PathedMes
     }
     const server = pool.server;
     const replicas = Number.isInteger(pool.replicas) && (pool.replicas as number) >= 1 ? (pool.replicas as number) : undefined;
-    problems.push(...healthCheckProblems(pool.health_check, [...poolPath, "health_check"], isRecord(server), replicas, ranges));
+    // Worker slots: a replacement started before the worker it replaces stops has an id and ports of its own.
+    const slots = replicas === undefined ? undefined : { count: replicas + surgeOf(pool.max_surge, replicas), what: slotsText(replicas, surgeOf(pool.max_surge, replicas)) };
+    problems.push(...healthCheckProblems(pool.health_check, [...poolPath, "health_check"], isRecord(server), slots, ranges));
+    const readyTimeoutMs = durationMs(pool.ready_timeout) ?? DEFAULTS.readyTimeoutMs;
+    const minUptimeMs = durationMs(isRecord(pool.restart_policy) ? pool.restart_policy.min_uptime : undefined) ?? DEFAULTS.minUptimeMs;
+    if (slots !== undefined && slots.count > replicas! && !isRecord(pool.health_check) && !isRecord(server) && readyTimeoutMs <= minUptimeMs) {
+      problems.push({
+        path: [...poolPath, pool.ready_timeout == null ? "restart_policy" : "ready_timeout"],
+        message: `ready_timeout (${readyTimeoutMs} ms) must be longer than restart_policy.min_uptime (${minUptimeMs} ms): without a health check a replacement is ready once it has run min_uptime`,
+      });
+    }
+    if (Array.isArray(pool.listen)) {
+      if (isRecord(server)) problems.push({ path: [...poolPath, "listen"], message: "is for supervisor mode: in proxy mode (with server) each worker listens on its own port and the proxy on listener_port" });
+      pool.listen.forEach((text, at) => {
+        const port = typeof text === "string" ? Number(/:(\d+)$/.exec(text)?.[1]) : NaN;
+        if (isPort(port)) ranges.push({ path: [...poolPath, "listen", at], first: port, last: port, what: `the listen address ${text}` });
+      });
+    }
     if (!isRecord(server)) return;
     const serverPath = [...poolPath, "server"];
     const portArg = isRecord(server.port_arg) ? server.port_arg : {};
-    if (isPort(portArg.start_port) && replicas !== undefined) {
-      const last = portArg.start_port + replicas - 1;
+    if (isPort(portArg.start_port) && slots !== undefined) {
+      const last = portArg.start_port + slots.count - 1;
       if (last > 65535) {
         problems.push({
           path: [...serverPath, "port_arg", "start_port"],
-          message: `start_port ${portArg.start_port} + ${replicas} replicas needs ports up to ${last}, past 65535`,
+          message: `start_port ${portArg.start_port} + ${slots.what} needs ports up to ${last}, past 65535`,
         });
       } else {
         ranges.push({ path: [...serverPath, "port_arg", "start_port"], first: portArg.start_port, last, what: "worker ports" });
@@ -90,7 +107,7 @@ export function crossCheck(raw: unknown, cwd: string = process.cwd()): PathedMes
  * the serving port there); a timeout no longer than the interval (one check in flight per worker);
  * {{.Port}} in a command only where workers have ports of their own.
  */
-function healthCheckProblems(check: unknown, path: (string | number)[], proxyMode: boolean, replicas: number | undefined, ranges: PortRange[]): PathedMessage[] {
+function healthCheckProblems(check: unknown, path: (string | number)[], proxyMode: boolean, slots: { count: number; what: string } | undefined, ranges: PortRange[]): PathedMessage[] {
   if (!isRecord(check)) return [];
   const problems: PathedMessage[] = [];
   const kinds = (["http", "exec", "notify"] as const).filter((kind) => (kind === "notify" ? check.notify === true : check[kind] !== undefined && check[kind] !== null));
@@ -100,9 +117,9 @@ function healthCheckProblems(check: unknown, path: (string | number)[], proxyMod
   if (isRecord(http)) {
     if (http.start_port === undefined || http.start_port === null) {
       if (!proxyMode) problems.push({ path: [...path, "http"], message: "needs start_port in supervisor mode (workers share the serving port there: worker i is checked on start_port + i)" });
-    } else if (isPort(http.start_port) && replicas !== undefined) {
-      const last = http.start_port + replicas - 1;
-      if (last > 65535) problems.push({ path: [...path, "http", "start_port"], message: `start_port ${http.start_port} + ${replicas} replicas needs ports up to ${last}, past 65535` });
+    } else if (isPort(http.start_port) && slots !== undefined) {
+      const last = http.start_port + slots.count - 1;
+      if (last > 65535) problems.push({ path: [...path, "http", "start_port"], message: `start_port ${http.start_port} + ${slots.what} needs ports up to ${last}, past 65535` });
       else ranges.push({ path: [...path, "http", "start_port"], first: http.start_port, last, what: "health check ports" });
     }
   }
@@ -121,6 +138,19 @@ function healthCheckProblems(check: unknown, path: (string | number)[], proxyMod
     problems.push({ path: [...path, check.timeout === undefined || check.timeout === null ? "interval" : "timeout"], message: `${which} is longer than the interval (${intervalMs} ms): a check must end before the next one starts` });
   }
   return problems;
+}
+
+/** max_surge as the loader reads it (a count, or a share of replicas rounded up); 0 when invalid (field validation reports that). */
+function surgeOf(value: unknown, replicas: number): number {
+  if (value === undefined || value === null) return DEFAULTS.maxSurge;
+  const text = String(value).trim();
+  const percent = /^(\d{1,3})%$/.exec(text);
+  if (percent !== null) return Math.ceil((Number(percent[1]) * replicas) / 100);
+  return /^\d+$/.test(text) ? Number(text) : 0;
+}
+
+function slotsText(replicas: number, surge: number): string {
+  return surge === 0 ? `${replicas} replicas` : `${replicas + surge} worker slots (replicas ${replicas} + max_surge ${surge})`;
 }
 
 /** A duration field's milliseconds, or null when unset or invalid (field validation reports that). */

@@ -52,7 +52,7 @@ export function loadConfigText(text: string): LoadResult {
 
 function normalise(raw: RawConfig): Config {
   return {
-    admin: { port: raw.admin?.port ?? DEFAULTS.adminPort, host: raw.admin?.host ?? null },
+    admin: { port: raw.admin?.port ?? DEFAULTS.adminPort, host: raw.admin?.host ?? null, controlSocket: raw.admin?.control_socket ?? null },
     pools: raw.supervisor.workers.map(normalisePool),
   };
 }
@@ -88,6 +88,10 @@ function normalisePool(raw: RawPool): PoolConfig {
       : raw.max_unavailable.unit === "workers"
         ? raw.max_unavailable.value
         : Math.max(1, Math.floor((raw.max_unavailable.value * raw.replicas) / 100)),
+    maxSurge: maxSurgeOf(raw),
+    readyTimeoutMs: raw.ready_timeout ?? DEFAULTS.readyTimeoutMs,
+    listen: raw.listen ?? [],
+    reusePort: raw.reuse_port ?? DEFAULTS.reusePort,
     server: server
       ? {
           proxy,
@@ -104,6 +108,12 @@ function normalisePool(raw: RawPool): PoolConfig {
         }
       : null,
   };
+}
+
+/** A share of the replicas is rounded up (Kubernetes' maxSurge): "25%" of 2 is 1. */
+export function maxSurgeOf(raw: Pick<RawPool, "max_surge" | "replicas">): number {
+  if (raw.max_surge == null) return DEFAULTS.maxSurge;
+  return raw.max_surge.unit === "workers" ? raw.max_surge.value : Math.ceil((raw.max_surge.value * raw.replicas) / 100);
 }
 
 function normaliseHealthCheck(raw: RawPool["health_check"]): HealthCheckConfig | null {

@@ -5,6 +5,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { parseByteSize } from "./byte-size.js";
 import { parseGoDuration } from "./duration.js";
+import { parseListenAddress } from "./listen-address.js";
 import { parsePortTemplate, parseTemplate } from "./port-template.js";
 import { LIMITS, LOAD_BALANCER_ALGORITHMS, PROXY_KINDS, type LoadBalancerAlgorithm } from "./types.js";
 
@@ -170,6 +171,24 @@ const maxUnavailable = z.union([z.number(), z.string()], { error: 'must be a num
   return z.NEVER;
 });
 
+/** How many replacements may run beside the workers they replace: a count (0 turns surge off) or a share such as "25%" (rounded up). */
+const maxSurge = z.union([z.number(), z.string()], { error: 'must be a number of workers or a percentage such as "25%"' }).transform((value, ctx) => {
+  const text = String(value).trim();
+  const percent = /^(\d{1,3})%$/.exec(text);
+  if (percent !== null && Number(percent[1]) <= 100) return { unit: "percent" as const, value: Number(percent[1]) };
+  if (/^\d+$/.test(text) && Number(text) <= LIMITS.replicasMax) return { unit: "workers" as const, value: Number(text) };
+  ctx.issues.push({ code: "custom", message: `must be a number of workers from 0 to ${LIMITS.replicasMax} or a percentage from 0% to 100%, got ${JSON.stringify(value)}`, input: value });
+  return z.NEVER;
+});
+
+/** "0.0.0.0:8080", "[::1]:8080" or ":8080": an IP address (never a name) and a port. */
+const listenAddress = z.string({ error: message('an address such as "0.0.0.0:8080" or "[::]:8080"') }).transform((text, ctx) => {
+  const parsed = parseListenAddress(text);
+  if (parsed.ok) return { host: parsed.host, port: parsed.port, family: parsed.family, text };
+  ctx.issues.push({ code: "custom", message: parsed.error, input: text });
+  return z.NEVER;
+});
+
 export const poolSchema = z.strictObject(
   {
     name: poolName,
@@ -192,6 +211,14 @@ export const poolSchema = z.strictObject(
     restart_policy: restartPolicySchema.nullish(),
     health_check: healthCheckSchema.nullish(),
     max_unavailable: maxUnavailable.nullish(),
+    max_surge: maxSurge.nullish(),
+    ready_timeout: duration({ allowZero: false }).nullish(),
+    listen: z
+      .array(listenAddress, { error: message('a list of addresses such as ["0.0.0.0:8080"]') })
+      .min(1, { error: "must list at least one address (leave listen out to let workers bind their own)" })
+      .max(LIMITS.listenAddressesMax, { error: `must have at most ${LIMITS.listenAddressesMax} addresses` })
+      .nullish(),
+    reuse_port: z.boolean({ error: message("true or false") }).nullish(),
     server: serverSchema.nullish(),
   },
   { error: message("a mapping describing a worker pool") },
@@ -204,8 +231,9 @@ export const configSchema = z.strictObject(
         {
           port: portOrZero().nullish(),
           host: nonEmptyString("an address to listen on, e.g. 127.0.0.1, 0.0.0.0 or ::").nullish(),
+          control_socket: nonEmptyString("the path of the control socket for monoceros ctl").nullish(),
         },
-        { error: message("a mapping with port and host") },
+        { error: message("a mapping with port, host and control_socket") },
       )
       .nullish(),
     supervisor: z.strictObject(
@@ -241,4 +269,6 @@ export const STRING_FIELD_PATHS: readonly (readonly (string | "*")[])[] = [
   ["supervisor", "workers", "*", "server", "load_balancer_algorithm"],
   ["supervisor", "workers", "*", "server", "proxy_config_path"],
   ["supervisor", "workers", "*", "server", "proxy_binary"],
+  ["supervisor", "workers", "*", "listen", "*"],
+  ["admin", "control_socket"],
 ];

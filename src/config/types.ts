@@ -57,7 +57,12 @@ export type HealthProbeConfig =
   /** A command run without a shell; its args may hold {{.Pid}}, {{.WorkerId}} and {{.Port}}. */
   | { kind: "exec"; argv: string[] }
   /** The systemd notify protocol: READY=1 and WATCHDOG=1 on the worker's own NOTIFY_SOCKET. */
-  | { kind: "notify" };
+  | { kind: "notify" }
+  /**
+   * Never from the config: the readiness check of a proxy-mode worker without one (its port
+   * accepts a connection), so it joins the rotation, and a surge replacement takes over, only then.
+   */
+  | { kind: "tcp" };
 
 export interface HealthCheckConfig {
   probe: HealthProbeConfig;
@@ -85,9 +90,29 @@ export interface PoolConfig {
   restartPolicy: RestartPolicyConfig;
   /** null: no checks; workers count as ready once they run (as the original). */
   healthCheck: HealthCheckConfig | null;
-  /** Planned restarts (lifespan, memory, health) of this pool in flight at once; at least 1. */
+  /** Planned restarts (lifespan, memory, health, manual, reload) of this pool in flight at once; at least 1. */
   maxUnavailable: number;
+  /**
+   * Replacements started before the workers they replace stop (surge); 0: a planned restart stops
+   * the worker first, then starts it again. Worker slots (ids, ports) are replicas + maxSurge.
+   */
+  maxSurge: number;
+  /** A replacement not ready within this is stopped and the worker it was to replace keeps serving. */
+  readyTimeoutMs: number;
+  /** Sockets Monoceros binds and hands to each worker (socket activation); empty: workers bind their own. */
+  listen: ListenAddress[];
+  /** One SO_REUSEPORT socket per address and worker lane (true), or one socket shared by all workers. */
+  reusePort: boolean;
   server: ServerConfig | null;
+}
+
+/** An address of `listen`: an IP address (never a name) and a port. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+  family: "ipv4" | "ipv6";
+  /** As written in the config; the socket's name in LISTEN_FDNAMES. */
+  text: string;
 }
 
 export interface AdminConfig {
@@ -95,6 +120,8 @@ export interface AdminConfig {
   port: number;
   /** Address to listen on; null means every interface (IPv6 and IPv4), as the original's ":port". */
   host: string | null;
+  /** The control socket for `monoceros ctl`; null: $XDG_RUNTIME_DIR (or the temp folder)/monoceros-<uid>/<pid>.sock. */
+  controlSocket?: string | null;
 }
 
 export interface Config {
@@ -125,6 +152,9 @@ export const DEFAULTS = {
   healthCheckFailureThreshold: 3,
   healthCheckStartPeriodMs: 0,
   maxUnavailable: 1,
+  maxSurge: 1,
+  readyTimeoutMs: 60_000,
+  reusePort: true,
 } as const;
 
 /** The original's ./envoy for Envoy; ./haproxy for HAProxy, so switching does not mix files. */
@@ -141,4 +171,7 @@ export const LIMITS = {
   /** Checks more often than this would be a load of their own. */
   healthCheckIntervalMinMs: 100,
   failureThresholdMax: 100,
+  listenAddressesMax: 16,
+  /** The listen backlog of sockets Monoceros holds (the kernel caps it at net.core.somaxconn). */
+  listenBacklog: 1024,
 } as const;

@@ -33,6 +33,20 @@ export const CHECK_TIMING = {
   timerSlackMs: 50,
 } as const;
 
+/** Where the proxy reaches workers (the data planes' files say the same). */
+export const WORKER_HOST = "127.0.0.1";
+
+/**
+ * Proxy-mode workers without a health check are ready once their port accepts a connection:
+ * readiness checks only (100 ms, doubling to a second), never counted, none after the first pass.
+ */
+const PROXY_READINESS: HealthCheckConfig = { probe: { kind: "tcp" }, intervalMs: 1_000, timeoutMs: 1_000, failureThreshold: Infinity, startPeriodMs: Infinity };
+
+/** The checks a pool's workers get: its health_check, the implicit readiness check of a proxy pool, or none. */
+export function checkConfigOf(pool: PoolConfig): HealthCheckConfig | null {
+  return pool.healthCheck ?? (pool.server === null ? null : PROXY_READINESS);
+}
+
 /** The first counted check of an incarnation spawned at nowMs. */
 export function firstCountedAtMs(check: HealthCheckConfig, spawnedAtMs: number): number {
   return spawnedAtMs + check.startPeriodMs + check.intervalMs;
@@ -69,8 +83,12 @@ export function startCheck(config: HealthCheckConfig, state: CheckState, nowMs: 
 
 /** What one http or exec check of this worker is: its port and its command's {{.Pid}}, {{.WorkerId}} and {{.Port}} filled in. */
 export function probeFor(pool: PoolConfig, worker: WorkerState & { pid: number }): ProbeSpec | null {
-  const probe = pool.healthCheck?.probe;
+  const probe = checkConfigOf(pool)?.probe;
   if (probe === undefined || probe.kind === "notify") return null;
+  if (probe.kind === "tcp") {
+    const port = workerPort(pool, worker.index);
+    return port === null ? null : { kind: "tcp", host: WORKER_HOST, port };
+  }
   const port = probe.kind === "http" && probe.startPort !== null ? probe.startPort + worker.index : workerPort(pool, worker.index);
   if (probe.kind === "http") return port === null ? null : { kind: "http", host: probe.host, port, path: probe.path };
   const values = { Pid: worker.pid, WorkerId: worker.id, Port: port ?? "" };

@@ -27,8 +27,9 @@ export function isUp(worker: WorkerState, minUptimeMs: number, nowMs: number): b
 export function poolHealth(pool: PoolState, shuttingDown: boolean, nowMs: number): PoolHealth {
   const running = pool.workers.filter((worker) => worker.status === "running").length;
   const up = pool.workers.filter((worker) => isUp(worker, pool.config.restartPolicy.minUptimeMs, nowMs)).length;
-  const replicas = pool.config.replicas;
-  const runningPercentage = Math.floor((up * 100) / replicas);
+  // Scaled at run time: the replicas wanted now. A surge replacement that is ready counts too, so up may pass replicas for a moment.
+  const replicas = pool.replicas;
+  const runningPercentage = replicas === 0 ? 100 : Math.min(100, Math.floor((up * 100) / replicas));
   const desiredPercentage = pool.config.desiredHealthyPercentage;
   const proxyRunning = pool.proxy === null ? null : pool.proxy.status === "running";
   return {

@@ -25,13 +25,18 @@ export interface ProxyEndpoint {
 }
 
 /**
- * Every worker of a proxy pool in index order, with its port: the one place the proxy's endpoint
+ * Every worker slot of a proxy pool in index order, with its port: the one place the proxy's endpoint
  * list is built (the core's rotation, the files written before the proxy starts, proxy-config).
  */
-export function proxyEndpoints(pool: PoolConfig, inRotation: (worker: number) => boolean): ProxyEndpoint[] {
+export function proxyEndpoints(pool: PoolConfig, slots: number, inRotation: (worker: number) => boolean): ProxyEndpoint[] {
   if (pool.server === null) throw new Error(`pool ${pool.name} is not in proxy mode`);
   const startPort = pool.server.startPort;
-  return Array.from({ length: pool.replicas }, (_, worker) => ({ worker, port: startPort + worker, inRotation: inRotation(worker) }));
+  return Array.from({ length: slots }, (_, worker) => ({ worker, port: startPort + worker, inRotation: inRotation(worker) }));
+}
+
+/** Worker slots a pool starts with: replicas + max_surge (each with its id and, in proxy mode, its port). */
+export function initialSlots(pool: PoolConfig): number {
+  return pool.replicas + pool.maxSurge;
 }
 
 /** The port flag and its rendered value come before the configured args, as in the original. */

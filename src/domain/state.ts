@@ -13,10 +13,23 @@ import type { CheckResult, PlannedCause } from "./types.js";
  *           output is closed (leftovers get SIGTERM, then SIGKILL after signal_timeout)
  * stopped:  gone and will not be started again (shutdown, or restart budget used up)
  *
- * pending → spawning → running → stopping → exiting → (pending | spawning | stopped)
- * Every status but pending and stopped may have processes: those count against replicas.
+ * vacant:   a worker slot nobody uses now: room for a surge replacement or for scaling up
+ *
+ * pending → spawning → running → stopping → exiting → (pending | spawning | stopped | vacant)
+ * vacant → spawning (a replacement, or a new worker after scaling up)
+ * Every status but pending, stopped and vacant may have processes.
+ *
+ * Slots and ids. A pool has replicas + max_surge slots (more after scaling up, never fewer); slot
+ * i is worker id i (`web-i`, MULTIPROCESS_WORKER_ID `web_web-i`, proxy port start_port + i), so
+ * two live processes never share an id and ids stay within a bounded set. A crashed worker is
+ * restarted in its own slot. A planned restart with surge starts the replacement in the lowest
+ * vacant slot (replacing), stops the old worker once the replacement is ready (retiring), and the
+ * old slot becomes vacant: the id moves. Members are the slots that count toward replicas: not
+ * vacant, not stopped, not retiring, not a replacement still starting. Invariants (checked by the
+ * simulator): members ≤ replicas once scaling settles; live slots ≤ slots; each lane belongs to at
+ * most one member (its replacement shares it until it takes over).
  */
-export type WorkerStatus = "pending" | "spawning" | "running" | "stopping" | "exiting" | "stopped";
+export type WorkerStatus = "pending" | "spawning" | "running" | "stopping" | "exiting" | "stopped" | "vacant";
 
 export interface WorkerExit {
   code: number | null;
@@ -49,12 +62,29 @@ export interface CheckState {
   localErrors: number;
 }
 
+/** Why a worker is asked to stop: a planned restart's cause, shutdown, scaling down, or a replacement that failed to become ready. */
+export type StopReason = PlannedCause | "shutdown" | "scale" | "surgeFailed";
+
 export interface WorkerState {
   readonly index: number;
   readonly id: string;
-  readonly env: Readonly<Record<string, string>>;
-  readonly args: readonly string[];
+  /** Refreshed from the pool's config at each spawn (a reload may change them). */
+  env: Readonly<Record<string, string>>;
+  args: readonly string[];
   status: WorkerStatus;
+  /**
+   * Which of the pool's listen socket sets it gets (`listen` with reuse_port: one socket per lane,
+   * kept open across restarts); a replacement shares the lane of the worker it replaces. null: vacant.
+   */
+  lane: number | null;
+  /** A surge replacement not ready yet: the slot of the worker it will replace. */
+  replacing: number | null;
+  /** The slot of this worker's surge replacement while that one starts. */
+  replacedBy: number | null;
+  /** Leaves the pool: once it has exited its slot becomes vacant instead of being restarted. */
+  retiring: boolean;
+  /** Its last surge replacement failed: its next memory or health restart stops it first (in place). */
+  surgeFailed: boolean;
   generation: number;
   pid: number | null;
   /** Unplanned restarts (exits, spawn failures): these count against max_restarts. */
@@ -72,7 +102,7 @@ export interface WorkerState {
   outputClosed: boolean;
   startedAtMs: number | null;
   /** Why it was asked to stop; null while it is not stopping. */
-  stopReason: PlannedCause | "shutdown" | null;
+  stopReason: StopReason | null;
   /**
    * May get requests and counts toward health: with a health check, after a pass and until a
    * counted failure (notify: after READY=1); without one, while it runs.
@@ -114,6 +144,8 @@ export interface PoolState {
   readonly proxyLaunch: ProxyLaunch | null;
   /** The rotation last sent to the proxy, as a key, so it is sent again only when it changes. */
   rotationKey: string;
+  /** Members wanted now: the config's replicas, until scaled at run time. */
+  replicas: number;
 }
 
 export type Phase = "idle" | "running" | "stopping" | "exited";
@@ -142,26 +174,47 @@ export function createSupervisorState(config: Config, seed: number, proxyLaunch:
 
 function createPoolState(config: PoolConfig, index: number, proxyLaunch: ProxyLaunch | null): PoolState {
   const workers: WorkerState[] = [];
-  // The systemd watchdog's period, as systemd gives it (sd_watchdog_enabled); NOTIFY_SOCKET is the backend's.
-  const watchdog: Record<string, string> = config.healthCheck?.probe.kind === "notify" ? { WATCHDOG_USEC: String(config.healthCheck.intervalMs * 1000) } : {};
-  for (let worker = 0; worker < config.replicas; worker++) {
-    // An HTTP check on ports of its own: the worker is told which one is its.
-    const healthPort: Record<string, string> = config.healthCheck?.probe.kind === "http" && config.healthCheck.probe.startPort !== null
-      ? { MONOCEROS_HEALTH_PORT: String(config.healthCheck.probe.startPort + worker) }
-      : {};
-    workers.push(newWorker(worker, workerId(config.name, worker), { MULTIPROCESS_WORKER_ID: multiprocessWorkerId(config.name, worker), ...watchdog, ...healthPort }, workerArgs(config, worker)));
+  for (let slot = 0; slot < config.replicas + config.maxSurge; slot++) {
+    const worker = newWorkerSlot(config, slot);
+    if (slot < config.replicas) {
+      worker.status = "pending";
+      worker.lane = slot;
+    }
+    workers.push(worker);
   }
-  const proxy = proxyLaunch === null ? null : newWorker(PROXY_INDEX, `${config.name}-proxy`, {}, proxyLaunch.args);
-  return { index, config, workers, nextToStart: 0, proxy, proxyLaunch, rotationKey: "" };
+  const proxy = proxyLaunch === null ? null : newWorker(PROXY_INDEX, `${config.name}-proxy`, {}, proxyLaunch.args, "pending");
+  return { index, config, workers, nextToStart: 0, proxy, proxyLaunch, rotationKey: "", replicas: config.replicas };
 }
 
-function newWorker(index: number, id: string, env: Record<string, string>, args: readonly string[]): WorkerState {
+/** Slot i of a pool, vacant: its id, and its environment and args as the pool's config makes them. */
+export function newWorkerSlot(config: PoolConfig, slot: number): WorkerState {
+  const { env, args } = slotLaunch(config, slot);
+  return newWorker(slot, workerId(config.name, slot), env, args, "vacant");
+}
+
+/** What slot i is started with: MULTIPROCESS_WORKER_ID and the check's variables, and its args (proxy mode: its port first). */
+export function slotLaunch(config: PoolConfig, slot: number): { env: Record<string, string>; args: readonly string[] } {
+  // The systemd watchdog's period, as systemd gives it (sd_watchdog_enabled); NOTIFY_SOCKET is the backend's.
+  const watchdog: Record<string, string> = config.healthCheck?.probe.kind === "notify" ? { WATCHDOG_USEC: String(config.healthCheck.intervalMs * 1000) } : {};
+  // An HTTP check on ports of its own: the worker is told which one is its.
+  const healthPort: Record<string, string> = config.healthCheck?.probe.kind === "http" && config.healthCheck.probe.startPort !== null
+    ? { MONOCEROS_HEALTH_PORT: String(config.healthCheck.probe.startPort + slot) }
+    : {};
+  return { env: { MULTIPROCESS_WORKER_ID: multiprocessWorkerId(config.name, slot), ...watchdog, ...healthPort }, args: workerArgs(config, slot) };
+}
+
+function newWorker(index: number, id: string, env: Record<string, string>, args: readonly string[], status: WorkerStatus): WorkerState {
   return {
       index,
       id,
       env,
       args,
-      status: "pending",
+      status,
+      lane: null,
+      replacing: null,
+      replacedBy: null,
+      retiring: false,
+      surgeFailed: false,
       generation: 0,
       pid: null,
       restarts: 0,
@@ -211,4 +264,9 @@ export function leaderRunning(worker: WorkerState): worker is WorkerState & { pi
 /** A worker that has or may soon have a process: what "live" means for the replicas bound. */
 export function isLive(worker: WorkerState): boolean {
   return worker.status === "spawning" || worker.status === "running" || worker.status === "stopping" || worker.status === "exiting";
+}
+
+/** Counts toward the pool's replicas: has or will have a process that stays (see WorkerStatus). */
+export function isMember(worker: WorkerState): boolean {
+  return worker.status !== "vacant" && worker.status !== "stopped" && !worker.retiring && worker.replacing === null;
 }

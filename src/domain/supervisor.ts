@@ -3,9 +3,13 @@
 // must carry out. No I/O, no clock, no randomness other than the seeded generator in the state.
 import { proxyEndpoints } from "./identity.js";
 import { doublingMs } from "./backoff.js";
-import { CHECK_TIMING, firstCountedAtMs, nextCheckAtMs, probeDeadlineMs, probeFor, startCheck } from "./checks.js";
+import { CHECK_TIMING, checkConfigOf, firstCountedAtMs, nextCheckAtMs, probeDeadlineMs, probeFor, startCheck } from "./checks.js";
 import { nextRandom } from "./random.js";
-import { isLive, leaderRunning, newCheckState, PROXY_INDEX, type PoolState, type SupervisorState, type WorkerExit, type WorkerState } from "./state.js";
+import { LIMITS } from "../config/types.js";
+import {
+  isLive, isMember, leaderRunning, newCheckState, newWorkerSlot, PROXY_INDEX, slotLaunch,
+  type PoolState, type StopReason, type SupervisorState, type WorkerExit, type WorkerState,
+} from "./state.js";
 import { timerKey, type CheckResult, type Command, type PlannedCause, type SupervisorEvent, type TimerPayload, type WorkerRef } from "./types.js";
 
 /** Bounds of our own; the config has no say in them. */
@@ -85,7 +89,14 @@ export function step(state: SupervisorState, event: SupervisorEvent, nowMs: numb
     case "memorySampled":
       onMemorySampled(state, event.samples, nowMs, out);
       break;
+    case "scale":
+      onScale(state, event, nowMs, out);
+      break;
+    case "restartRequested":
+      onRestartRequested(state, event, nowMs, out);
+      break;
   }
+  startMissingMembers(state, out);
   startHeldBackRestarts(state, nowMs, out);
   stopProxiesOfDrainedPools(state, nowMs, out);
   sendRotationChanges(state, out);
@@ -113,18 +124,27 @@ function startNextWorkers(state: SupervisorState, pool: PoolState, nowMs: number
   while (pool.nextToStart < pool.workers.length) {
     const worker = pool.workers[pool.nextToStart] as WorkerState;
     pool.nextToStart++;
-    if (worker.status === "pending" && worker.restartAtMs === null) spawn(pool, worker, out);
-    if (pool.config.startupWaitMs > 0 && pool.nextToStart < pool.workers.length) {
+    if (worker.status !== "pending" || worker.restartAtMs !== null) continue;
+    spawn(pool, worker, out);
+    if (pool.config.startupWaitMs > 0 && pool.workers.slice(pool.nextToStart).some((next) => next.status === "pending" && next.restartAtMs === null)) {
       setTimer(out, nowMs + pool.config.startupWaitMs, { kind: "stagger", pool: pool.index });
       return;
     }
   }
 }
 
-/** Spawns the worker's next incarnation; every one after the first counts in restarts_total, as in the original. */
-function spawn(pool: PoolState, worker: WorkerState, out: Out): void {
+/**
+ * Spawns the worker's next incarnation; every one after the first counts in restarts_total, as in
+ * the original (a surge replacement counts as the restart it is; a worker added by scaling up does not).
+ */
+function spawn(pool: PoolState, worker: WorkerState, out: Out, isRestart: boolean = worker.generation > 0): void {
   const isProxy = worker.index === PROXY_INDEX;
-  if (worker.generation > 0) out.push({ type: "metric", metric: "restart", pool: pool.config.name, workerType: isProxy ? "proxy" : "worker" });
+  if (isRestart) out.push({ type: "metric", metric: "restart", pool: pool.config.name, workerType: isProxy ? "proxy" : "worker" });
+  if (!isProxy) {
+    const launch = slotLaunch(pool.config, worker.index);
+    worker.env = launch.env;
+    worker.args = launch.args;
+  }
   worker.generation++;
   worker.status = "spawning";
   worker.pid = null;
@@ -141,9 +161,10 @@ function spawn(pool: PoolState, worker: WorkerState, out: Out): void {
   worker.rssSampledAtMs = null;
   worker.samplesOverLimit = 0;
   worker.heldBack = null;
+  worker.surgeFailed = false;
   const exec = isProxy ? (pool.proxyLaunch?.exec ?? "") : pool.config.exec;
   const notify = !isProxy && pool.config.healthCheck?.probe.kind === "notify";
-  out.push({ type: "spawn", ref: refOf(pool, worker), exec, args: worker.args, env: worker.env, notify });
+  out.push({ type: "spawn", ref: refOf(pool, worker), exec, args: worker.args, env: worker.env, notify, lane: isProxy ? null : worker.lane });
 }
 
 function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: number, out: Out): void {
@@ -188,7 +209,11 @@ function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: n
     const jitterMs = Math.floor(random.value * jitterRatio * lifespanMs);
     setTimer(out, nowMs + lifespanMs + jitterMs, { kind: "lifespan", ref });
   }
-  const check = pool.config.healthCheck;
+  if (worker.replacing !== null && checkConfigOf(pool.config) === null) {
+    // Without any check a replacement counts as ready once it has run min_uptime.
+    setTimer(out, nowMs + pool.config.restartPolicy.minUptimeMs, { kind: "settled", ref });
+  }
+  const check = checkConfigOf(pool.config);
   if (check === null) {
     markReady(pool, worker, nowMs, out);
     return;
@@ -210,6 +235,12 @@ function onSpawnFailed(state: SupervisorState, ref: WorkerRef, errorCode: string
   });
   if (state.phase !== "running") {
     worker.status = "stopped";
+    return;
+  }
+  if (worker.replacing !== null || worker.retiring) {
+    // A replacement (or a worker leaving the pool) that never started: its slot is free again.
+    if (worker.replacing !== null) failSurge(pool, worker, `it failed to start: ${errorCode}`, nowMs, out);
+    vacate(pool, worker, out);
     return;
   }
   endPlannedRestart(pool, worker, out);
@@ -253,7 +284,16 @@ function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, grou
   if (!outputClosed) setTimer(out, nowMs + TIMING.outputDrainMs, { kind: "outputDrain", ref });
   cancelTimer(out, { kind: "check", ref });
   if (state.phase === "running") {
-    if (worker.index !== PROXY_INDEX && wasStopReason !== null && wasStopReason !== "shutdown") {
+    if (worker.replacing !== null) {
+      failSurge(pool, worker, `it exited before it was ready (${exit.signal === null ? `code ${exit.code}` : exit.signal})`, nowMs, out);
+      worker.restartAtMs = null;
+    } else if (worker.replacedBy !== null) {
+      replacementTakesOver(pool, worker, out);
+      worker.restartAtMs = null;
+    } else if (worker.retiring) {
+      if (wasStopReason !== null && wasStopReason !== "scale" && wasStopReason !== "surgeFailed") worker.plannedRestarts++;
+      worker.restartAtMs = null;
+    } else if (worker.index !== PROXY_INDEX && wasStopReason !== null && wasStopReason !== "shutdown") {
       worker.plannedRestarts++;
       worker.quickExits = 0;
       worker.restartAtMs = nowMs;
@@ -331,6 +371,10 @@ function releaseIfDone(state: SupervisorState, pool: PoolState, worker: WorkerSt
   const ref = refOf(pool, worker);
   for (const kind of ["kill", "abandon", "outputDrain"] as const) cancelTimer(out, { kind, ref });
   worker.pid = null;
+  if (state.phase === "running" && worker.retiring) {
+    vacate(pool, worker, out);
+    return;
+  }
   if (state.phase !== "running" || worker.restartAtMs === null) {
     worker.status = "stopped";
     worker.restartAtMs = null;
@@ -375,6 +419,18 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
     case "memorySample":
       onMemorySampleTimer(state, nowMs, out);
       return;
+    case "settled": {
+      const found = lookup(state, timer.ref);
+      if (found !== null) completeSurgeIfReady(found.pool, found.worker, nowMs, out);
+      return;
+    }
+    case "surgeTimeout": {
+      const found = lookup(state, timer.ref);
+      if (found === null || found.worker.replacing === null || state.phase !== "running") return;
+      failSurge(found.pool, found.worker, `it was not ready within ready_timeout (${found.pool.config.readyTimeoutMs} ms)`, nowMs, out);
+      retire(found.pool, found.worker, "surgeFailed", nowMs, out);
+      return;
+    }
     case "sigterm": {
       const found = lookup(state, timer.ref);
       if (found === null || found.worker.status !== "stopping" || found.worker.sigtermAtMs !== null) return;
@@ -420,52 +476,197 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
   }
 }
 
-const PLANNED_RESTART_MESSAGES: Record<PlannedCause, string> = {
-  lifespan: "Stopping worker because it reached its lifespan",
-  memory: "Restarting worker: its memory stayed over limits.memory",
-  health: "Restarting worker: it failed its health check failure_threshold times in a row",
-};
-
 /**
- * The one path of every planned restart (lifespan, memory, health). At most max_unavailable
- * workers of a pool are in one at once; a worker over that waits, running, until one is done
- * (held back). A failing health check is not held back: that worker is not serving anyway. In
- * proxy mode a worker in the rotation leaves it first and gets SIGTERM rotationGraceMs later.
+ * The one path of every planned restart (lifespan, memory, health, manual, reload). At most
+ * max_unavailable workers of a pool are in one at once; a worker over that waits, running, until
+ * one is done (held back). A failing health check is not held back: that worker is not serving anyway.
+ *
+ * With max_surge > 0 the replacement starts first, in the lowest vacant slot, and the worker is
+ * stopped only once the replacement is ready (completeSurgeIfReady); without a vacant slot the
+ * restart is held back too (ungated: done in place). In place (max_surge 0, or a memory or health
+ * restart after a failed surge): in proxy mode a worker in the rotation leaves it first and gets
+ * SIGTERM rotationGraceMs later; the slot is restarted once it has exited.
  */
 function planRestart(state: SupervisorState, pool: PoolState, worker: WorkerState, cause: PlannedCause, fields: Record<string, unknown>, nowMs: number, out: Out, gated = cause !== "health"): void {
   if (state.phase !== "running" || worker.status !== "running" || worker.index === PROXY_INDEX) return;
+  // Already on its way out, or a replacement that has not taken over yet (its surge timeout decides).
+  if (worker.retiring || worker.replacedBy !== null || worker.replacing !== null) return;
+  const surge = surgeFor(pool, worker, cause);
+  const vacant = surge ? lowestVacantSlot(pool) : null;
   const inFlight = othersInFlight(pool, worker);
-  if (gated && inFlight >= pool.config.maxUnavailable) {
+  const blockedBy = !gated ? null : inFlight >= pool.config.maxUnavailable ? "max_unavailable" : surge && vacant === null ? "max_surge" : null;
+  if (blockedBy !== null) {
     // A lifespan restart due while a memory one waits takes its place: a memory restart may be
     // called off (its memory fell back), a lifespan restart never is.
-    if (worker.heldBack?.cause === "memory" && cause === "lifespan") worker.heldBack.cause = "lifespan";
+    if (worker.heldBack?.cause === "memory" && cause !== "memory") worker.heldBack.cause = cause;
     if (worker.heldBack === null) {
       worker.heldBack = { cause, sinceMs: nowMs };
-      log(out, "info", "Planned restart held back: max_unavailable workers of the pool are restarting already", {
-        pool: pool.config.name, worker_id: worker.id, cause, in_flight: inFlight, max_unavailable: pool.config.maxUnavailable, ...fields,
-      });
+      const msg = blockedBy === "max_unavailable"
+        ? "Planned restart held back: max_unavailable workers of the pool are restarting already"
+        : "Planned restart held back: no free worker slot for its replacement (max_surge replacements are starting already)";
+      log(out, "info", msg, { pool: pool.config.name, worker_id: worker.id, cause, in_flight: inFlight, max_unavailable: pool.config.maxUnavailable, max_surge: pool.config.maxSurge, ...fields });
     }
     return;
   }
   const heldBackMs = worker.heldBack === null ? 0 : nowMs - worker.heldBack.sinceMs;
   worker.heldBack = null;
   worker.plannedRestart = { cause, sinceMs: nowMs };
-  log(out, cause === "lifespan" ? "info" : "warn", PLANNED_RESTART_MESSAGES[cause], {
+  log(out, cause === "lifespan" || cause === "manual" || cause === "reload" ? "info" : "warn", PLANNED_RESTART_MESSAGES[cause], {
     pool: pool.config.name, worker_id: worker.id, pid: worker.pid, cause, ...fields, ...(heldBackMs > 0 ? { held_back_ms: heldBackMs } : {}),
+    ...(vacant !== null ? { replacement: vacant.id } : {}),
   });
-  const ref = refOf(pool, worker);
-  cancelTimer(out, { kind: "check", ref });
-  // The grace is for a worker the proxy still sends requests to: in the rotation it was last told,
-  // even if it stopped being ready in this very step (a first failed check with failure_threshold 1).
-  if (pool.proxy === null || pool.rotationKey[worker.index] !== "1") {
-    requestStop(pool, worker, cause, nowMs, out);
+  if (vacant !== null) {
+    startReplacement(pool, worker, vacant, nowMs, out);
     return;
   }
-  // Out of the rotation now (status "stopping"), SIGTERM once the proxy has had time to notice.
+  stopOutOfRotation(pool, worker, cause, nowMs, out);
+}
+
+const PLANNED_RESTART_MESSAGES: Record<PlannedCause, string> = {
+  lifespan: "Stopping worker because it reached its lifespan",
+  memory: "Restarting worker: its memory stayed over limits.memory",
+  health: "Restarting worker: it failed its health check failure_threshold times in a row",
+  manual: "Restarting worker: asked to (ctl restart)",
+  reload: "Restarting worker: its pool's config changed (reload)",
+};
+
+/** Whether this restart starts a replacement first: max_surge > 0, unless a surge of this worker failed and its memory or health cannot wait. */
+function surgeFor(pool: PoolState, worker: WorkerState, cause: PlannedCause): boolean {
+  return pool.config.maxSurge > 0 && !(worker.surgeFailed && (cause === "memory" || cause === "health"));
+}
+
+function lowestVacantSlot(pool: PoolState): WorkerState | null {
+  for (const worker of pool.workers) if (worker.status === "vacant") return worker;
+  return null;
+}
+
+/** The replacement takes the old worker's lane (its listen sockets) and has ready_timeout to become ready. */
+function startReplacement(pool: PoolState, worker: WorkerState, replacement: WorkerState, nowMs: number, out: Out): void {
+  worker.replacedBy = replacement.index;
+  replacement.replacing = worker.index;
+  replacement.lane = worker.lane;
+  replacement.retiring = false;
+  spawn(pool, replacement, out, true);
+  setTimer(out, nowMs + pool.config.readyTimeoutMs, { kind: "surgeTimeout", ref: refOf(pool, replacement) });
+}
+
+/**
+ * A replacement that is ready takes over: the worker it replaces leaves (out of the rotation first).
+ * Ready means: its check passed (proxy mode without one: its port accepts connections), or without
+ * any check (supervisor mode) it has run min_uptime.
+ */
+function completeSurgeIfReady(pool: PoolState, replacement: WorkerState, nowMs: number, out: Out): void {
+  if (replacement.replacing === null || replacement.status !== "running" || !replacement.ready) return;
+  if (checkConfigOf(pool.config) === null && (replacement.startedAtMs === null || nowMs - replacement.startedAtMs < pool.config.restartPolicy.minUptimeMs)) return;
+  const old = pool.workers[replacement.replacing];
+  replacement.replacing = null;
+  const ref = refOf(pool, replacement);
+  cancelTimer(out, { kind: "surgeTimeout", ref });
+  cancelTimer(out, { kind: "settled", ref });
+  if (old === undefined || old.replacedBy !== replacement.index) return;
+  old.replacedBy = null;
+  log(out, "info", "Replacement is ready; stopping the worker it replaces", {
+    pool: pool.config.name, worker_id: old.id, replacement: replacement.id, cause: old.plannedRestart?.cause, took_ms: old.plannedRestart === null ? undefined : nowMs - old.plannedRestart.sinceMs,
+  });
+  retire(pool, old, old.plannedRestart?.cause ?? "manual", nowMs, out);
+}
+
+/**
+ * The replacement exited, failed to start or was not ready within ready_timeout: the old worker
+ * keeps serving, and the failure is logged and counted. A lifespan restart is tried again after
+ * ready_timeout; a memory or health restart of that worker is done in place next time (the limit
+ * must hold); a rolling restart (manual, reload) stops: its other held-back restarts are called off.
+ */
+function failSurge(pool: PoolState, replacement: WorkerState, why: string, nowMs: number, out: Out): void {
+  const old = replacement.replacing === null ? undefined : pool.workers[replacement.replacing];
+  replacement.replacing = null;
+  replacement.retiring = true;
+  const ref = refOf(pool, replacement);
+  cancelTimer(out, { kind: "surgeTimeout", ref });
+  cancelTimer(out, { kind: "settled", ref });
+  if (old === undefined || old.replacedBy !== replacement.index) return;
+  old.replacedBy = null;
+  const cause = old.plannedRestart?.cause ?? "manual";
+  old.plannedRestart = null;
+  out.push({ type: "metric", metric: "plannedRestartFailed", pool: pool.config.name, cause });
+  log(out, "error", "Replacement did not become ready; the worker it was to replace keeps serving", {
+    pool: pool.config.name, worker_id: old.id, replacement: replacement.id, cause, reason: why, ready_timeout_ms: pool.config.readyTimeoutMs,
+  });
+  if (cause === "lifespan") {
+    setTimer(out, nowMs + pool.config.readyTimeoutMs, { kind: "lifespan", ref: refOf(pool, old) });
+  } else if (cause === "memory" || cause === "health") {
+    old.surgeFailed = true;
+  } else {
+    const calledOff = pool.workers.filter((worker) => worker.heldBack?.cause === cause);
+    for (const worker of calledOff) worker.heldBack = null;
+    if (calledOff.length > 0) log(out, "warn", "Rolling restart stopped: its other workers keep running", { pool: pool.config.name, cause, called_off: calledOff.map((worker) => worker.id) });
+  }
+}
+
+/** The old worker exited while its replacement was starting: the replacement is a member from now on. */
+function replacementTakesOver(pool: PoolState, old: WorkerState, out: Out): void {
+  const replacement = old.replacedBy === null ? undefined : pool.workers[old.replacedBy];
+  old.replacedBy = null;
+  old.plannedRestart = null;
+  old.retiring = true;
+  if (replacement === undefined || replacement.replacing !== old.index) return;
+  replacement.replacing = null;
+  const ref = refOf(pool, replacement);
+  cancelTimer(out, { kind: "surgeTimeout", ref });
+  cancelTimer(out, { kind: "settled", ref });
+  log(out, "warn", "Worker exited while its replacement was starting; the replacement takes its place", { pool: pool.config.name, worker_id: old.id, replacement: replacement.id });
+}
+
+/** The worker leaves the pool: stopped (drained first), and its slot becomes vacant once it has exited. */
+function retire(pool: PoolState, worker: WorkerState, reason: StopReason, nowMs: number, out: Out): void {
+  worker.retiring = true;
+  worker.heldBack = null;
+  if (worker.status === "pending") {
+    cancelTimer(out, { kind: "restart", pool: pool.index, worker: worker.index });
+    vacate(pool, worker, out);
+  } else if (worker.status === "running") {
+    stopOutOfRotation(pool, worker, reason, nowMs, out);
+  } else if (worker.status === "spawning") {
+    requestStop(pool, worker, reason, nowMs, out);
+  }
+  // stopping or exiting: on its way out already; its exit frees the slot.
+}
+
+/**
+ * Stops a running worker; in proxy mode one the proxy was last told is in the rotation leaves it
+ * first (status stopping) and gets SIGTERM rotationGraceMs later, so the proxy has stopped sending
+ * it requests when it stops listening (even if it stopped being ready in this very step).
+ */
+function stopOutOfRotation(pool: PoolState, worker: WorkerState, reason: StopReason, nowMs: number, out: Out): void {
+  const ref = refOf(pool, worker);
+  cancelTimer(out, { kind: "check", ref });
+  if (pool.proxy === null || pool.rotationKey[worker.index] !== "1") {
+    requestStop(pool, worker, reason, nowMs, out);
+    return;
+  }
   cancelTimer(out, { kind: "lifespan", ref });
   worker.status = "stopping";
-  worker.stopReason = cause;
+  worker.stopReason = reason;
   setTimer(out, nowMs + TIMING.rotationGraceMs, { kind: "sigterm", ref });
+}
+
+/** The slot is free: no process, no lane; a planned restart whose old worker this was is done. */
+function vacate(pool: PoolState, worker: WorkerState, out: Out): void {
+  worker.status = "vacant";
+  worker.retiring = false;
+  worker.replacing = null;
+  worker.replacedBy = null;
+  worker.restartAtMs = null;
+  worker.heldBack = null;
+  worker.pid = null;
+  worker.ready = false;
+  if (worker.plannedRestart !== null) {
+    log(out, "info", "Planned restart done", { pool: pool.config.name, worker_id: worker.id, cause: worker.plannedRestart.cause });
+    worker.plannedRestart = null;
+  }
+  const lane = worker.lane;
+  worker.lane = null;
+  if (lane !== null && !pool.workers.some((other) => other.lane === lane)) out.push({ type: "releaseLane", pool: pool.index, lane });
 }
 
 export function plannedRestartsInFlight(pool: PoolState): number {
@@ -480,7 +681,7 @@ function othersInFlight(pool: PoolState, worker: WorkerState): number {
 }
 
 /**
- * The replacement of a planned restart exited (or failed to spawn) before it was ready: from now on
+ * The replacement of an in-place planned restart exited (or failed to spawn) before it was ready: from now on
  * it is an ordinary crash restart, never held back, and it no longer holds back the others.
  */
 function endPlannedRestart(pool: PoolState, worker: WorkerState, out: Out): void {
@@ -489,7 +690,7 @@ function endPlannedRestart(pool: PoolState, worker: WorkerState, out: Out): void
   worker.plannedRestart = null;
 }
 
-/** Held-back restarts start, oldest first, as others finish. */
+/** Held-back restarts start, oldest first, as others finish (and, with surge, as slots free up). */
 function startHeldBackRestarts(state: SupervisorState, nowMs: number, out: Out): void {
   if (state.phase !== "running") return;
   for (const pool of state.pools) {
@@ -499,9 +700,104 @@ function startHeldBackRestarts(state: SupervisorState, nowMs: number, out: Out):
         if (worker.heldBack !== null && worker.status === "running" && (oldest === null || worker.heldBack.sinceMs < (oldest.heldBack?.sinceMs ?? 0))) oldest = worker;
       }
       if (oldest === null || oldest.heldBack === null || othersInFlight(pool, oldest) >= pool.config.maxUnavailable) break;
+      if (surgeFor(pool, oldest, oldest.heldBack.cause) && lowestVacantSlot(pool) === null) break;
       planRestart(state, pool, oldest, oldest.heldBack.cause, {}, nowMs, out);
     }
   }
+}
+
+/** After scaling up (or a retired worker's slot freed): members missing from replicas start in vacant slots, each on the lowest free lane. */
+function startMissingMembers(state: SupervisorState, out: Out): void {
+  if (state.phase !== "running") return;
+  for (const pool of state.pools) {
+    let members = 0;
+    for (const worker of pool.workers) if (isMember(worker)) members++;
+    while (members < pool.replicas) {
+      const slot = lowestVacantSlot(pool);
+      if (slot === null) break;
+      slot.lane = lowestFreeLane(pool);
+      spawn(pool, slot, out, false);
+      members++;
+    }
+  }
+}
+
+function lowestFreeLane(pool: PoolState): number {
+  const used = new Set<number>();
+  for (const worker of pool.workers) if (worker.lane !== null) used.add(worker.lane);
+  let lane = 0;
+  while (used.has(lane)) lane++;
+  return lane;
+}
+
+/**
+ * Scaling at run time (ctl scale, SIGTTIN/SIGTTOU): up starts workers in vacant slots (more slots
+ * are made if needed: replicas + max_surge in all); down retires the members with the highest ids,
+ * drained first, and calls off their replacements.
+ */
+function onScale(state: SupervisorState, event: Extract<SupervisorEvent, { type: "scale" }>, nowMs: number, out: Out): void {
+  const pool = state.pools[event.pool];
+  if (pool === undefined || state.phase !== "running") {
+    reply(out, event.requestId, false, pool === undefined ? `no pool #${event.pool}` : `Monoceros is ${state.phase === "idle" ? "starting" : "shutting down"}`, []);
+    return;
+  }
+  const replicas = event.replicas;
+  if (!Number.isInteger(replicas) || replicas < 0 || replicas > LIMITS.replicasMax) {
+    reply(out, event.requestId, false, `replicas must be an integer from 0 to ${LIMITS.replicasMax}, got ${replicas}`, []);
+    return;
+  }
+  const before = pool.replicas;
+  pool.replicas = replicas;
+  while (pool.workers.length < replicas + pool.config.maxSurge) pool.workers.push(newWorkerSlot(pool.config, pool.workers.length));
+  const members = pool.workers.filter(isMember);
+  const plan: string[] = [];
+  for (const worker of members.slice(replicas).reverse()) {
+    const replacement = worker.replacedBy === null ? undefined : pool.workers[worker.replacedBy];
+    worker.replacedBy = null;
+    worker.plannedRestart = null;
+    if (replacement !== undefined && replacement.replacing === worker.index) {
+      replacement.replacing = null;
+      retire(pool, replacement, "scale", nowMs, out);
+      plan.push(`stop ${replacement.id} (a replacement of ${worker.id} that was starting)`);
+    }
+    retire(pool, worker, "scale", nowMs, out);
+    plan.push(`stop ${worker.id}${pool.proxy === null ? "" : " (out of the rotation first)"}`);
+  }
+  const missing = replicas - Math.min(members.length, replicas);
+  if (missing > 0) plan.push(`start ${missing} worker${missing === 1 ? "" : "s"} in free slots`);
+  log(out, "info", "Scaling pool", { pool: pool.config.name, replicas_before: before, replicas, plan });
+  reply(out, event.requestId, true, `pool ${pool.config.name}: replicas ${before} -> ${replicas}`, plan);
+}
+
+/** ctl restart: the pool's running members (or one) get a planned restart each, oldest request first, bounded by max_unavailable and max_surge. */
+function onRestartRequested(state: SupervisorState, event: Extract<SupervisorEvent, { type: "restartRequested" }>, nowMs: number, out: Out): void {
+  const pool = state.pools[event.pool];
+  if (pool === undefined || state.phase !== "running") {
+    reply(out, event.requestId, false, pool === undefined ? `no pool #${event.pool}` : `Monoceros is ${state.phase === "idle" ? "starting" : "shutting down"}`, []);
+    return;
+  }
+  const targets = event.worker === null ? pool.workers.filter((worker) => isMember(worker) && worker.status === "running") : [pool.workers[event.worker]].filter((worker) => worker !== undefined);
+  const one = targets[0];
+  if (event.worker !== null && (one === undefined || !isMember(one) || one.status !== "running")) {
+    reply(out, event.requestId, false, one === undefined ? `pool ${pool.config.name} has no worker ${event.worker}` : `${one.id} is not running (${one.retiring ? "leaving the pool" : one.replacing !== null ? "a replacement still starting" : one.status})`, []);
+    return;
+  }
+  const plan: string[] = [];
+  for (const worker of targets) {
+    if (worker.plannedRestart !== null || worker.replacedBy !== null) {
+      plan.push(`${worker.id}: a planned restart is under way already`);
+      continue;
+    }
+    worker.heldBack ??= { cause: "manual", sinceMs: nowMs };
+    plan.push(`replace ${worker.id}`);
+  }
+  const how = pool.config.maxSurge > 0 ? `each replacement started and ready first (max_surge ${pool.config.maxSurge})` : "each stopped, then started again (max_surge 0)";
+  log(out, "info", "Restart requested", { pool: pool.config.name, workers: targets.map((worker) => worker.id) });
+  reply(out, event.requestId, true, `pool ${pool.config.name}: restarting ${targets.length} worker${targets.length === 1 ? "" : "s"}, ${pool.config.maxUnavailable} at a time, ${how}`, plan);
+}
+
+function reply(out: Out, requestId: number, ok: boolean, message: string, plan: readonly string[]): void {
+  out.push({ type: "reply", requestId, ok, message, plan });
 }
 
 /** The worker may get requests: with a check once it passed (notify: and sent READY=1), else once it runs. */
@@ -516,6 +812,7 @@ function markReady(pool: PoolState, worker: WorkerState, nowMs: number, out: Out
     log(out, "info", "Planned restart done", { pool: pool.config.name, worker_id: worker.id, cause: worker.plannedRestart.cause, took_ms: nowMs - worker.plannedRestart.sinceMs });
     worker.plannedRestart = null;
   }
+  completeSurgeIfReady(pool, worker, nowMs, out);
 }
 
 /** A check is due, or the one in flight had no result by its deadline. */
@@ -523,7 +820,7 @@ function onCheckTimer(state: SupervisorState, ref: WorkerRef, nowMs: number, out
   const found = lookup(state, ref);
   if (found === null || state.phase !== "running" || !leaderRunning(found.worker) || found.worker.status !== "running") return;
   const { pool, worker } = found;
-  const config = pool.config.healthCheck;
+  const config = checkConfigOf(pool.config);
   if (config === null) return;
   const check = worker.check;
   if (config.probe.kind === "notify") {
@@ -559,7 +856,7 @@ function onCheckResult(state: SupervisorState, ref: WorkerRef, seq: number, resu
 
 /** Records the check in flight (unless it could not be made) and schedules the next one. */
 function finishCheck(state: SupervisorState, pool: PoolState, worker: WorkerState, result: CheckResult | null, detail: string, nowMs: number, out: Out): void {
-  const config = pool.config.healthCheck;
+  const config = checkConfigOf(pool.config);
   const inFlight = worker.check.inFlight;
   if (config === null || inFlight === null) return;
   worker.check.inFlight = null;
@@ -571,7 +868,9 @@ function finishCheck(state: SupervisorState, pool: PoolState, worker: WorkerStat
     log(out, "warn", "Health check could not be made (Monoceros is short of a resource); not counted", { pool: pool.config.name, worker_id: worker.id, detail });
   }
   const ref = refOf(pool, worker);
-  if (worker.status === "running") setTimer(out, nextCheckAtMs(config, worker.check, inFlight.startedAtMs, nowMs), { kind: "check", ref });
+  // The implicit readiness check of a proxy pool ends with its first pass (its next is never due).
+  const nextAtMs = nextCheckAtMs(config, worker.check, inFlight.startedAtMs, nowMs);
+  if (worker.status === "running" && Number.isFinite(nextAtMs)) setTimer(out, nextAtMs, { kind: "check", ref });
   else cancelTimer(out, { kind: "check", ref });
 }
 
@@ -581,11 +880,12 @@ function finishCheck(state: SupervisorState, pool: PoolState, worker: WorkerStat
  * or in start_period) do not count.
  */
 function recordCheck(state: SupervisorState, pool: PoolState, worker: WorkerState, result: CheckResult, detail: string, counted: boolean, nowMs: number, out: Out): void {
-  const config = pool.config.healthCheck;
+  const config = checkConfigOf(pool.config);
   if (config === null) return;
   const check = worker.check;
   check.last = { result, atMs: nowMs, detail };
-  if (counted || result === "ok") out.push({ type: "metric", metric: "healthCheck", pool: pool.config.name, result });
+  // health_checks_total counts the configured checks only, not the implicit readiness of a proxy pool.
+  if (pool.config.healthCheck !== null && (counted || result === "ok")) out.push({ type: "metric", metric: "healthCheck", pool: pool.config.name, result });
   if (result === "ok") {
     const wasFailing = check.consecutiveFailures > 0;
     check.passedOnce = true;
@@ -674,7 +974,7 @@ function onMemorySampled(state: SupervisorState, samples: readonly { ref: Worker
 }
 
 /** SIGTERM now, SIGKILL after the pool's signal_timeout if it is still there. */
-function requestStop(pool: PoolState, worker: WorkerState, reason: PlannedCause | "shutdown", nowMs: number, out: Out): void {
+function requestStop(pool: PoolState, worker: WorkerState, reason: StopReason, nowMs: number, out: Out): void {
   worker.stopReason = reason;
   if (worker.sigtermAtMs !== null) return; // already SIGTERMed; its SIGKILL timer stands
   const ref = refOf(pool, worker);
@@ -684,7 +984,8 @@ function requestStop(pool: PoolState, worker: WorkerState, reason: PlannedCause 
   worker.status = "stopping";
   worker.sigtermAtMs = nowMs;
   // The limit counts as enforced when its SIGTERM goes out (a worker that exits by itself first was not stopped by it).
-  if (reason !== "shutdown") out.push({ type: "metric", metric: "limitEvent", pool: pool.config.name, limitEvent: reason === "lifespan" ? "time" : reason });
+  const limitEvent = reason === "lifespan" ? "time" : reason === "memory" || reason === "health" ? reason : null;
+  if (limitEvent !== null) out.push({ type: "metric", metric: "limitEvent", pool: pool.config.name, limitEvent });
   const signal = worker.index === PROXY_INDEX ? (pool.proxyLaunch?.stopSignal ?? "SIGTERM") : "SIGTERM";
   out.push({ type: "signal", ref, pid: worker.pid as number, signal });
   setTimer(out, nowMs + signalTimeoutMs(pool, worker), { kind: "kill", ref });
@@ -769,7 +1070,7 @@ function stopProxiesOfDrainedPools(state: SupervisorState, nowMs: number, out: O
   for (const pool of state.pools) {
     const proxy = pool.proxy;
     if (proxy === null || !isLive(proxy) || proxy.status === "exiting" || proxy.stopReason !== null || proxy.sigkillAtMs !== null) continue;
-    if (pool.workers.every((worker) => worker.status === "stopped")) {
+    if (pool.workers.every((worker) => worker.status === "stopped" || worker.status === "vacant")) {
       log(out, "info", "All workers of the pool stopped; stopping its proxy", { pool: pool.config.name });
       requestStop(pool, proxy, "shutdown", nowMs, out);
     }
@@ -788,7 +1089,7 @@ function sendRotationChanges(state: SupervisorState, out: Out): void {
     out.push({
       type: "proxyRotation",
       pool: pool.index,
-      endpoints: proxyEndpoints(pool.config, (index) => inRotation(pool.workers[index])),
+      endpoints: proxyEndpoints(pool.config, pool.workers.length, (index) => inRotation(pool.workers[index])),
     });
   }
 }
@@ -801,7 +1102,7 @@ export function inRotation(worker: WorkerState | undefined): boolean {
 function finishShutdownIfDone(state: SupervisorState, out: Out): void {
   if (state.phase !== "stopping") return;
   for (const pool of state.pools) {
-    for (const worker of processesOf(pool)) if (worker.status !== "stopped") return;
+    for (const worker of processesOf(pool)) if (worker.status !== "stopped" && worker.status !== "vacant") return;
   }
   state.phase = "exited";
   const code = state.exitCode ?? EXIT.requested;

@@ -12,7 +12,7 @@ export interface WorkerRef {
 export type Signal = "SIGTERM" | "SIGUSR1" | "SIGKILL";
 
 /** Why a running worker is restarted on purpose; none of them counts against max_restarts. */
-export type PlannedCause = "lifespan" | "memory" | "health";
+export type PlannedCause = "lifespan" | "memory" | "health" | "manual" | "reload";
 
 /** A health check's outcome; "timeout" also when no result came at all. */
 export type CheckResult = "ok" | "fail" | "timeout";
@@ -20,7 +20,9 @@ export type CheckResult = "ok" | "fail" | "timeout";
 /** One check of one worker, as the runtime carries it out. */
 export type ProbeSpec =
   | { kind: "http"; host: string; port: number; path: string }
-  | { kind: "exec"; argv: readonly string[] };
+  | { kind: "exec"; argv: readonly string[] }
+  /** The readiness of a proxy-mode worker without a health check: its port accepts a connection. */
+  | { kind: "tcp"; host: string; port: number };
 
 /** What a timer is for; the runtime hands it back unchanged when the timer fires. */
 export type TimerPayload =
@@ -36,7 +38,11 @@ export type TimerPayload =
   /** The worker's next health check, or the deadline of the one in flight. */
   | { kind: "check"; ref: WorkerRef }
   /** The next memory sample of every pool with limits.memory. */
-  | { kind: "memorySample" };
+  | { kind: "memorySample" }
+  /** A surge replacement that is not ready by now (ready_timeout) is given up on. */
+  | { kind: "surgeTimeout"; ref: WorkerRef }
+  /** A surge replacement in a supervisor-mode pool without a check counts as ready once it ran min_uptime. */
+  | { kind: "settled"; ref: WorkerRef };
 
 export type SupervisorEvent =
   | { type: "start" }
@@ -63,7 +69,11 @@ export type SupervisorEvent =
   /** A datagram on the worker's NOTIFY_SOCKET (sd_notify); status is STATUS=…, bounded. */
   | { type: "notify"; ref: WorkerRef; ready: boolean; watchdog: boolean; stopping: boolean; status: string | null }
   /** The resident memory of each process group a sampleMemory command asked about. */
-  | { type: "memorySampled"; samples: readonly { ref: WorkerRef; rssBytes: number }[] };
+  | { type: "memorySampled"; samples: readonly { ref: WorkerRef; rssBytes: number }[] }
+  /** An operator's request (ctl, SIGTTIN/SIGTTOU); answered by one reply command with the same requestId. */
+  | { type: "scale"; requestId: number; pool: number; replicas: number }
+  /** Replace the pool's running workers (worker null), or one, rolling and with surge. */
+  | { type: "restartRequested"; requestId: number; pool: number; worker: number | null };
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -72,11 +82,14 @@ export type MetricEvent =
   | { metric: "sigkill"; pool: string }
   | { metric: "limitEvent"; pool: string; limitEvent: "time" | "memory" | "health" }
   | { metric: "healthCheck"; pool: string; result: CheckResult }
+  /** A surge replacement exited, failed to start or was not ready within ready_timeout: the old worker keeps serving. */
+  | { metric: "plannedRestartFailed"; pool: string; cause: PlannedCause }
   | { metric: "sigtermReceived" };
 
 export type Command =
   /** notify: give the worker a NOTIFY_SOCKET of its own (health_check.notify). */
-  | { type: "spawn"; ref: WorkerRef; exec: string; args: readonly string[]; env: Readonly<Record<string, string>>; notify: boolean }
+  /** lane: which of the pool's listen socket sets the worker gets (null for the proxy). */
+  | { type: "spawn"; ref: WorkerRef; exec: string; args: readonly string[]; env: Readonly<Record<string, string>>; notify: boolean; lane: number | null }
   | { type: "signal"; ref: WorkerRef; pid: number; signal: Signal }
   /** slackMs: the timer may fire up to this much late (rounded up to a multiple of it), to share a wake-up with others. */
   | { type: "setTimer"; key: string; atMs: number; timer: TimerPayload; slackMs?: number }
@@ -91,7 +104,11 @@ export type Command =
   /** Run one health check of a running worker; its result comes back as checkResult with the same seq. */
   | { type: "probe"; ref: WorkerRef; seq: number; pid: number; probe: ProbeSpec; timeoutMs: number }
   /** Measure the resident memory of these workers' process groups; answered by memorySampled. */
-  | { type: "sampleMemory"; groups: readonly { ref: WorkerRef; pid: number }[] };
+  | { type: "sampleMemory"; groups: readonly { ref: WorkerRef; pid: number }[] }
+  /** No slot of the pool uses this lane any more: its listen sockets (reuse_port) may be closed. */
+  | { type: "releaseLane"; pool: number; lane: number }
+  /** The answer to an operator's request: plan lines say what will happen. */
+  | { type: "reply"; requestId: number; ok: boolean; message: string; plan: readonly string[] };
 
 /** Each endpoint in rotation has a port; the proxy's own ref uses worker index -1 (PROXY_INDEX). */
 export type ProxyRotation = Extract<Command, { type: "proxyRotation" }>;
@@ -109,6 +126,8 @@ export function timerKey(timer: TimerPayload): string {
     case "abandon":
     case "outputDrain":
     case "check":
+    case "surgeTimeout":
+    case "settled":
       return `${timer.kind}/${timer.ref.pool}/${timer.ref.worker}/${timer.ref.generation}`;
     case "memorySample":
       return "memorySample";

@@ -20,13 +20,15 @@ export interface BuildInfo {
 }
 
 /** The original's worker states: prepared (not started yet), running, terminated. */
-const STATE_OF: Readonly<Record<WorkerStatus, "prepared" | "running" | "terminated">> = {
+const STATE_OF: Readonly<Record<WorkerStatus, "prepared" | "running" | "terminated" | null>> = {
   pending: "prepared",
   spawning: "prepared",
   running: "running",
   stopping: "running",
   exiting: "terminated",
   stopped: "terminated",
+  // A free slot (room for a surge replacement or scaling up) is no worker at all.
+  vacant: null,
 };
 
 /** Node's event-loop delay histogram samples on a timer; a coarse one keeps an idle Monoceros idle. */
@@ -38,6 +40,7 @@ export class Metrics {
   private readonly sigkills: Counter<"pool">;
   private readonly limitEvents: Counter<"pool" | "limit_event">;
   private readonly healthChecks: Counter<"pool" | "result">;
+  private readonly plannedRestartFailures: Counter<"pool" | "cause">;
   private readonly failedToParseLogJson: Counter;
   private readonly sigtermReceived: Gauge;
   private readonly proxyMode: Gauge;
@@ -52,6 +55,12 @@ export class Metrics {
     this.restarts = new Counter({ name: "monoceros_workerpool_restarts_total", help: "Number of times a worker process has been restarted", labelNames: ["pool", "worker_type"], registers });
     this.sigkills = new Counter({ name: "monoceros_workerpool_sigkill_total", help: "Number of times a worker did not answer to SIGTERM on time and we send it a SIGKILL", labelNames: ["pool"], registers });
     this.limitEvents = new Counter({ name: "monoceros_workerpool_limits_events_total", help: "Number of times limits have been enforced on a worker", labelNames: ["pool", "limit_event"], registers });
+    this.plannedRestartFailures = new Counter({
+      name: "monoceros_workerpool_planned_restart_failures_total",
+      help: "Planned restarts whose replacement (max_surge) exited, failed to start or was not ready within ready_timeout; the old worker kept serving",
+      labelNames: ["pool", "cause"],
+      registers,
+    });
     this.healthChecks = new Counter({ name: "monoceros_workerpool_health_checks_total", help: "Number of worker health checks by result (ok, fail, timeout); failures before a worker's first pass and in start_period are not counted", labelNames: ["pool", "result"], registers });
     this.failedToParseLogJson = new Counter({ name: "monoceros_workerpool_failed_to_parse_log_json_total", help: "Number of times we have failed to parse the log line as JSON, even tho it is valid JSON", registers });
     this.sigtermReceived = new Gauge({ name: "monoceros_supervisor_sigterm_received", help: "Supervisor current state, it becomes 1 when the supervisor receives a SIGTERM", registers });
@@ -72,7 +81,10 @@ export class Metrics {
       collect() {
         for (const pool of pools) {
           const counts = { prepared: 0, running: 0, terminated: 0 };
-          for (const worker of pool.workers) counts[STATE_OF[worker.status]]++;
+          for (const worker of pool.workers) {
+            const state = STATE_OF[worker.status];
+            if (state !== null) counts[state]++;
+          }
           for (const [state, count] of Object.entries(counts)) this.set({ pool: pool.config.name, state }, count);
         }
       },
@@ -83,6 +95,10 @@ export class Metrics {
       this.restarts.inc({ pool: pool.name, worker_type: "worker" }, 0);
       this.restarts.inc({ pool: pool.name, worker_type: "proxy" }, 0);
       this.sigkills.inc({ pool: pool.name }, 0);
+      if (pool.maxSurge > 0) {
+        const causes = ["manual", "reload", ...(pool.limits.lifespanMs > 0 ? ["lifespan"] : []), ...(pool.limits.memoryBytes > 0 ? ["memory"] : []), ...(pool.healthCheck !== null ? ["health"] : [])];
+        for (const cause of causes) this.plannedRestartFailures.inc({ pool: pool.name, cause }, 0);
+      }
       if (pool.limits.lifespanMs > 0) this.limitEvents.inc({ pool: pool.name, limit_event: "time" }, 0);
       if (pool.limits.memoryBytes > 0) this.limitEvents.inc({ pool: pool.name, limit_event: "memory" }, 0);
       if (pool.healthCheck !== null) {
@@ -108,6 +124,9 @@ export class Metrics {
         return;
       case "healthCheck":
         this.healthChecks.inc({ pool: event.pool, result: event.result });
+        return;
+      case "plannedRestartFailed":
+        this.plannedRestartFailures.inc({ pool: event.pool, cause: event.cause });
         return;
       case "sigtermReceived":
         this.sigtermReceived.set(1);

@@ -4,7 +4,7 @@
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { PoolConfig } from "../config/types.js";
-import { proxyEndpoints, type ProxyEndpoint } from "../domain/identity.js";
+import { initialSlots, proxyEndpoints, type ProxyEndpoint } from "../domain/identity.js";
 import type { ProxyLaunch } from "../domain/state.js";
 import type { Command } from "../domain/types.js";
 
@@ -65,7 +65,7 @@ export function writeAtomically(path: string, text: string): void {
 /** Before a pool's proxy first starts: its files, with no worker in rotation yet, and how to launch it. */
 export function prepareProxy(plane: DataPlane, pool: PoolConfig, exec: string): ProxyLaunch {
   const folder = proxyFolder(pool);
-  const rendering = plane.render(pool, folder, proxyEndpoints(pool, () => false));
+  const rendering = plane.render(pool, folder, proxyEndpoints(pool, initialSlots(pool), () => false));
   writeProxyFiles(folder, rendering.files);
   return { exec, args: rendering.args, stopSignal: rendering.stopSignal };
 }

@@ -24,6 +24,11 @@ export function pool(overrides: Partial<PoolConfig> = {}): PoolConfig {
     restartPolicy: NO_BACKOFF,
     healthCheck: null,
     maxUnavailable: 1,
+    // Surge off by default here, so tests of in-place restarts read as before; surge tests set it.
+    maxSurge: 0,
+    readyTimeoutMs: 60_000,
+    listen: [],
+    reusePort: true,
     server: null,
     ...overrides,
   };

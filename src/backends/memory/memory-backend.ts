@@ -150,6 +150,9 @@ export class MemoryBackend implements ProcessBackend {
     if (as === "refused") {
       this.faults.probeRefused++;
       answer("fail", "connection refused (not listening yet)", 0);
+    } else if (request.probe.kind === "tcp") {
+      // A connect succeeds once the worker listens, however its requests are answered.
+      answer("ok", "port accepts connections", 0);
     } else if (as === "hung") {
       this.faults.probeHung++;
     } else if (as === "timeout" || latencyMs > request.timeoutMs) {

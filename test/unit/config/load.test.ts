@@ -52,6 +52,10 @@ describe("config loading", () => {
       restartPolicy: { minUptimeMs: 1_000, backoffInitialMs: 100, backoffMaxMs: 30_000, windowMs: null },
       healthCheck: null,
       maxUnavailable: 1,
+      maxSurge: 1,
+      readyTimeoutMs: 60_000,
+      listen: [],
+      reusePort: true,
       server: null,
     });
   });
@@ -123,8 +127,8 @@ describe("config loading", () => {
     const text = `admin:\n  port: 9091\nsupervisor:\n  workers:\n${proxyPool("a", 9090)}${proxyPool("a", 9092)}`;
     const errors = errorsOf(text);
     expect(errors).toContainEqual(expect.stringMatching(/^supervisor\.workers\[1\]\.name: duplicate pool name "a"/));
-    expect(errors).toContainEqual(expect.stringMatching(/^supervisor\.workers\[0\]\.server\.port_arg\.start_port: worker ports 9090-9092 overlap the admin port 9091/));
-    expect(errors).toContainEqual(expect.stringMatching(/^supervisor\.workers\[1\]\.server\.port_arg\.start_port: worker ports 9092-9094 overlap worker ports 9090-9092/));
+    expect(errors).toContainEqual(expect.stringMatching(/^supervisor\.workers\[0\]\.server\.port_arg\.start_port: worker ports 9090-9093 overlap the admin port 9091/));
+    expect(errors).toContainEqual(expect.stringMatching(/^supervisor\.workers\[1\]\.server\.port_arg\.start_port: worker ports 9092-9095 overlap worker ports 9090-9093/));
     expect(errors).toContainEqual(expect.stringMatching(/^supervisor\.workers\[1\]\.server\.listener_port: the default proxy listener port 10000 overlaps the default proxy listener port 10000/));
     expect(errors).toContainEqual(expect.stringMatching(/^supervisor\.workers\[1\]\.server\.proxy_config_path: folder "envoy" is also used by supervisor\.workers\[0\]/));
   });
@@ -133,7 +137,7 @@ describe("config loading", () => {
     const errors = errorsOf(
       minimal("      server:\n        port_arg: {name: -p, value_template: '{{.Port}}', start_port: 65535}\n        health_check_path: /h\n"),
     );
-    expect(errors).toEqual([expect.stringMatching(/start_port 65535 \+ 2 replicas needs ports up to 65536, past 65535/)]);
+    expect(errors).toEqual([expect.stringMatching(/start_port 65535 \+ 3 worker slots \(replicas 2 \+ max_surge 1\) needs ports up to 65537, past 65535/)]);
   });
 
   it("reports invalid YAML with its line and column", () => {
@@ -172,7 +176,7 @@ describe("config loading", () => {
     it("needs start_port for an HTTP check in supervisor mode, and ports of their own", () => {
       expect(errorsOf(minimal("      health_check: {http: {path: /healthz}}\n"))[0]).toMatch(/health_check\.http: needs start_port in supervisor mode/);
       expect(configOf(minimal("      health_check: {http: {path: /healthz, start_port: 9200, host: '::1'}}\n")).pools[0]?.healthCheck?.probe).toEqual({ kind: "http", path: "/healthz", host: "::1", startPort: 9200 });
-      expect(errorsOf(minimal("      health_check: {http: {path: /healthz, start_port: 9000}}\n"))[0]).toMatch(/health_check\.http\.start_port: health check ports 9000-9001 overlap the admin port 9000/);
+      expect(errorsOf(minimal("      health_check: {http: {path: /healthz, start_port: 9000}}\n"))[0]).toMatch(/health_check\.http\.start_port: health check ports 9000-9002 overlap the admin port 9000/);
       expect(errorsOf(minimal("      health_check: {http: {path: healthz, start_port: 9200}}\n"))[0]).toMatch(/health_check\.http\.path: must start with '\/'/);
       expect(errorsOf(minimal("      health_check: {http: {path: /health check, start_port: 9200}}\n"))[0]).toMatch(/health_check\.http\.path: must be printable ASCII without spaces \(percent-encode the rest, e\.g\. %20\)/);
       expect(errorsOf(minimal("      health_check: {http: {path: /santé, start_port: 9200}}\n"))[0]).toMatch(/health_check\.http\.path: must be printable ASCII/);

@@ -13,9 +13,9 @@ const rotations = (commands: { command: Command }[]) =>
   commands.flatMap(({ command }) => (command.type === "proxyRotation" ? [command.endpoints.map((e) => (e.inRotation ? "1" : "0")).join("")] : []));
 
 describe("proxy mode in the core", () => {
-  it("starts the proxy first, then the workers, each joining the rotation once running", () => {
+  it("starts the proxy first, then the workers, each joining the rotation once its port accepts connections", () => {
     const h = harness([pool({ replicas: 2, server: server() })]);
-    h.runUntil(0);
+    h.runUntil(200);
     expect(h.spawns.map((s) => [s.workerId, s.exec, s.args])).toEqual([
       ["web-proxy", "envoy", ["-c", "bootstrap.yaml"]],
       ["web-0", "./server", ["--port", "9090"]],
@@ -27,7 +27,7 @@ describe("proxy mode in the core", () => {
   it("takes a worker out of rotation when its lifespan ends and SIGTERMs it a moment later, then back in once its replacement runs", () => {
     const h = harness([pool({ replicas: 2, server: server(), limits: { lifespanMs: 1_000, jitterRatio: 0, memoryBytes: 0 } })]);
     h.runUntil(1_500);
-    const outAt = h.commands.find(({ atMs, command }) => atMs > 0 && command.type === "proxyRotation")?.atMs;
+    const outAt = h.commands.find(({ atMs, command }) => atMs >= 1_000 && command.type === "proxyRotation")?.atMs;
     const sigtermAt = h.commands.find(({ command }) => command.type === "signal" && command.signal === "SIGTERM")?.atMs;
     expect(outAt).toBe(1_000);
     expect(sigtermAt).toBe(1_000 + TIMING.rotationGraceMs);

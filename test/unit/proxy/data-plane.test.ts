@@ -25,7 +25,7 @@ describe("proxy data planes", () => {
   });
 
   it("builds one endpoint per worker, on start_port + i, in rotation as asked", () => {
-    expect(proxyEndpoints(proxyPool({}), (worker) => worker === 1)).toEqual([
+    expect(proxyEndpoints(proxyPool({}), 3, (worker) => worker === 1)).toEqual([
       { worker: 0, port: 9090, inRotation: false },
       { worker: 1, port: 9091, inRotation: true },
       { worker: 2, port: 9092, inRotation: false },
@@ -65,7 +65,7 @@ describe("proxy data planes", () => {
     const pool = proxyPool({ proxyConfigPath: folder });
     prepareProxy(planes.envoy, pool, "envoy");
     const clusters = readFileSync(join(folder, "clusters.yaml"), "utf8");
-    planes.envoy.apply(pool, { type: "proxyRotation", pool: 0, endpoints: proxyEndpoints(pool, (worker) => worker !== 2) });
+    planes.envoy.apply(pool, { type: "proxyRotation", pool: 0, endpoints: proxyEndpoints(pool, pool.replicas, (worker) => worker !== 2) });
     const endpoints = readFileSync(join(folder, "endpoints.yaml"), "utf8");
     expect(endpoints.match(/health_status: HEALTHY/g)).toHaveLength(2);
     expect(endpoints).toMatch(/port_value: 9092\n\s+health_status: DRAINING/);
