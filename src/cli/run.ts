@@ -5,8 +5,15 @@ import type { Config, PoolConfig } from "../config/types.js";
 import { findExecutable } from "../backends/os/executable.js";
 import { NotifySockets } from "../backends/os/notify-socket.js";
 import { OsBackend } from "../backends/os/os-backend.js";
+import { ListenRegistry } from "../backends/os/listen-registry.js";
 import { RealClock } from "../backends/os/real-clock.js";
 import { AdminServer } from "../admin/server.js";
+import { buildStatus, type StatusSources } from "../admin/status.js";
+import { ControlServer, controlSocketDir, defaultControlSocketPath, ensureControlDir, type ControlResult } from "../control/server.js";
+import { resolveTarget } from "../control/protocol.js";
+import { poolsOfStatus } from "../control/log-filter.js";
+import { RecordRing } from "../logs/record-ring.js";
+import type { Command, SupervisorEvent } from "../domain/types.js";
 import { createSupervisorState, type SupervisorState } from "../domain/state.js";
 import { prepareProxy } from "../proxy/data-plane.js";
 import { createDataPlanes, dataPlaneOf, PROXY_NAMES } from "../proxy/kinds.js";
@@ -27,6 +34,9 @@ const EXIT_FLUSH_TIMEOUT_MS = 2_000;
 
 /** Reports kept until the logger exists. */
 const EARLY_REPORTS_MAX = 256;
+
+/** An operator's request the core has not answered within this is reported as lost (it answers in the same step). */
+const REPLY_TIMEOUT_MS = 5_000;
 
 /** At most one record per admin error code per this interval. */
 const ADMIN_PROBLEM_INTERVAL_MS = 1_000;
@@ -86,7 +96,12 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   let onShutdownSignal = (signal: HandledSignal): void => {
     shutdownBeforeStart ??= signal;
   };
-  const stopHandlingSignals = handleSignals({ shutdown: (signal) => onShutdownSignal(signal), log: (level, msg, fields) => report(level, msg, fields) });
+  let onScaleSignal: ((delta: 1 | -1) => void) | null = null;
+  const stopHandlingSignals = handleSignals({
+    shutdown: (signal) => onShutdownSignal(signal),
+    scale: (delta) => (onScaleSignal === null ? report("warn", "Scaling signal received before the workers started; ignored", { signal: delta > 0 ? "SIGTTIN" : "SIGTTOU" }) : onScaleSignal(delta)),
+    log: (level, msg, fields) => report(level, msg, fields),
+  });
   const binaryFor = (pool: PoolConfig) => proxyPaths[config.pools.indexOf(pool)] ?? pool.server?.proxyBinary ?? "envoy";
   // Each pool's proxy through its kind's data plane; the proxy lifecycle is the core's, the same for all.
   const dataPlanes = createDataPlanes((level, msg, fields) => report(level, msg, fields));
@@ -103,22 +118,63 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   // The admin endpoint is bound before any worker starts: a port in use fails with nothing to clean up.
   // A failed accept (EMFILE) leaves the admin server running: a record, at most one per error code per second.
   const adminRecords = new LimitedRecords(ADMIN_PROBLEM_INTERVAL_MS, (code, count, message) => report("warn", message, { error_code: code, count }));
-  const admin = new AdminServer(
-    metrics,
-    {
-      state,
-      stats: readProcessStats,
-      toEpochMs: (clockMs) => performance.timeOrigin + clockMs,
-      nowMs: () => performance.now(),
-    },
-    (code, message) => adminRecords.note(code, message),
-  );
+  const statusSources: StatusSources = {
+    state,
+    stats: readProcessStats,
+    toEpochMs: (clockMs) => performance.timeOrigin + clockMs,
+    nowMs: () => performance.now(),
+  };
+  const admin = new AdminServer(metrics, statusSources, (code, message) => adminRecords.note(code, message));
   let adminPort: number;
   try {
     adminPort = await admin.listen({ port: config.admin.port, host: config.admin.host ?? undefined });
   } catch (error) {
     stopHandlingSignals();
     options.stderr(`admin: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT_CODES.usage;
+  }
+
+  // The pools' `listen` sockets: bound before any worker starts, like the admin port.
+  const listenSockets = new ListenRegistry(config.pools, (message) => report("warn", message, {}));
+  try {
+    listenSockets.openInitial();
+  } catch (error) {
+    stopHandlingSignals();
+    await admin.close();
+    options.stderr(`listen: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT_CODES.usage;
+  }
+  // The control socket (monoceros ctl): bound before any worker starts, like the admin port.
+  const ring = new RecordRing();
+  let request: ((event: OperatorRequest) => Promise<ControlResult>) | null = null;
+  const control = new ControlServer(
+    {
+      status: () => buildStatus(statusSources),
+      restart: async (target) => {
+        const resolved = resolveTarget(target, poolsOfStatus(buildStatus(statusSources)) ?? []);
+        if (!resolved.ok) return { ok: false, error: resolved.error };
+        const pool = state.pools.findIndex((candidate) => candidate.config.name === resolved.value.pool);
+        return request === null ? notRunning() : request({ type: "restartRequested", pool, worker: resolved.value.worker });
+      },
+      scale: async (poolName, replicas) => {
+        const pool = state.pools.findIndex((candidate) => candidate.config.name === poolName);
+        if (pool < 0) return { ok: false, error: `no pool named ${poolName} (pools: ${state.pools.map((candidate) => candidate.config.name).join(", ")})` };
+        return request === null ? notRunning() : request({ type: "scale", pool, replicas });
+      },
+      reload: async () => ({ ok: false, error: "reloading the config is not supported yet (SIGHUP neither): restart Monoceros to apply a changed config" }),
+      logs: ring,
+    },
+    (message, fields) => report("warn", message, fields),
+  );
+  const controlPath = config.admin.controlSocket ?? defaultControlSocketPath(process.env, process.getuid?.() ?? 0, process.pid);
+  try {
+    if (config.admin.controlSocket == null) ensureControlDir(controlSocketDir(process.env, process.getuid?.() ?? 0));
+    await control.listen(controlPath);
+  } catch (error) {
+    stopHandlingSignals();
+    await admin.close();
+    listenSockets.closeAll();
+    options.stderr(`admin.control_socket: ${error instanceof Error ? error.message : String(error)}`);
     return EXIT_CODES.usage;
   }
 
@@ -139,6 +195,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   };
   for (const [level, msg, fields] of earlyReports.splice(0)) report(level, msg, fields);
   logger.info({ port: adminPort, host: config.admin.host ?? "*" }, "Admin endpoint listening (/metrics, /health, /status)");
+  logger.info({ path: controlPath }, "Control socket listening (monoceros ctl)");
   // On a fatal error, the records still buffered for a slow reader are written before the exit.
   const removeFlushCleanup = onCrash(() => {
     stdout.flushSyncForExit();
@@ -146,7 +203,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   }, "flushOutput");
   const finish = async (code: number): Promise<number> => {
     // Up until the last worker has gone, so the shutdown could be watched; closed now.
-    await admin.close();
+    await Promise.all([admin.close(), control.close()]);
     adminRecords.close();
     // Before the last flush, so the counts of signals held back are written too.
     stopHandlingSignals();
@@ -161,14 +218,22 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
 
   const backend = new OsBackend({
     channels: { stdout, stderr, records },
+    listenSockets,
     onProblem: (message) => logger.warn(message),
     onLogCollision: () => metrics.logJsonCollision(),
   });
   const removeCrashCleanup = onCrash(() => backend.killAllNow());
   let exited = false;
+  const replies = new Map<number, (reply: Extract<Command, { type: "reply" }>) => void>();
+  let nextRequestId = 1;
   const code = await new Promise<number>((resolve) => {
     const runtime = new Runtime(state, backend, new RealClock(), {
-      log: (level, msg, fields) => logAt(logger, level, msg, fields),
+      log: (level, msg, fields) => {
+        logAt(logger, level, msg, fields);
+        ring.push({ level, ts: Date.now() / 1000, msg, ...fields });
+      },
+      reply: (command) => replies.get(command.requestId)?.(command),
+      releaseLane: (pool, lane) => listenSockets.release(pool, lane),
       metric: (event) => metrics.record(event),
       proxy: (command) => {
         const pool = config.pools[command.pool];
@@ -185,12 +250,41 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
       // Once the runtime has exited, a late signal has nothing left to stop.
       if (!exited) runtime.dispatch({ type: "shutdownRequested", signal });
     };
+    request = (event) => new Promise<ControlResult>((answer) => {
+      if (exited) {
+        answer(notRunning());
+        return;
+      }
+      const requestId = nextRequestId++;
+      const timer = setTimeout(() => {
+        replies.delete(requestId);
+        answer({ ok: false, error: "no answer from the supervisor core" });
+      }, REPLY_TIMEOUT_MS);
+      replies.set(requestId, (reply) => {
+        clearTimeout(timer);
+        replies.delete(requestId);
+        answer(reply.ok ? { ok: true, result: { message: reply.message, plan: reply.plan } } : { ok: false, error: reply.message });
+      });
+      runtime.dispatch({ ...event, requestId } as SupervisorEvent);
+    });
+    onScaleSignal = (delta) => {
+      if (exited) return;
+      for (const [pool, poolState] of state.pools.entries()) void request?.({ type: "scale", pool, replicas: Math.max(0, poolState.replicas + delta) });
+    };
     runtime.start();
   });
   exited = true;
   backend.close();
+  listenSockets.closeAll();
   removeCrashCleanup();
   return finish(code);
+}
+
+/** An operator's request as the core takes it, before it is given a request id. */
+type OperatorRequest = { type: "scale"; pool: number; replicas: number } | { type: "restartRequested"; pool: number; worker: number | null };
+
+function notRunning(): ControlResult {
+  return { ok: false, error: "Monoceros is not running workers (starting up or shut down)" };
 }
 
 function logAt(logger: Logger, level: "debug" | "info" | "warn" | "error", msg: string, fields: Readonly<Record<string, unknown>>): void {

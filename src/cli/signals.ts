@@ -16,6 +16,9 @@ export type SignalMeaning =
   | "shutdown"
   /** Reload the config: not supported yet, so only a record that says so. */
   | "reload"
+  /** gunicorn's convention: SIGTTIN adds a worker to every pool, SIGTTOU removes one (never below 0). */
+  | "scaleUp"
+  | "scaleDown"
   /** A record naming the signal, and nothing else. */
   | "ignore";
 
@@ -43,8 +46,8 @@ export const SIGNAL_MEANINGS = {
   SIGSYS: "ignore",
   // Their default stops the process: a stopped supervisor restarts nothing and answers nothing.
   SIGTSTP: "ignore",
-  SIGTTIN: "ignore",
-  SIGTTOU: "ignore",
+  SIGTTIN: "scaleUp",
+  SIGTTOU: "scaleDown",
 } as const satisfies Partial<Record<NodeJS.Signals, SignalMeaning>>;
 
 export type HandledSignal = keyof typeof SIGNAL_MEANINGS;
@@ -61,6 +64,8 @@ export const SIGNAL_RECORD_INTERVAL_MS = 1_000;
 
 export interface SignalTarget {
   shutdown(signal: HandledSignal): void;
+  /** +1 or −1 worker in every pool (SIGTTIN, SIGTTOU); before the workers start, a record says it is ignored. */
+  scale?(delta: 1 | -1): void;
   log(level: "info" | "warn", msg: string, fields: Record<string, unknown>): void;
 }
 
@@ -69,7 +74,9 @@ export function signalRecord(signal: HandledSignal, count: number): { msg: strin
   const meaning: SignalMeaning = SIGNAL_MEANINGS[signal];
   const msg = meaning === "reload"
     ? "SIGHUP received: reloading the config is not supported yet; nothing changed"
-    : "Signal received and ignored: it means nothing to Monoceros";
+    : meaning === "scaleUp" || meaning === "scaleDown"
+      ? "Scaling signal received before the workers started; ignored"
+      : "Signal received and ignored: it means nothing to Monoceros";
   return { msg, fields: { signal, count } };
 }
 
@@ -95,7 +102,9 @@ export function handleSignals(target: SignalTarget): () => void {
   });
   const listeners = handledSignals().map((signal) => {
     const listener = () => {
-      if (SIGNAL_MEANINGS[signal] === "shutdown") target.shutdown(signal);
+      const meaning: SignalMeaning = SIGNAL_MEANINGS[signal];
+      if (meaning === "shutdown") target.shutdown(signal);
+      else if ((meaning === "scaleUp" || meaning === "scaleDown") && target.scale !== undefined) target.scale(meaning === "scaleUp" ? 1 : -1);
       else records.note(signal);
     };
     process.on(signal, listener);

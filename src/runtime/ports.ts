@@ -13,6 +13,8 @@ export interface SpawnRequest {
   env: Readonly<Record<string, string>>;
   /** Give it a NOTIFY_SOCKET of its own and report its datagrams as notify events. */
   notify: boolean;
+  /** Which of its pool's listen socket sets it gets (pools with `listen`); null for a proxy. */
+  lane: number | null;
 }
 
 /** One health check of a running worker. */

@@ -11,6 +11,10 @@ export interface RuntimeHooks {
   exit?: (code: number) => void;
   /** Proxy mode: the rotation changed, or the proxy must drain (the data plane carries it out). */
   proxy?: (command: Extract<Command, { type: "proxyRotation" | "drainProxy" }>) => void;
+  /** The core's answer to an operator's request (scale, restartRequested). */
+  reply?: (command: Extract<Command, { type: "reply" }>) => void;
+  /** No slot of a pool uses this lane any more (its listen sockets may be closed). */
+  releaseLane?: (pool: number, lane: number) => void;
   /** Sees every event and the commands the core answered it with, once they were carried out (simulator, tests). */
   observe?: (event: SupervisorEvent, commands: readonly Command[], nowMs: number) => void;
 }
@@ -80,6 +84,7 @@ export class Runtime {
           args: command.args,
           env: command.env,
           notify: command.notify,
+          lane: command.lane,
         });
         return;
       }
@@ -128,6 +133,12 @@ export class Runtime {
       case "proxyRotation":
       case "drainProxy":
         this.hooks.proxy?.(command);
+        return;
+      case "reply":
+        this.hooks.reply?.(command);
+        return;
+      case "releaseLane":
+        this.hooks.releaseLane?.(command.pool, command.lane);
         return;
     }
   }

@@ -67,7 +67,8 @@ describe("admin endpoint", () => {
     expect(text).toMatch(/^monoceros_build_info\{version="[^"]+",revision="[^"]+",branch="[^"]+",nodeversion="v\d+[^"]*"\} 1$/m);
     expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
     const status = JSON.parse((await get(port, "/status")).text) as { pools: { workers: { id: string; state: string; pid: number; rss_bytes: number }[] }[] };
-    expect(status.pools[0]!.workers.map((w) => [w.id, w.state])).toEqual([["web-0", "running"], ["web-1", "running"]]);
+    // The third slot is free: room for a surge replacement (max_surge 1, the default).
+    expect(status.pools[0]!.workers.map((w) => [w.id, w.state])).toEqual([["web-0", "running"], ["web-1", "running"], ["web-2", "vacant"]]);
     expect(status.pools[0]!.workers[0]!.rss_bytes).toBeGreaterThan(1_000_000);
     expect((await get(port, "/nope")).status).toBe(404);
   });

@@ -38,7 +38,7 @@ function pool(folder: string): PoolConfig {
     limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
     restartPolicy: { minUptimeMs: 0, backoffInitialMs: 0, backoffMaxMs: 0, windowMs: null },
     healthCheck: null,
-    maxUnavailable: 1,
+    maxUnavailable: 1, maxSurge: 0, readyTimeoutMs: 60_000, listen: [], reusePort: true,
     server: {
       proxy: "haproxy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 29_000, signalTimeoutMs: 10_000, healthCheckPath: "/health",
       loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: folder, proxyAdminPort: 0, listenerPort: 29_050, proxyBinary: "haproxy",
@@ -48,7 +48,7 @@ function pool(folder: string): PoolConfig {
 
 function haproxyCheck(folder: string): { status: number | null; output: string } {
   const file = join(folder, "haproxy.cfg");
-  writeFileSync(file, renderHaproxyConfig(pool(folder), folder, proxyEndpoints(pool(folder), () => true)));
+  writeFileSync(file, renderHaproxyConfig(pool(folder), folder, proxyEndpoints(pool(folder), 2, () => true)));
   const check = spawnSync(haproxy.ok ? haproxy.path : "haproxy", ["-c", "-f", file], { encoding: "utf8", timeout: 30_000 });
   return { status: check.status, output: `${check.stdout}${check.stderr}` };
 }

@@ -52,7 +52,8 @@ function expectUnchanged(m: Running, pids: number[], signal: string): void {
   expect(m.stderrLines.filter((line) => !line.startsWith("{")), `${signal}: only JSON on stderr`).toEqual([]);
 }
 
-const reported = (Object.keys(SIGNAL_MEANINGS) as HandledSignal[]).filter((signal) => SIGNAL_MEANINGS[signal] !== "shutdown");
+// SIGTTIN and SIGTTOU scale the pools (test/integration/zero-downtime.test.ts).
+const reported = (Object.keys(SIGNAL_MEANINGS) as HandledSignal[]).filter((signal) => SIGNAL_MEANINGS[signal] !== "shutdown" && SIGNAL_MEANINGS[signal] !== "scaleUp" && SIGNAL_MEANINGS[signal] !== "scaleDown");
 
 describe("signals", () => {
   it("SIGHUP and every other non-shutdown signal: one record naming it, and nothing else", async () => {

@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import type { Readable } from "node:stream";
+import { coverHeldListenSockets } from "./listen-sockets.js";
 
 export type ProbeResult = "ok" | "fail" | "timeout";
 
@@ -96,6 +97,35 @@ export function httpProbe(target: { host: string; port: number; path: string }, 
   });
 }
 
+/** The readiness of a proxy-mode worker without a check: its port accepts a TCP connection (closed again at once, nothing sent). */
+export function tcpProbe(target: { host: string; port: number }, timeoutMs: number): Promise<ProbeOutcome> {
+  const startedMs = performance.now();
+  const done = (result: ProbeResult, detail: string, errorCode?: string): ProbeOutcome => ({
+    result, detail: oneLine(detail), durationMs: performance.now() - startedMs, ...(errorCode === undefined ? {} : { errorCode }),
+  });
+  const waitMs = boundedMs(timeoutMs);
+  return new Promise((resolve) => {
+    let settled = false;
+    let socket: Socket;
+    const settle = (result: ProbeResult, detail: string, errorCode?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(done(result, detail, errorCode));
+    };
+    try {
+      socket = connect({ host: target.host, port: target.port });
+    } catch (error) {
+      resolve(done("fail", errorMessage(error), errorCodeOf(error)));
+      return;
+    }
+    const timer = setTimeout(() => settle("timeout", `not connected within ${waitMs} ms`), waitMs);
+    socket.once("connect", () => settle("ok", "port accepts connections"));
+    socket.on("error", (error) => settle("fail", errorMessage(error), errorCodeOf(error)));
+  });
+}
+
 /**
  * Runs argv[0] with argv.slice(1) without a shell, in its own process group (detached), stdin ignored; ok on exit code 0; fail on any other exit or a spawn error (ENOENT etc, named in detail); timeout when it has not exited within timeoutMs: then its whole process group gets SIGKILL (and the promise resolves only once the leader is gone, but never waits more than timeoutMs + 1000 ms in all). stdout+stderr are captured together, at most EXEC_OUTPUT_MAX_BYTES (keep the first bytes; note truncation), and on failure/timeout the output (whitespace collapsed to one line) goes into detail. Never rejects.
  *
@@ -120,7 +150,7 @@ export function execProbe(argv: readonly string[], timeoutMs: number, env?: Read
       child = spawn(command, argv.slice(1), {
         env: env ?? process.env,
         detached: true, // setsid(): its own session and process group, so the group can be killed
-        stdio: ["ignore", "pipe", "pipe"],
+        stdio: coverHeldListenSockets(["ignore", "pipe", "pipe"]),
       });
     } catch (error) {
       resolve(done("fail", spawnError(command, error), undefined, errorCodeOf(error)));

@@ -11,13 +11,17 @@ import { forwardStream } from "../../logs/worker-output.js";
 import { readProcessStats } from "../../metrics/process-stats.js";
 import type { BackendEvent, ProbeRequest, ProcessBackend, ProcessStats, SpawnRequest } from "../../runtime/ports.js";
 import { groupRssBytes } from "./group-memory.js";
-import { execProbe, httpProbe } from "./health-probes.js";
+import { execProbe, httpProbe, tcpProbe } from "./health-probes.js";
 import { NotifySockets } from "./notify-socket.js";
 import { groupHasLiveMembers } from "./process-group.js";
+import type { ListenRegistry } from "./listen-registry.js";
+import { coverHeldListenSockets, socketActivationSpawn } from "./listen-sockets.js";
 import { Watchdog } from "./watchdog.js";
 
 export interface OsBackendOptions {
   channels: LogChannels;
+  /** The pools' `listen` sockets (socket activation), if any pool has them. */
+  listenSockets?: ListenRegistry;
   maxLineBytes?: number;
   onLogCollision?: () => void;
   onProblem: (message: string) => void;
@@ -80,10 +84,15 @@ export class OsBackend implements ProcessBackend {
     let child;
     try {
       const notifyEnv = request.notify ? { NOTIFY_SOCKET: this.openNotifySocket(ref) } : {};
-      child = spawn(request.exec, [...request.args], {
-        env: { ...this.inheritedEnv, ...request.env, ...notifyEnv, [INSTANCE_ENV]: this.instanceId },
+      const sockets = request.lane === null ? null : (this.options.listenSockets?.socketsFor(ref.pool, request.lane) ?? null);
+      // With `listen`: the lane's sockets as fd 3 onwards, LISTEN_PID set to the worker's own pid by a /bin/sh that exec()s it.
+      const launch = sockets === null
+        ? { file: request.exec, args: [...request.args], stdio: coverHeldListenSockets(["ignore", "pipe", "pipe"]), env: {} }
+        : socketActivationSpawn(request.exec, request.args, sockets.fds, sockets.names);
+      child = spawn(launch.file, launch.args, {
+        env: { ...this.inheritedEnv, ...request.env, ...notifyEnv, ...launch.env, [INSTANCE_ENV]: this.instanceId },
         detached: true, // setsid(): its own session and process group
-        stdio: ["ignore", "pipe", "pipe"],
+        stdio: launch.stdio,
       });
     } catch (error) {
       queueMicrotask(() => failed(error));
@@ -110,6 +119,11 @@ export class OsBackend implements ProcessBackend {
       if (!spawned) failed(error); // after "spawn" it is e.g. a failed kill(): the exit is reported by "exit"
     });
     for (const [readable, stream] of [[child.stdout, "stdout"], [child.stderr, "stderr"]] as const) {
+      // Always pipes (stdio 1 and 2 above); a null would be a Node change, counted as closed.
+      if (readable === null) {
+        openPipes--;
+        continue;
+      }
       forwardStream(readable, stream, request.workerId, this.options.channels, {
         maxLineBytes: this.options.maxLineBytes,
         onCollision: this.options.onLogCollision,
@@ -163,8 +177,10 @@ export class OsBackend implements ProcessBackend {
     const { probe, timeoutMs, ref, seq } = request;
     const outcome = probe.kind === "http"
       ? httpProbe({ host: probe.host, port: probe.port, path: probe.path }, timeoutMs)
-      // Marked like a worker: a check still running when Monoceros is killed is swept by the watchdog.
-      : execProbe(probe.argv, timeoutMs, { ...(this.inheritedEnv as Record<string, string>), [INSTANCE_ENV]: this.instanceId });
+      : probe.kind === "tcp"
+        ? tcpProbe({ host: probe.host, port: probe.port }, timeoutMs)
+        // Marked like a worker: a check still running when Monoceros is killed is swept by the watchdog.
+        : execProbe(probe.argv, timeoutMs, { ...(this.inheritedEnv as Record<string, string>), [INSTANCE_ENV]: this.instanceId });
     // A connect or spawn that failed for lack of a resource on our side (fds, processes, memory) says nothing about the worker.
     void outcome.then(({ result, detail, errorCode }) => this.sink({ type: "checkResult", ref, seq, result, detail, localError: errorCode !== undefined && RESOURCE_ERROR_CODES.includes(errorCode) }));
   }

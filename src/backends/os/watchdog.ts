@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { doublingMs } from "../../domain/backoff.js";
 import { RESOURCE_ERROR_CODES } from "../../domain/supervisor.js";
+import { coverHeldListenSockets } from "./listen-sockets.js";
 
 const SCRIPT = `
 trap '' INT TERM HUP QUIT PIPE USR1 USR2
@@ -57,7 +58,8 @@ export class Watchdog {
     // Its own environment holds the mark only in a variable of its own name, so its sweep cannot match itself.
     const child = spawn("bash", ["-c", SCRIPT], {
       detached: true,
-      stdio: ["pipe", "ignore", "ignore"],
+      // Not a copy of the pools' listening sockets: it lives as long as Monoceros, and would keep a closed lane's port listening.
+      stdio: coverHeldListenSockets(["pipe", "ignore", "ignore"]),
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", MONOCEROS_WATCHDOG_MARK: this.mark },
     });
     // Neither the watchdog nor its pipe may keep Monoceros's event loop alive.

@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import { RecordRing, type RecordFilter } from "../../../src/logs/record-ring.js";
+
+const ALL: RecordFilter = { pool: null, workerId: null };
+const record = (n: number, fields: Record<string, unknown> = {}) => ({ n, ...fields });
+
+describe("record ring", () => {
+  it("returns the last n records, oldest first", () => {
+    const ring = new RecordRing(10);
+    for (let n = 0; n < 5; n++) ring.push(record(n));
+    expect(ring.recent(ALL, 3)).toEqual({ records: [record(2), record(3), record(4)], dropped: 0 });
+    expect(ring.recent(ALL, 100).records).toHaveLength(5);
+  });
+
+  it("keeps at most its count, dropping the oldest, and says how many a reader misses", () => {
+    const ring = new RecordRing(3);
+    for (let n = 0; n < 10; n++) ring.push(record(n));
+    expect(ring.recent(ALL, 3)).toEqual({ records: [record(7), record(8), record(9)], dropped: 0 });
+    // Asked for 5: 3 are kept, and 2 of the 7 dropped would have been shown.
+    expect(ring.recent(ALL, 5)).toEqual({ records: [record(7), record(8), record(9)], dropped: 2 });
+    expect(ring.recent(ALL, 100).dropped).toBe(7);
+    expect(ring.stats()).toMatchObject({ records: 3, dropped: 7 });
+  });
+
+  it("keeps at most its bytes (as JSON), dropping the oldest", () => {
+    const one = JSON.stringify(record(0, { text: "x".repeat(90) })).length;
+    const ring = new RecordRing(1_000, one * 4);
+    for (let n = 0; n < 10; n++) ring.push(record(n, { text: "x".repeat(90) }));
+    const { records } = ring.recent(ALL, 100);
+    expect(records.map((r) => r.n)).toEqual([6, 7, 8, 9]);
+    expect(ring.stats().bytes).toBeLessThanOrEqual(one * 4);
+  });
+
+  it("does not keep a record bigger than its bytes, but still hands it to followers", () => {
+    const ring = new RecordRing(10, 100);
+    ring.push(record(0));
+    const seen: unknown[] = [];
+    ring.subscribe(ALL, (r) => seen.push(r));
+    const big = record(1, { text: "x".repeat(200) });
+    ring.push(big);
+    expect(ring.recent(ALL, 10).records).toEqual([record(0)]);
+    expect(seen).toEqual([big]);
+  });
+
+  it("filters by pool (from pool or from worker_id) and by worker id", () => {
+    const ring = new RecordRing(100);
+    ring.push({ msg: "monoceros started" });
+    ring.push({ msg: "worker exited", pool: "web", worker_id: "web-1" });
+    ring.push({ level: "info", worker_id: "web-0", worker_info_msg: "hello" });
+    ring.push({ worker_id: "my-api-10", msg: "passthrough" });
+    ring.push({ msg: "pool scaled", pool: "web" });
+    const msgs = (filter: RecordFilter) => ring.recent(filter, 100).records.map((r) => r.msg ?? r.worker_info_msg);
+    expect(msgs({ pool: "web", workerId: null })).toEqual(["worker exited", "hello", "pool scaled"]);
+    expect(msgs({ pool: null, workerId: "web-1" })).toEqual(["worker exited"]);
+    expect(msgs({ pool: "my-api", workerId: null })).toEqual(["passthrough"]);
+    expect(msgs({ pool: "my", workerId: null })).toEqual([]);
+    expect(msgs(ALL)).toHaveLength(5);
+  });
+
+  it("counts dropped records per pool and worker, so a filtered reader is not told of others' losses", () => {
+    const ring = new RecordRing(2);
+    ring.push({ pool: "a", worker_id: "a-0" });
+    ring.push({ pool: "b", worker_id: "b-0" });
+    ring.push({ pool: "b", worker_id: "b-0" });
+    ring.push({ pool: "b", worker_id: "b-0" });
+    expect(ring.recent({ pool: "a", workerId: null }, 10)).toEqual({ records: [], dropped: 1 });
+    expect(ring.recent({ pool: null, workerId: "b-0" }, 10)).toEqual({ records: [{ pool: "b", worker_id: "b-0" }, { pool: "b", worker_id: "b-0" }], dropped: 1 });
+  });
+
+  it("hands new matching records to subscribers until they unsubscribe", () => {
+    const ring = new RecordRing(10);
+    const web: unknown[] = [];
+    const unsubscribe = ring.subscribe({ pool: "web", workerId: null }, (r) => web.push(r));
+    ring.push({ pool: "web", n: 1 });
+    ring.push({ pool: "api", n: 2 });
+    unsubscribe();
+    ring.push({ pool: "web", n: 3 });
+    expect(web).toEqual([{ pool: "web", n: 1 }]);
+    expect(ring.stats().subscribers).toBe(0);
+  });
+
+  it("drops a subscriber that throws, and keeps logging", () => {
+    const ring = new RecordRing(10);
+    ring.subscribe(ALL, () => {
+      throw new Error("broken reader");
+    });
+    expect(() => ring.push(record(1))).not.toThrow();
+    expect(ring.stats().subscribers).toBe(0);
+    expect(ring.recent(ALL, 10).records).toEqual([record(1)]);
+  });
+
+  it("counts a record that cannot be serialized as dropped instead of failing", () => {
+    const ring = new RecordRing(10);
+    expect(() => ring.push({ big: 1n })).not.toThrow();
+    expect(ring.stats()).toMatchObject({ records: 0, dropped: 1 });
+  });
+
+  it("bounds its subscribers", () => {
+    const ring = new RecordRing(10);
+    for (let i = 0; i < 64; i++) ring.subscribe(ALL, () => undefined);
+    expect(() => ring.subscribe(ALL, () => undefined)).toThrow(/more than 64 subscribers/);
+  });
+});
