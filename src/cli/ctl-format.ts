@@ -104,7 +104,8 @@ export function formatStatusTable(status: unknown, nowEpochMs: number): string[]
     const pool = fieldsOf(poolValue);
     if (pool === null) continue;
     const name = text(pool.name);
-    const workers = Array.isArray(pool.workers) ? pool.workers.map(fieldsOf).filter((worker) => worker !== null) : [];
+    // Free slots (room for a surge replacement or scaling up) are no workers: they are left out.
+    const workers = Array.isArray(pool.workers) ? pool.workers.map(fieldsOf).filter((worker): worker is NonNullable<typeof worker> => worker !== null && worker.state !== "vacant") : [];
     for (const worker of workers) rows.push(workerRow(name, worker, nowEpochMs));
     const proxy = fieldsOf(pool.proxy);
     if (proxy !== null) rows.push(proxyRow(name, proxy, nowEpochMs));

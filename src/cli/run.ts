@@ -1,7 +1,7 @@
 // `monoceros -c cfg.yaml`: supervise real workers until a signal (exit 0) or a spent restart
 // budget (exit 1).
 import { randomInt } from "node:crypto";
-import type { Config, PoolConfig } from "../config/types.js";
+import { LIMITS, type Config, type PoolConfig } from "../config/types.js";
 import { findExecutable } from "../backends/os/executable.js";
 import { NotifySockets } from "../backends/os/notify-socket.js";
 import { OsBackend } from "../backends/os/os-backend.js";
@@ -12,6 +12,7 @@ import { buildStatus, type StatusSources } from "../admin/status.js";
 import { ControlServer, controlSocketDir, defaultControlSocketPath, ensureControlDir, type ControlResult } from "../control/server.js";
 import { resolveTarget } from "../control/protocol.js";
 import { poolsOfStatus } from "../control/log-filter.js";
+import { sweepStaleSockets } from "../control/socket-file.js";
 import { RecordRing } from "../logs/record-ring.js";
 import type { Command, SupervisorEvent } from "../domain/types.js";
 import { createSupervisorState, type SupervisorState } from "../domain/state.js";
@@ -159,6 +160,8 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
       scale: async (poolName, replicas) => {
         const pool = state.pools.findIndex((candidate) => candidate.config.name === poolName);
         if (pool < 0) return { ok: false, error: `no pool named ${poolName} (pools: ${state.pools.map((candidate) => candidate.config.name).join(", ")})` };
+        const limit = scaleLimit(config.pools[pool] as PoolConfig);
+        if (replicas > limit) return { ok: false, error: `pool ${poolName} can be scaled to at most ${limit} workers while Monoceros runs: ${scaleLimitReason(config.pools[pool] as PoolConfig)}` };
         return request === null ? notRunning() : request({ type: "scale", pool, replicas });
       },
       reload: async () => ({ ok: false, error: "reloading the config is not supported yet (SIGHUP neither): restart Monoceros to apply a changed config" }),
@@ -168,7 +171,11 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   );
   const controlPath = config.admin.controlSocket ?? defaultControlSocketPath(process.env, process.getuid?.() ?? 0, process.pid);
   try {
-    if (config.admin.controlSocket == null) ensureControlDir(controlSocketDir(process.env, process.getuid?.() ?? 0));
+    if (config.admin.controlSocket == null) {
+      const dir = controlSocketDir(process.env, process.getuid?.() ?? 0);
+      ensureControlDir(dir);
+      await sweepStaleSockets(dir);
+    }
     await control.listen(controlPath);
   } catch (error) {
     stopHandlingSignals();
@@ -269,7 +276,11 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     });
     onScaleSignal = (delta) => {
       if (exited) return;
-      for (const [pool, poolState] of state.pools.entries()) void request?.({ type: "scale", pool, replicas: Math.max(0, poolState.replicas + delta) });
+      for (const [pool, poolState] of state.pools.entries()) {
+        const replicas = Math.max(0, poolState.replicas + delta);
+        if (replicas <= scaleLimit(poolState.config)) void request?.({ type: "scale", pool, replicas });
+        else logger.warn({ pool: poolState.config.name, replicas, reason: scaleLimitReason(poolState.config) }, "Not scaled up: at its limit");
+      }
     };
     runtime.start();
   });
@@ -282,6 +293,21 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
 
 /** An operator's request as the core takes it, before it is given a request id. */
 type OperatorRequest = { type: "scale"; pool: number; replicas: number } | { type: "restartRequested"; pool: number; worker: number | null };
+
+/**
+ * HAProxy declares its servers in its config file, written before it starts: a pool behind it can
+ * grow only into the slots declared then (replicas + max_surge, less the max_surge kept for
+ * replacements). Envoy reads its endpoints from a file rewritten on each change: no limit but ours.
+ */
+function scaleLimit(pool: PoolConfig): number {
+  return pool.server?.proxy === "haproxy" ? pool.replicas : LIMITS.replicasMax;
+}
+
+function scaleLimitReason(pool: PoolConfig): string {
+  return pool.server?.proxy === "haproxy"
+    ? `HAProxy's servers are declared when it starts (replicas ${pool.replicas} + max_surge ${pool.maxSurge}); raise replicas in the config and restart to go further`
+    : `at most ${LIMITS.replicasMax} workers per pool`;
+}
 
 function notRunning(): ControlResult {
   return { ok: false, error: "Monoceros is not running workers (starting up or shut down)" };

@@ -5,7 +5,7 @@ import { readdir } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { parseResponseLine, requestLine, type ControlLine, type ControlRequest } from "./protocol.js";
-import { controlSocketDir } from "./socket-path.js";
+import { controlSocketDir, pidAlive, socketPid } from "./socket-path.js";
 import { probeSocket } from "./socket-probe.js";
 
 /** One answer line; /status of the largest config allowed is well below this. */
@@ -116,7 +116,13 @@ export async function findControlSocket(env: NodeJS.ProcessEnv, uid: number, soc
     if (code === "EACCES") return { ok: false, error: `cannot open ${dir}: permission denied (run ctl as the user that runs Monoceros)`, ambiguous: false };
     return { ok: false, error: `cannot read ${dir}: ${(error as Error).message}`, ambiguous: false };
   }
-  const candidates = names.filter((name) => name.endsWith(".sock")).sort().slice(0, SOCKETS_SCANNED_MAX).map((name) => join(dir, name));
+  // A Monoceros that was SIGKILLed leaves its socket behind (the next one to start sweeps them):
+  // a default name whose pid is gone is not tried.
+  const candidates = names
+    .filter((name) => name.endsWith(".sock") && (socketPid(name) === null || pidAlive(socketPid(name) as number)))
+    .sort()
+    .slice(0, SOCKETS_SCANNED_MAX)
+    .map((name) => join(dir, name));
   const probes = await Promise.all(candidates.map(async (path) => ({ path, probe: await probeSocket(path) })));
   const live = probes.filter(({ probe }) => probe.state === "live").map(({ path }) => path);
   if (live.length === 1 && live[0] !== undefined) return { ok: true, path: live[0] };

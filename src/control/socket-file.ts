@@ -1,9 +1,9 @@
 // The control socket's file: what may be replaced at start, how it is created so that nobody can
 // connect before its mode is 0600, and how it is removed at exit without removing anyone else's.
-import { chmod, link, lstat, mkdtemp, rm, unlink } from "node:fs/promises";
+import { chmod, link, lstat, mkdtemp, readdir, rm, unlink } from "node:fs/promises";
 import type { Server } from "node:net";
 import { dirname, join } from "node:path";
-import { SOCKET_PATH_BYTES_MAX, socketPathProblem } from "./socket-path.js";
+import { pidAlive, SOCKET_PATH_BYTES_MAX, socketPathProblem, socketPid } from "./socket-path.js";
 import { probeSocket } from "./socket-probe.js";
 
 const SOCKET_MODE = 0o600;
@@ -107,4 +107,36 @@ function listen(server: Server, path: string): Promise<void> {
       resolve();
     });
   });
+}
+
+/** Default sockets looked at per start-up sweep (a folder full of them is swept over several starts). */
+const SWEEP_MAX = 256;
+
+/**
+ * Removes the sockets SIGKILLed instances left in the default folder: a `<pid>.sock` whose pid is
+ * gone here and that refuses connections (a live Monoceros in another pid namespace sharing the
+ * folder still accepts them, so it is never removed). Errors are skipped: the sweep is a courtesy.
+ */
+export async function sweepStaleSockets(dir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names.slice(0, SWEEP_MAX)) {
+    const pid = socketPid(name);
+    if (pid === null || pidAlive(pid)) continue;
+    try {
+      const path = join(dir, name);
+      const stats = await lstat(path);
+      if (!stats.isSocket() || (await probeSocket(path)).state !== "stale") continue;
+      await unlinkSocketFile({ path, dev: stats.dev, ino: stats.ino });
+      removed++;
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+  return removed;
 }

@@ -50,3 +50,22 @@ export function ensureControlDir(dir: string, uid: number = process.getuid?.() ?
     throw new Error(`control socket folder ${dir} cannot be trusted: ${problem}; remove it, or pass a socket path in a folder of your own`);
   }
 }
+
+/** `<pid>.sock`: the default name, which tells whose socket it is. */
+const PID_SOCKET_NAME = /^(\d{1,10})\.sock$/;
+
+/** Whether a process with this pid exists here (EPERM: it does, as another user's). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The pid in a default socket name, or null for any other name. */
+export function socketPid(name: string): number | null {
+  const match = PID_SOCKET_NAME.exec(name);
+  return match === null ? null : Number(match[1]);
+}
