@@ -19,6 +19,7 @@ const EVENT_KINDS = {
   memorySampled: "the memory of worker groups was sampled",
   scale: "an operator scaled a pool",
   restartRequested: "an operator asked for a rolling restart",
+  reload: "a config reload (SIGHUP, ctl reload)",
 } as const satisfies Record<SupervisorEvent["type"], string>;
 
 const TIMER_KINDS = {
@@ -63,6 +64,7 @@ const METRIC_KINDS = {
   limitEvent: "limits_events_total",
   healthCheck: "health_checks_total",
   plannedRestartFailed: "planned_restart_failures_total",
+  configReload: "config_reloads_total",
   sigtermReceived: "sigterm_received",
 } as const satisfies Record<MetricEvent["metric"], string>;
 

@@ -10,7 +10,7 @@ import { Runtime, type StepFunction } from "../src/runtime/runtime.js";
 import { bump, countStep, type Coverage } from "./coverage.js";
 import { InvariantMonitor, InvariantViolation } from "./invariants.js";
 import { SurgeMonitor } from "./surge-model.js";
-import { generateScenario, scriptForSpawn, SPAWN_LATENCY_MS, spawnLatencyMaxMs, type Scenario } from "./scenario.js";
+import { generateScenario, reloadedConfig, scriptForSpawn, SPAWN_LATENCY_MS, spawnLatencyMaxMs, type Scenario } from "./scenario.js";
 import { describeCommand, describeEvent } from "./trace.js";
 
 export interface RunOptions {
@@ -100,10 +100,20 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     for (const atMs of scenario.shutdownSignalsAtMs) {
       clock.setTimer(atMs, () => runtime.dispatch({ type: "shutdownRequested", signal: "SIGTERM" }));
     }
+    // Reloads build on each other: the config each one hands over is the one the last applied.
+    let config = scenario.config;
     scenario.operations.forEach((operation, requestId) => {
-      clock.setTimer(operation.atMs, () => runtime.dispatch(operation.kind === "scale"
-        ? { type: "scale", requestId, pool: operation.pool, replicas: operation.replicas }
-        : { type: "restartRequested", requestId, pool: operation.pool, worker: operation.worker }));
+      clock.setTimer(operation.atMs, () => {
+        if (operation.kind === "reload") {
+          const next = reloadedConfig(config, operation, requestId);
+          runtime.dispatch({ type: "reload", requestId, config: next });
+          if (state.pools[operation.pool]?.config === next.pools[operation.pool]) config = next;
+          return;
+        }
+        runtime.dispatch(operation.kind === "scale"
+          ? { type: "scale", requestId, pool: operation.pool, replicas: operation.replicas }
+          : { type: "restartRequested", requestId, pool: operation.pool, worker: operation.worker });
+      });
     });
     runtime.start();
     let instantMs = clock.nowMs();

@@ -42,7 +42,12 @@ export interface Scenario {
   operations: Operation[];
 }
 
-export type Operation = { atMs: number; pool: number } & ({ kind: "scale"; replicas: number } | { kind: "restart"; worker: number | null });
+export type Operation = { atMs: number; pool: number } & (
+  | { kind: "scale"; replicas: number }
+  | { kind: "restart"; worker: number | null }
+  /** A reload: the pool's args changed (its workers replaced), its replicas, or a field only a restart can change (refused). */
+  | { kind: "reload"; change: "args" | "replicas" | "server" | "settings" }
+);
 
 /** A real fork and exec take about a millisecond; with none, a worker that crashes at once would loop without time passing. */
 export const SPAWN_LATENCY_MS = 1;
@@ -152,8 +157,10 @@ export function generateScenario(seed: number): Scenario {
       const count = pick(rng, [0, 1, 3, 6]);
       for (let i = 0; i < count; i++) {
         const atMs = rng.int(0, Math.max(1, firstSignalAtMs + 1_000));
-        if (rng.chance(0.5)) operations.push({ atMs, pool: poolIndex, kind: "scale", replicas: pick(rng, [0, 1, pool.replicas, pool.replicas + 1, pool.replicas * 2, 9]) });
-        else operations.push({ atMs, pool: poolIndex, kind: "restart", worker: rng.chance(0.5) ? null : rng.int(0, pool.replicas + pool.maxSurge) });
+        const kind = pick(rng, ["scale", "scale", "restart", "restart", "reload"] as const);
+        if (kind === "scale") operations.push({ atMs, pool: poolIndex, kind, replicas: pick(rng, [0, 1, pool.replicas, pool.replicas + 1, pool.replicas * 2, 9]) });
+        else if (kind === "restart") operations.push({ atMs, pool: poolIndex, kind, worker: rng.chance(0.5) ? null : rng.int(0, pool.replicas + pool.maxSurge) });
+        else operations.push({ atMs, pool: poolIndex, kind, change: pick(rng, ["args", "args", "replicas", "settings", "server"] as const) });
       }
     });
     operations.sort((a, b) => a.atMs - b.atMs);
@@ -310,4 +317,25 @@ function proxyLifetimeMs(rng: Rng): number {
 /** D state: SIGKILL takes effect after up to three kill waits, or (one in four) never. */
 function survivesSigkill(rng: Rng): number | null {
   return rng.chance(0.25) ? null : rng.int(1, 15_000);
+}
+
+/** The config a reload operation hands to the core: the scenario's, with one pool changed as the operation says. */
+export function reloadedConfig(config: Config, operation: Extract<Operation, { kind: "reload" }>, generation: number): Config {
+  return {
+    ...config,
+    pools: config.pools.map((pool, index) => {
+      if (index !== operation.pool) return pool;
+      switch (operation.change) {
+        case "args":
+          return { ...pool, args: [...pool.args, `--reload=${generation}`] };
+        case "replicas":
+          return { ...pool, replicas: pool.replicas + 1 };
+        case "settings":
+          return { ...pool, maxRestarts: pool.maxRestarts + 1, readyTimeoutMs: pool.readyTimeoutMs + 1_000 };
+        case "server":
+          // A pool in supervisor mode has no server: a changed listen address is as fixed.
+          return pool.server === null ? { ...pool, reusePort: !pool.reusePort } : { ...pool, server: { ...pool.server, listenerPort: pool.server.listenerPort + 1 } };
+      }
+    }),
+  };
 }

@@ -10,7 +10,7 @@
 //   it leaves the rotation first (planned restarts, scaling down, failed replacements alike).
 // - Fault-free runs: once every member of a pool was ready, all replicas stay ready during planned
 //   work (a worker leaves only once its replacement is ready), until the pool is scaled again.
-// - Every operator request gets exactly one reply.
+// - Every operator request gets exactly one reply; a reload that is refused changes nothing.
 import type { Config } from "../src/config/types.js";
 import { isMember, PROXY_INDEX, type SupervisorState } from "../src/domain/state.js";
 import { inRotation } from "../src/domain/supervisor.js";
@@ -21,6 +21,7 @@ export class SurgeMonitor {
   /** Live leaders by "pool/slot" (spawn asked until its exit reported or its spawn failed). */
   private readonly live = new Set<string>();
   private readonly mostReplicas: number[];
+  private readonly lastReplicas: number[];
   /** Per pool: every member was ready at some point since the last scaling. */
   private readonly settled: boolean[];
   private readonly pendingReplies = new Set<number>();
@@ -35,6 +36,7 @@ export class SurgeMonitor {
     private readonly faultFree: boolean,
   ) {
     this.mostReplicas = config.pools.map((pool) => pool.replicas);
+    this.lastReplicas = config.pools.map((pool) => pool.replicas);
     this.settled = config.pools.map(() => false);
     this.rotation = config.pools.map(() => "");
   }
@@ -62,8 +64,28 @@ export class SurgeMonitor {
     }
   }
 
+  /** The pools' configs and replicas after the last step: a refused reload must leave them as they were. */
+  private lastPools: { config: unknown; replicas: number }[] = [];
+
   afterStep(event: SupervisorEvent, commands: readonly Command[], nowMs: number): void {
-    if (event.type === "scale" || event.type === "restartRequested") this.pendingReplies.add(event.requestId);
+    this.checkRefusedReload(event, commands, nowMs);
+    this.lastPools = this.state.pools.map((pool) => ({ config: pool.config, replicas: pool.replicas }));
+    this.checkStep(event, commands, nowMs);
+  }
+
+  private checkRefusedReload(event: SupervisorEvent, commands: readonly Command[], nowMs: number): void {
+    if (event.type !== "reload" || this.lastPools.length === 0) return;
+    const reply = commands.find((command): command is Extract<Command, { type: "reply" }> => command.type === "reply");
+    if (reply === undefined || reply.ok) return;
+    this.state.pools.forEach((pool, index) => {
+      const before = this.lastPools[index];
+      const changed = before === undefined || before.config !== pool.config || before.replicas !== pool.replicas || pool.workers.some((worker) => worker.heldBack?.cause === "reload" && worker.heldBack.sinceMs === nowMs);
+      if (changed) this.fail("a reload that is refused changes nothing", `${pool.config.name} changed by a refused reload (${reply.message})`, nowMs);
+    });
+  }
+
+  private checkStep(event: SupervisorEvent, commands: readonly Command[], nowMs: number): void {
+    if (event.type === "scale" || event.type === "restartRequested" || event.type === "reload") this.pendingReplies.add(event.requestId);
     if (event.type === "scale" && event.replicas >= 0) {
       this.mostReplicas[event.pool] = Math.max(this.mostReplicas[event.pool] ?? 0, event.replicas);
       this.settled[event.pool] = false;
@@ -97,7 +119,7 @@ export class SurgeMonitor {
         if (!this.pendingReplies.delete(command.requestId)) this.fail("every operator request gets exactly one reply", `reply #${command.requestId} without a request, or a second one`, nowMs);
       }
     }
-    if (event.type === "scale" || event.type === "restartRequested") {
+    if (event.type === "scale" || event.type === "restartRequested" || event.type === "reload") {
       if (this.pendingReplies.has(event.requestId)) this.fail("every operator request gets exactly one reply", `request #${event.requestId} was not answered in its step`, nowMs);
     }
     this.state.pools.forEach((pool, index) => {
@@ -105,7 +127,11 @@ export class SurgeMonitor {
       if (config === undefined) return;
       const liveCount = pool.workers.filter((worker) => this.live.has(`${index}/${worker.index}`)).length;
       if (liveCount > pool.workers.length) this.fail("a pool's live processes never exceed its slots", `${config.name}: ${liveCount} live, ${pool.workers.length} slots`, nowMs);
-      const bound = (this.mostReplicas[index] ?? 0) + config.maxSurge;
+      // Scaled (ctl, signals) or reloaded: the most replicas the pool was ever asked for, and readiness settles anew.
+      if (pool.replicas !== this.lastReplicas[index]) this.settled[index] = false;
+      this.lastReplicas[index] = pool.replicas;
+      this.mostReplicas[index] = Math.max(this.mostReplicas[index] ?? 0, pool.replicas);
+      const bound = (this.mostReplicas[index] ?? 0) + Math.max(config.maxSurge, pool.config.maxSurge);
       if (pool.workers.length > bound) this.fail("worker ids stay within replicas + max_surge", `${config.name}: ${pool.workers.length} slots, at most ${bound}`, nowMs);
       if (!this.faultFree || this.state.phase !== "running") return;
       const ready = pool.workers.filter((worker) => inRotation(worker)).length;

@@ -44,6 +44,8 @@ export function describeEvent(state: SupervisorState, event: SupervisorEvent): s
       return `scale pool=${event.pool} replicas=${event.replicas}`;
     case "restartRequested":
       return `restartRequested pool=${event.pool} worker=${event.worker ?? "all"}`;
+    case "reload":
+      return `reload #${event.requestId} ${event.config.pools.map((pool) => `${pool.name}×${pool.replicas}`).join(" ")}`;
   }
 }
 

@@ -55,5 +55,5 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return EXIT_CODES.ok;
   }
 
-  return runSupervisor(config, { debug: options.debug ?? false, warnings, stderr: io.stderr });
+  return runSupervisor(config, { configPath: options.config, debug: options.debug ?? false, warnings, stderr: io.stderr });
 }

@@ -21,6 +21,8 @@ import { createDataPlanes, dataPlaneOf, PROXY_NAMES } from "../proxy/kinds.js";
 import { readProcessStats } from "../metrics/process-stats.js";
 import { Metrics } from "../metrics/registry.js";
 import { BUILD_INFO } from "../version.js";
+import { loadConfigText } from "../config/load.js";
+import { readConfigFile } from "./read-config-file.js";
 import { createLogger, debugRenderer, type Logger } from "../logs/logger.js";
 import { OutputChannel } from "../logs/output-channel.js";
 import { LimitedRecords } from "../logs/record-limiter.js";
@@ -43,6 +45,8 @@ const REPLY_TIMEOUT_MS = 5_000;
 const ADMIN_PROBLEM_INTERVAL_MS = 1_000;
 
 export interface RunOptions {
+  /** The config file, read again on a reload. */
+  configPath: string;
   debug: boolean;
   warnings: readonly string[];
   stderr: (line: string) => void;
@@ -98,9 +102,11 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     shutdownBeforeStart ??= signal;
   };
   let onScaleSignal: ((delta: 1 | -1) => void) | null = null;
+  let onReloadSignal: (() => void) | null = null;
   const stopHandlingSignals = handleSignals({
     shutdown: (signal) => onShutdownSignal(signal),
-    scale: (delta) => (onScaleSignal === null ? report("warn", "Scaling signal received before the workers started; ignored", { signal: delta > 0 ? "SIGTTIN" : "SIGTTOU" }) : onScaleSignal(delta)),
+    scale: (delta) => (onScaleSignal === null ? report("warn", "Signal received before the workers started; ignored", { signal: delta > 0 ? "SIGTTIN" : "SIGTTOU" }) : onScaleSignal(delta)),
+    reload: () => (onReloadSignal === null ? report("warn", "Signal received before the workers started; ignored", { signal: "SIGHUP" }) : onReloadSignal()),
     log: (level, msg, fields) => report(level, msg, fields),
   });
   const binaryFor = (pool: PoolConfig) => proxyPaths[config.pools.indexOf(pool)] ?? pool.server?.proxyBinary ?? "envoy";
@@ -148,6 +154,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   // The control socket (monoceros ctl): bound before any worker starts, like the admin port.
   const ring = new RecordRing();
   let request: ((event: OperatorRequest) => Promise<ControlResult>) | null = null;
+  let reload: (() => Promise<ControlResult>) | null = null;
   const control = new ControlServer(
     {
       status: () => buildStatus(statusSources),
@@ -164,7 +171,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
         if (replicas > limit) return { ok: false, error: `pool ${poolName} can be scaled to at most ${limit} workers while Monoceros runs: ${scaleLimitReason(config.pools[pool] as PoolConfig)}` };
         return request === null ? notRunning() : request({ type: "scale", pool, replicas });
       },
-      reload: async () => ({ ok: false, error: "reloading the config is not supported yet (SIGHUP neither): restart Monoceros to apply a changed config" }),
+      reload: async () => (reload === null ? notRunning() : reload()),
       logs: ring,
     },
     (message, fields) => report("warn", message, fields),
@@ -274,6 +281,30 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
       });
       runtime.dispatch({ ...event, requestId } as SupervisorEvent);
     });
+    reload = async () => {
+      // Read and checked here (file system, executables); what it changes is the core's decision.
+      const file = readConfigFile(options.configPath);
+      const loaded = file.ok ? loadConfigText(file.text) : null;
+      const problems = !file.ok ? [file.error] : loaded?.ok === false ? loaded.errors : startupCheck((loaded as { config: Config }).config).problems;
+      if (problems.length > 0 || loaded === null || !loaded.ok) {
+        metrics.record({ metric: "configReload", result: "failed" });
+        for (const problem of problems) logger.error({ problem, config: options.configPath }, "Config reload failed: nothing changed");
+        return { ok: false, error: `config not reloaded, nothing changed: ${problems.join("; ")}` };
+      }
+      for (const [index, pool] of loaded.config.pools.entries()) {
+        const running = state.pools.find((candidate) => candidate.config.name === pool.name);
+        if (running !== undefined && pool.replicas > scaleLimit(config.pools[running.index] as PoolConfig) && pool.replicas !== running.config.replicas) {
+          metrics.record({ metric: "configReload", result: "failed" });
+          const problem = `supervisor.workers[${index}].replicas: ${pool.replicas} is more than ${scaleLimitReason(config.pools[running.index] as PoolConfig)}`;
+          logger.error({ problem, config: options.configPath }, "Config reload failed: nothing changed");
+          return { ok: false, error: `config not reloaded, nothing changed: ${problem}` };
+        }
+      }
+      return request === null ? notRunning() : request({ type: "reload", config: loaded.config });
+    };
+    onReloadSignal = () => {
+      if (!exited) void reload?.();
+    };
     onScaleSignal = (delta) => {
       if (exited) return;
       for (const [pool, poolState] of state.pools.entries()) {
@@ -292,7 +323,10 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
 }
 
 /** An operator's request as the core takes it, before it is given a request id. */
-type OperatorRequest = { type: "scale"; pool: number; replicas: number } | { type: "restartRequested"; pool: number; worker: number | null };
+type OperatorRequest =
+  | { type: "scale"; pool: number; replicas: number }
+  | { type: "restartRequested"; pool: number; worker: number | null }
+  | { type: "reload"; config: Config };
 
 /**
  * HAProxy declares its servers in its config file, written before it starts: a pool behind it can

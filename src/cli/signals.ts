@@ -14,7 +14,7 @@ import { LimitedRecords } from "../logs/record-limiter.js";
 export type SignalMeaning =
   /** Graceful shutdown: the runtime gets {type: "shutdownRequested", signal}. */
   | "shutdown"
-  /** Reload the config: not supported yet, so only a record that says so. */
+  /** Reload the config (as `monoceros ctl reload`); before the workers started, a record says it is ignored. */
   | "reload"
   /** gunicorn's convention: SIGTTIN adds a worker to every pool, SIGTTOU removes one (never below 0). */
   | "scaleUp"
@@ -66,16 +66,16 @@ export interface SignalTarget {
   shutdown(signal: HandledSignal): void;
   /** +1 or −1 worker in every pool (SIGTTIN, SIGTTOU); before the workers start, a record says it is ignored. */
   scale?(delta: 1 | -1): void;
+  /** Re-read the config (SIGHUP). */
+  reload?(): void;
   log(level: "info" | "warn", msg: string, fields: Record<string, unknown>): void;
 }
 
 /** The record written for a signal that is not a shutdown; `count` deliveries since the last one. */
 export function signalRecord(signal: HandledSignal, count: number): { msg: string; fields: Record<string, unknown> } {
   const meaning: SignalMeaning = SIGNAL_MEANINGS[signal];
-  const msg = meaning === "reload"
-    ? "SIGHUP received: reloading the config is not supported yet; nothing changed"
-    : meaning === "scaleUp" || meaning === "scaleDown"
-      ? "Scaling signal received before the workers started; ignored"
+  const msg = meaning === "reload" || meaning === "scaleUp" || meaning === "scaleDown"
+      ? "Signal received before the workers started; ignored"
       : "Signal received and ignored: it means nothing to Monoceros";
   return { msg, fields: { signal, count } };
 }
@@ -105,6 +105,7 @@ export function handleSignals(target: SignalTarget): () => void {
       const meaning: SignalMeaning = SIGNAL_MEANINGS[signal];
       if (meaning === "shutdown") target.shutdown(signal);
       else if ((meaning === "scaleUp" || meaning === "scaleDown") && target.scale !== undefined) target.scale(meaning === "scaleUp" ? 1 : -1);
+      else if (meaning === "reload" && target.reload !== undefined) target.reload();
       else records.note(signal);
     };
     process.on(signal, listener);

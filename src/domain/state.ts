@@ -135,7 +135,8 @@ export const PROXY_INDEX = -1;
 
 export interface PoolState {
   readonly index: number;
-  readonly config: PoolConfig;
+  /** Replaced by a reload (the workers started since get the new one). */
+  config: PoolConfig;
   readonly workers: WorkerState[];
   /** Index of the next worker a staggered start will spawn; replicas when done. */
   nextToStart: number;
@@ -152,6 +153,8 @@ export type Phase = "idle" | "running" | "stopping" | "exited";
 
 export interface SupervisorState {
   phase: Phase;
+  /** The admin section it was started with (a reload may not change it). */
+  readonly admin: Config["admin"];
   pools: PoolState[];
   /** SIGTERM/SIGINT received so far; the third one forces SIGKILL of everything. */
   shutdownRequests: number;
@@ -164,6 +167,7 @@ export interface SupervisorState {
 export function createSupervisorState(config: Config, seed: number, proxyLaunch: (pool: PoolConfig) => ProxyLaunch | null = () => null): SupervisorState {
   return {
     phase: "idle",
+    admin: config.admin,
     pools: config.pools.map((pool, index) => createPoolState(pool, index, pool.server === null ? null : proxyLaunch(pool))),
     shutdownRequests: 0,
     shutdownStartedAtMs: null,

@@ -5,6 +5,7 @@ import { proxyEndpoints } from "./identity.js";
 import { doublingMs } from "./backoff.js";
 import { CHECK_TIMING, checkConfigOf, firstCountedAtMs, nextCheckAtMs, probeDeadlineMs, probeFor, startCheck } from "./checks.js";
 import { nextRandom } from "./random.js";
+import { planReload } from "./reload.js";
 import { LIMITS } from "../config/types.js";
 import {
   isLive, isMember, leaderRunning, newCheckState, newWorkerSlot, PROXY_INDEX, slotLaunch,
@@ -94,6 +95,9 @@ export function step(state: SupervisorState, event: SupervisorEvent, nowMs: numb
       break;
     case "restartRequested":
       onRestartRequested(state, event, nowMs, out);
+      break;
+    case "reload":
+      onReload(state, event, nowMs, out);
       break;
   }
   startMissingMembers(state, out);
@@ -747,6 +751,13 @@ function onScale(state: SupervisorState, event: Extract<SupervisorEvent, { type:
     return;
   }
   const before = pool.replicas;
+  const plan = setReplicas(pool, replicas, nowMs, out);
+  log(out, "info", "Scaling pool", { pool: pool.config.name, replicas_before: before, replicas, plan });
+  reply(out, event.requestId, true, `pool ${pool.config.name}: replicas ${before} -> ${replicas}`, plan);
+}
+
+/** Sets the members wanted: more slots if needed (members start in startMissingMembers), the highest ids retired; returns the plan. */
+function setReplicas(pool: PoolState, replicas: number, nowMs: number, out: Out): string[] {
   pool.replicas = replicas;
   while (pool.workers.length < replicas + pool.config.maxSurge) pool.workers.push(newWorkerSlot(pool.config, pool.workers.length));
   const members = pool.workers.filter(isMember);
@@ -765,8 +776,39 @@ function onScale(state: SupervisorState, event: Extract<SupervisorEvent, { type:
   }
   const missing = replicas - Math.min(members.length, replicas);
   if (missing > 0) plan.push(`start ${missing} worker${missing === 1 ? "" : "s"} in free slots`);
-  log(out, "info", "Scaling pool", { pool: pool.config.name, replicas_before: before, replicas, plan });
-  reply(out, event.requestId, true, `pool ${pool.config.name}: replicas ${before} -> ${replicas}`, plan);
+  return plan;
+}
+
+/**
+ * A reload: nothing changes unless all of it can be applied (planReload). Then each changed pool
+ * takes its new config (workers started from now on get it), its replicas are set, and when exec,
+ * args, limits or the check changed its running workers are replaced, rolling, like ctl restart.
+ */
+function onReload(state: SupervisorState, event: Extract<SupervisorEvent, { type: "reload" }>, nowMs: number, out: Out): void {
+  if (state.phase !== "running") {
+    reply(out, event.requestId, false, `Monoceros is ${state.phase === "idle" ? "starting" : "shutting down"}`, []);
+    return;
+  }
+  const plan = planReload({ admin: state.admin, pools: state.pools.map((pool) => pool.config) }, event.config);
+  if (!plan.ok) {
+    out.push({ type: "metric", metric: "configReload", result: "failed" });
+    for (const problem of plan.problems) log(out, "error", "Config reload refused", { problem });
+    reply(out, event.requestId, false, `config not reloaded, nothing changed: ${plan.problems.join("; ")}`, plan.problems);
+    return;
+  }
+  for (const change of plan.pools) {
+    const pool = state.pools[change.pool] as PoolState;
+    pool.config = change.config;
+    if (change.replicas !== null) setReplicas(pool, change.replicas, nowMs, out);
+    else while (pool.workers.length < pool.replicas + pool.config.maxSurge) pool.workers.push(newWorkerSlot(pool.config, pool.workers.length));
+    if (change.replace.length === 0) continue;
+    for (const worker of pool.workers) {
+      if (isMember(worker) && worker.status === "running" && worker.plannedRestart === null && worker.replacedBy === null) worker.heldBack ??= { cause: "reload", sinceMs: nowMs };
+    }
+  }
+  out.push({ type: "metric", metric: "configReload", result: "success" });
+  log(out, "info", "Config reloaded", { plan: plan.lines });
+  reply(out, event.requestId, true, "config reloaded", plan.lines);
 }
 
 /** ctl restart: the pool's running members (or one) get a planned restart each, oldest request first, bounded by max_unavailable and max_surge. */

@@ -1,4 +1,5 @@
 // The vocabulary between the pure core and the runtime: events in, commands out.
+import type { Config } from "../config/types.js";
 
 /** Which process an event or command is about: a worker of a pool, in one of its incarnations. */
 export interface WorkerRef {
@@ -73,7 +74,9 @@ export type SupervisorEvent =
   /** An operator's request (ctl, SIGTTIN/SIGTTOU); answered by one reply command with the same requestId. */
   | { type: "scale"; requestId: number; pool: number; replicas: number }
   /** Replace the pool's running workers (worker null), or one, rolling and with surge. */
-  | { type: "restartRequested"; requestId: number; pool: number; worker: number | null };
+  | { type: "restartRequested"; requestId: number; pool: number; worker: number | null }
+  /** A new config (already validated) to apply: SIGHUP or ctl reload. */
+  | { type: "reload"; requestId: number; config: Config };
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -84,6 +87,7 @@ export type MetricEvent =
   | { metric: "healthCheck"; pool: string; result: CheckResult }
   /** A surge replacement exited, failed to start or was not ready within ready_timeout: the old worker keeps serving. */
   | { metric: "plannedRestartFailed"; pool: string; cause: PlannedCause }
+  | { metric: "configReload"; result: "success" | "failed" }
   | { metric: "sigtermReceived" };
 
 export type Command =

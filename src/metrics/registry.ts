@@ -41,6 +41,7 @@ export class Metrics {
   private readonly limitEvents: Counter<"pool" | "limit_event">;
   private readonly healthChecks: Counter<"pool" | "result">;
   private readonly plannedRestartFailures: Counter<"pool" | "cause">;
+  private readonly configReloads: Counter<"result">;
   private readonly failedToParseLogJson: Counter;
   private readonly sigtermReceived: Gauge;
   private readonly proxyMode: Gauge;
@@ -61,6 +62,9 @@ export class Metrics {
       labelNames: ["pool", "cause"],
       registers,
     });
+    this.configReloads = new Counter({ name: "monoceros_config_reloads_total", help: "Config reloads (SIGHUP, monoceros ctl reload) by result: success, or failed (invalid, or a change that needs a restart; nothing changed)", labelNames: ["result"], registers });
+    this.configReloads.inc({ result: "success" }, 0);
+    this.configReloads.inc({ result: "failed" }, 0);
     this.healthChecks = new Counter({ name: "monoceros_workerpool_health_checks_total", help: "Number of worker health checks by result (ok, fail, timeout); failures before a worker's first pass and in start_period are not counted", labelNames: ["pool", "result"], registers });
     this.failedToParseLogJson = new Counter({ name: "monoceros_workerpool_failed_to_parse_log_json_total", help: "Number of times we have failed to parse the log line as JSON, even tho it is valid JSON", registers });
     this.sigtermReceived = new Gauge({ name: "monoceros_supervisor_sigterm_received", help: "Supervisor current state, it becomes 1 when the supervisor receives a SIGTERM", registers });
@@ -127,6 +131,9 @@ export class Metrics {
         return;
       case "plannedRestartFailed":
         this.plannedRestartFailures.inc({ pool: event.pool, cause: event.cause });
+        return;
+      case "configReload":
+        this.configReloads.inc({ result: event.result });
         return;
       case "sigtermReceived":
         this.sigtermReceived.set(1);

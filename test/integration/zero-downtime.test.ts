@@ -2,6 +2,7 @@
 // sockets, scaling and rolling restarts through `monoceros ctl`, under continuous load on
 // 127.0.0.1 (new connections and keep-alive). Asserts no failed request, and how ids move.
 import { execFile } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { findExecutable } from "../../src/backends/os/executable.js";
@@ -153,6 +154,34 @@ supervisor:
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("no pool named nope");
   }, 60_000);
+
+  it("SIGHUP reloads the config: changed args replace every worker under load (0 failed); an invalid config or a fixed key changes nothing and is counted", async () => {
+    const port = randomPort();
+    const m = track(startMonoceros(listenPool(port, "")));
+    const configPath = m.child.spawnargs[m.child.spawnargs.indexOf("-c") + 1] as string;
+    await running(m, 3);
+    await untilAnswering(port);
+    const load = startLoad(port, { newConnectionClients: 3, keepAliveClients: 3 });
+    await untilFlowing(load);
+    // args change (a worker-visible flag) and max_restarts (updated in place).
+    writeFileSync(configPath, readFileSync(configPath, "utf8").replace('args: [--listen-fd, "3", --log-count, "0"]', 'args: [--listen-fd, "3", --log-count, "0", --log-fixed, reloaded]').replace("max_restarts: -1", "max_restarts: 100"));
+    m.child.kill("SIGHUP");
+    const reloaded = await m.waitFor("the reload", () => m.records().find((r) => r.msg === "Config reloaded"), 20_000);
+    expect(reloaded.plan).toEqual(["pool web: replace every worker (args changed), rolling", "pool web: max_restarts updated (no worker replaced for them)"]);
+    await m.waitFor("three replacements", () => m.records().filter((r) => r.msg === "Restarting worker: its pool's config changed (reload)").length >= 3 && m.records().filter((r) => r.msg === "Planned restart done").length >= 3, 30_000);
+    expectNoFailures(await load.stop());
+    // An invalid config: nothing changes, each problem logged, counted; so is a change only a restart can make.
+    writeFileSync(configPath, readFileSync(configPath, "utf8").replace("replicas: 3", "replicas: 0"));
+    const refused = await ctl(m, ["reload"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("config not reloaded, nothing changed: supervisor.workers[0].replicas: must be a positive integer");
+    writeFileSync(configPath, readFileSync(configPath, "utf8").replace("replicas: 0", "replicas: 3").replace(`127.0.0.1:${port}`, `127.0.0.1:${port + 1}`));
+    const fixed = await ctl(m, ["reload"]);
+    expect(fixed.stderr).toContain("supervisor.workers[0].listen changed: it is set up at start");
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort(m)}/metrics`)).text();
+    expect(metrics).toMatch(/^monoceros_config_reloads_total\{result="success"\} 1$/m);
+    expect(metrics).toMatch(/^monoceros_config_reloads_total\{result="failed"\} 2$/m);
+  }, 90_000);
 
   it("ctl without a running Monoceros exits 3 with a clear message", async () => {
     const result = await new Promise<{ code: number; stderr: string }>((resolve) => {
