@@ -11,6 +11,7 @@
 // - Fault-free runs: once every member of a pool was ready, all replicas stay ready during planned
 //   work (a worker leaves only once its replacement is ready), until the pool is scaled again.
 // - Every operator request gets exactly one reply; a reload that is refused changes nothing.
+// - A worker asked to leave (scaled down, a replacement given up on) is never left running.
 import type { Config } from "../src/config/types.js";
 import { isMember, PROXY_INDEX, type SupervisorState } from "../src/domain/state.js";
 import { inRotation } from "../src/domain/supervisor.js";
@@ -93,6 +94,15 @@ export class SurgeMonitor {
     if ((event.type === "exited" || event.type === "spawnFailed") && event.ref.worker !== PROXY_INDEX) this.live.delete(`${event.ref.pool}/${event.ref.worker}`);
     // Given up on after SIGKILL (a process stuck for killWaitMs): the core no longer counts it, nor does this.
     if (event.type === "timer" && event.timer.kind === "abandon" && event.timer.ref.worker !== PROXY_INDEX) this.live.delete(`${event.timer.ref.pool}/${event.timer.ref.worker}`);
+    // A failing check or memory at twice the limit cannot wait for the replacement: that old worker
+    // stops at once (logged so), and is no longer held to its replacement's readiness.
+    for (const command of commands) {
+      if (command.type !== "log" || !command.msg.includes("cannot wait for its replacement")) continue;
+      this.state.pools.forEach((pool, poolIndex) => {
+        const old = pool.workers.find((worker) => worker.id === command.fields.worker_id);
+        if (old !== undefined) this.replacements.delete(`${poolIndex}/${old.index}#${old.generation}`);
+      });
+    }
     for (const command of commands) {
       if (command.type === "proxyRotation") this.rotation[command.pool] = command.endpoints.map((endpoint) => (endpoint.inRotation ? "1" : "0")).join("");
       if (command.type === "spawn" && command.ref.worker !== PROXY_INDEX) {
@@ -125,6 +135,9 @@ export class SurgeMonitor {
     this.state.pools.forEach((pool, index) => {
       const config = this.config.pools[index];
       if (config === undefined) return;
+      // A worker asked to leave is stopped (status stopping) in the same step it runs: never left running.
+      const stranded = pool.workers.find((worker) => worker.status === "running" && worker.retiring);
+      if (stranded !== undefined) this.fail("a worker asked to leave the pool is stopped, not left running", `${stranded.id} is running and retiring (${stranded.stopReason ?? "no stop reason"})`, nowMs);
       const liveCount = pool.workers.filter((worker) => this.live.has(`${index}/${worker.index}`)).length;
       if (liveCount > pool.workers.length) this.fail("a pool's live processes never exceed its slots", `${config.name}: ${liveCount} live, ${pool.workers.length} slots`, nowMs);
       // Scaled (ctl, signals) or reloaded: the most replicas the pool was ever asked for, and readiness settles anew.

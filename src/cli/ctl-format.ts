@@ -12,7 +12,9 @@ type Row = Record<(typeof COLUMNS)[number], string>;
 
 const fieldsOf = (value: unknown): Fields | null => (typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Fields) : null);
 const numberOf = (value: unknown): number | null => (typeof value === "number" && Number.isFinite(value) ? value : null);
-const text = (value: unknown): string => (typeof value === "string" ? value : typeof value === "number" ? String(value) : value === null ? "-" : "?");
+// Control characters are shown as "?": a cell must not move the cursor or restyle the terminal.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const text = (value: unknown): string => (typeof value === "string" ? value.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?") : typeof value === "number" ? String(value) : value === null ? "-" : "?");
 
 /** 45s, 12m, 3h, 2d: the largest whole unit, as `pm2 ls` shows uptime. */
 export function humanDuration(seconds: number): string {

@@ -1,7 +1,7 @@
 // The `ctl` side of the control socket: find the socket, send one request, read the answer lines.
 // Failing to reach Monoceros is told apart from Monoceros answering with an error: the first is
 // an outcome here, the second a line handed to onLine.
-import { readdir } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { parseResponseLine, requestLine, type ControlLine, type ControlRequest } from "./protocol.js";
@@ -107,6 +107,16 @@ export async function findControlSocket(env: NodeJS.ProcessEnv, uid: number, soc
   if (given !== undefined && given !== "") return { ok: true, path: given };
   const dir = controlSocketDir(env, uid);
   const notRunning = `Monoceros is not running: no control socket in ${dir} (pass --socket PATH)`;
+  // The default folder may be in the shared /tmp: only one of ours that nobody else may write to is
+  // trusted (another user could otherwise plant a socket that answers in Monoceros's name).
+  try {
+    const stats = await lstat(dir);
+    if (!stats.isDirectory() || stats.uid !== uid || (stats.mode & 0o022) !== 0) {
+      return { ok: false, error: `control socket folder ${dir} cannot be trusted (not a folder of uid ${uid} that only it can write to); pass --socket PATH`, ambiguous: false };
+    }
+  } catch {
+    // missing: reported below as "not running"
+  }
   let names: string[];
   try {
     names = await readdir(dir);

@@ -144,6 +144,14 @@ function startNextWorkers(state: SupervisorState, pool: PoolState, nowMs: number
 function spawn(pool: PoolState, worker: WorkerState, out: Out, isRestart: boolean = worker.generation > 0): void {
   const isProxy = worker.index === PROXY_INDEX;
   if (isRestart) out.push({ type: "metric", metric: "restart", pool: pool.config.name, workerType: isProxy ? "proxy" : "worker" });
+  if (worker.status === "vacant") {
+    // A new occupant of the slot: its budget, backoff and history start afresh.
+    worker.restarts = 0;
+    worker.restartTimesMs = [];
+    worker.quickExits = 0;
+    worker.plannedRestarts = 0;
+    worker.lastExit = null;
+  }
   if (!isProxy) {
     const launch = slotLaunch(pool.config, worker.index);
     worker.env = launch.env;
@@ -202,6 +210,13 @@ function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: n
     worker.status = "running";
     if (state.shutdownRequests >= FORCE_AFTER_REQUESTS) kill(pool, worker, nowMs, out);
     else requestStop(pool, worker, "shutdown", nowMs, out);
+    return;
+  }
+  if (worker.retiring && worker.stopReason !== null) {
+    // Asked to leave while it was being spawned (scaled down, or a replacement given up on): stopped now.
+    worker.status = "running";
+    log(out, "info", "Worker started while asked to stop; stopping it", { pool: pool.config.name, worker_id: worker.id, pid, reason: worker.stopReason });
+    requestStop(pool, worker, worker.stopReason, nowMs, out);
     return;
   }
   worker.status = "running";
@@ -494,9 +509,21 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
 function planRestart(state: SupervisorState, pool: PoolState, worker: WorkerState, cause: PlannedCause, fields: Record<string, unknown>, nowMs: number, out: Out, gated = cause !== "health"): void {
   if (state.phase !== "running" || worker.status !== "running" || worker.index === PROXY_INDEX) return;
   // Already on its way out, or a replacement that has not taken over yet (its surge timeout decides).
-  if (worker.retiring || worker.replacedBy !== null || worker.replacing !== null) return;
+  if (worker.retiring || worker.replacing !== null) return;
+  if (worker.replacedBy !== null) {
+    // Its replacement is starting already. An ungated restart (a failing check, memory at twice the
+    // limit) cannot wait for it: the worker stops now and the replacement takes its place. Another
+    // cause is remembered (held back), so it is not lost if that replacement fails.
+    if (!gated) {
+      replacementTakesOver(pool, worker, out, `${PLANNED_RESTART_MESSAGES[cause]}: it cannot wait for its replacement, which takes its place`, { pid: worker.pid, cause, ...fields });
+      stopOutOfRotation(pool, worker, cause, nowMs, out);
+    } else {
+      worker.heldBack ??= { cause, sinceMs: nowMs };
+    }
+    return;
+  }
   const surge = surgeFor(pool, worker, cause);
-  const vacant = surge ? lowestVacantSlot(pool) : null;
+  const vacant = surge ? freeSurgeSlot(pool) : null;
   const inFlight = othersInFlight(pool, worker);
   const blockedBy = !gated ? null : inFlight >= pool.config.maxUnavailable ? "max_unavailable" : surge && vacant === null ? "max_surge" : null;
   if (blockedBy !== null) {
@@ -537,6 +564,13 @@ const PLANNED_RESTART_MESSAGES: Record<PlannedCause, string> = {
 /** Whether this restart starts a replacement first: max_surge > 0, unless a surge of this worker failed and its memory or health cannot wait. */
 function surgeFor(pool: PoolState, worker: WorkerState, cause: PlannedCause): boolean {
   return pool.config.maxSurge > 0 && !(worker.surgeFailed && (cause === "memory" || cause === "health"));
+}
+
+/** A slot for one more replacement: at most max_surge start at once, even when scaling down left more slots free. */
+function freeSurgeSlot(pool: PoolState): WorkerState | null {
+  let replacements = 0;
+  for (const worker of pool.workers) if (worker.replacing !== null) replacements++;
+  return replacements >= pool.config.maxSurge ? null : lowestVacantSlot(pool);
 }
 
 function lowestVacantSlot(pool: PoolState): WorkerState | null {
@@ -608,7 +642,7 @@ function failSurge(pool: PoolState, replacement: WorkerState, why: string, nowMs
 }
 
 /** The old worker exited while its replacement was starting: the replacement is a member from now on. */
-function replacementTakesOver(pool: PoolState, old: WorkerState, out: Out): void {
+function replacementTakesOver(pool: PoolState, old: WorkerState, out: Out, msg = "Worker exited while its replacement was starting; the replacement takes its place", fields: Record<string, unknown> = {}): void {
   const replacement = old.replacedBy === null ? undefined : pool.workers[old.replacedBy];
   old.replacedBy = null;
   old.plannedRestart = null;
@@ -618,7 +652,7 @@ function replacementTakesOver(pool: PoolState, old: WorkerState, out: Out): void
   const ref = refOf(pool, replacement);
   cancelTimer(out, { kind: "surgeTimeout", ref });
   cancelTimer(out, { kind: "settled", ref });
-  log(out, "warn", "Worker exited while its replacement was starting; the replacement takes its place", { pool: pool.config.name, worker_id: old.id, replacement: replacement.id });
+  log(out, "warn", msg, { pool: pool.config.name, worker_id: old.id, replacement: replacement.id, ...fields });
 }
 
 /** The worker leaves the pool: stopped (drained first), and its slot becomes vacant once it has exited. */
@@ -701,10 +735,11 @@ function startHeldBackRestarts(state: SupervisorState, nowMs: number, out: Out):
     for (;;) {
       let oldest: WorkerState | null = null;
       for (const worker of pool.workers) {
-        if (worker.heldBack !== null && worker.status === "running" && (oldest === null || worker.heldBack.sinceMs < (oldest.heldBack?.sinceMs ?? 0))) oldest = worker;
+        // A worker whose replacement is starting waits for it (its held-back cause stays for a failure).
+        if (worker.heldBack !== null && worker.status === "running" && worker.replacedBy === null && (oldest === null || worker.heldBack.sinceMs < (oldest.heldBack?.sinceMs ?? 0))) oldest = worker;
       }
       if (oldest === null || oldest.heldBack === null || othersInFlight(pool, oldest) >= pool.config.maxUnavailable) break;
-      if (surgeFor(pool, oldest, oldest.heldBack.cause) && lowestVacantSlot(pool) === null) break;
+      if (surgeFor(pool, oldest, oldest.heldBack.cause) && freeSurgeSlot(pool) === null) break;
       planRestart(state, pool, oldest, oldest.heldBack.cause, {}, nowMs, out);
     }
   }

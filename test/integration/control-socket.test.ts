@@ -376,16 +376,19 @@ describe("control socket paths", () => {
   it("ctl finds the only live socket in the folder, and lists them when there are several", async () => {
     const runtime = tempFolder();
     const env = { XDG_RUNTIME_DIR: runtime };
-    const dir = join(runtime, "monoceros-7");
-    expect(await findControlSocket(env, 7)).toEqual({ ok: false, error: `Monoceros is not running: no control socket in ${dir} (pass --socket PATH)`, ambiguous: false });
+    // Default names are <pid>.sock, and only those of live pids are tried: our own pid and our parent's.
+    const uid = process.getuid?.() ?? 0;
+    const dir = join(runtime, `monoceros-${uid}`);
+    expect(await findControlSocket(env, uid)).toEqual({ ok: false, error: `Monoceros is not running: no control socket in ${dir} (pass --socket PATH)`, ambiguous: false });
     ensureControlDir(dir);
     await staleSocket(join(dir, "1.sock"));
-    expect(await findControlSocket(env, 7)).toMatchObject({ ok: false, ambiguous: false });
-    const { path } = await start(new FakeHandler(), join(dir, "2.sock"));
-    expect(await findControlSocket(env, 7)).toEqual({ ok: true, path });
-    const second = await start(new FakeHandler(), join(dir, "3.sock"));
-    expect(await findControlSocket(env, 7)).toEqual({ ok: false, error: `several Monoceros are running: ${path}, ${second.path} (pass --socket PATH)`, ambiguous: true });
-    expect(await findControlSocket({ ...env, MONOCEROS_CONTROL_SOCKET: "/x.sock" }, 7)).toEqual({ ok: true, path: "/x.sock" });
+    expect(await findControlSocket(env, uid)).toMatchObject({ ok: false, ambiguous: false });
+    const [first, next] = [process.pid, process.ppid].sort();
+    const { path } = await start(new FakeHandler(), join(dir, `${first}.sock`));
+    expect(await findControlSocket(env, uid)).toEqual({ ok: true, path });
+    const second = await start(new FakeHandler(), join(dir, `${next}.sock`));
+    expect(await findControlSocket(env, uid)).toEqual({ ok: false, error: `several Monoceros are running: ${path}, ${second.path} (pass --socket PATH)`, ambiguous: true });
+    expect(await findControlSocket({ ...env, MONOCEROS_CONTROL_SOCKET: "/x.sock" }, uid)).toEqual({ ok: true, path: "/x.sock" });
     expect(await findControlSocket(env, 7, "/y.sock")).toEqual({ ok: true, path: "/y.sock" });
   });
 });

@@ -8,6 +8,7 @@
 // milliseconds a stopping worker takes to exit.
 import { connect, createServer, type Socket } from "node:net";
 import type { ListenAddress } from "../../config/types.js";
+import { handedOverSocketClosed } from "./listen-sockets.js";
 
 /** How long a lane accepts before it is closed. */
 export const LANE_DRAIN_MS = 50;
@@ -33,6 +34,7 @@ export function drainLane(fd: number, address: ListenAddress, onProblem: (messag
       // close() closes the listening descriptor at once (its callback would wait for the accepted
       // connections to end): from here on the port's other lanes get every connection.
       server.close();
+      handedOverSocketClosed(fd);
       for (const socket of accepted) forward(socket, address);
     }), LANE_DRAIN_MS).unref();
   });

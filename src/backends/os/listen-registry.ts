@@ -59,7 +59,7 @@ export class ListenRegistry {
     const { config } = entry;
     let fds = config.reusePort ? entry.lanes.get(lane) : entry.shared;
     if (fds === undefined || fds === null) {
-      fds = openListenSockets(config.listen.map((address) => ({ address, reusePort: config.reusePort, backlog: LIMITS.listenBacklog })));
+      fds = withErrorCode(() => openListenSockets(config.listen.map((address) => ({ address, reusePort: config.reusePort, backlog: LIMITS.listenBacklog }))));
       if (config.reusePort) entry.lanes.set(lane, fds);
       else entry.shared = fds;
     }
@@ -82,5 +82,23 @@ export class ListenRegistry {
       entry.lanes.clear();
       entry.shared = null;
     }
+  }
+}
+
+/**
+ * A new lane's sockets are opened as its worker is spawned: a failure becomes that spawn's failure,
+ * with the errno the core decides on (EMFILE, ENFILE, ENOMEM are the machine's and never charged to
+ * max_restarts). The native addon and the helper report errors as text, so the errno is read from it.
+ */
+function withErrorCode<T>(open: () => T): T {
+  try {
+    return open();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const code = /too many open files|EMFILE/i.test(message) ? "EMFILE"
+      : /file table overflow|ENFILE/i.test(message) ? "ENFILE"
+        : /cannot allocate memory|no buffer space|ENOMEM|ENOBUFS/i.test(message) ? "ENOMEM"
+          : /resource temporarily unavailable|EAGAIN/i.test(message) ? "EAGAIN" : "ELISTEN";
+    throw Object.assign(new Error(message), { code });
   }
 }

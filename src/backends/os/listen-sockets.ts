@@ -62,6 +62,8 @@ const FD_NAME = /^[\x20-\x39\x3b-\x7e]+$/;
 
 /** Descriptors opened here and not closed yet; every one is inherited by every child (see the top). */
 const heldFds = new Set<number>();
+/** Handed over to a draining server (lane-drain.ts), not closed yet: still covered in every spawn. */
+const drainingFds = new Set<number>();
 
 /**
  * The child's script. "probe" ADDRESSES_JSON: a plain listen (never SO_REUSEPORT) on each address,
@@ -232,7 +234,14 @@ export function closeListenSocket(fd: number): void {
  */
 export function handOverListenSocket(fd: number): number {
   if (!heldFds.delete(fd)) throw new Error(`fd ${fd} is not a listening socket opened by Monoceros`);
+  // Still open, and not close-on-exec, until the server that took it has closed it: covered meanwhile.
+  drainingFds.add(fd);
   return fd;
+}
+
+/** The server that took a handed-over socket has closed it: its number may be reused by anything now. */
+export function handedOverSocketClosed(fd: number): void {
+  drainingFds.delete(fd);
 }
 
 function closeQuietly(fd: number): void {
@@ -255,7 +264,7 @@ let devNullFd: number | null = null;
  */
 export function coverHeldListenSockets(stdio: readonly ("ignore" | "pipe" | number)[]): ("ignore" | "pipe" | number)[] {
   const covered = [...stdio];
-  for (const fd of [...heldFds].sort((a, b) => a - b)) {
+  for (const fd of [...heldFds, ...drainingFds].sort((a, b) => a - b)) {
     // Beyond the limit the copy stays: held sockets are opened at start-up and get low numbers.
     if (fd < covered.length || fd > COVERED_FD_MAX) continue;
     devNullFd ??= openSync("/dev/null", "r"); // O_CLOEXEC, as every descriptor Node opens

@@ -97,6 +97,63 @@ describe("surge replacement", () => {
   });
 });
 
+describe("surge under review (faults found by review)", () => {
+  it("a worker scaled away while it is being spawned is stopped as soon as it has a pid", () => {
+    const h = harness([pool({ replicas: 2, maxSurge: 1, restartPolicy: policy })]);
+    h.runUntil(100);
+    h.runtime.dispatch({ type: "scale", requestId: 1, pool: 0, replicas: 3 });
+    h.runtime.dispatch({ type: "scale", requestId: 2, pool: 0, replicas: 2 });
+    h.runUntil(200);
+    expect(h.signals().map((s) => s.workerId)).toEqual(["web-2"]);
+    expect(h.runtime.state.pools[0]?.workers.map((w) => w.status)).toEqual(["running", "running", "vacant", "vacant"]);
+  });
+
+  it("memory at twice the limit does not wait for the worker's own replacement: it stops now and the replacement takes its place", () => {
+    const h = harness([pool({ replicas: 1, maxSurge: 1, readyTimeoutMs: 60_000, restartPolicy: policy, limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 50 * 1024 * 1024 } })], (_request, index) =>
+      index === 0 ? { ...runsForever, rssBytes: 60 * 1024 * 1024, rssGrowthBytesPerSecond: 20 * 1024 * 1024 } : { ...runsForever, readyAfterMs: Infinity });
+    h.runUntil(10_000);
+    // First restart at 3 s (3 samples over): a surge whose replacement never gets ready; at 2× the
+    // limit the worker is stopped without waiting for ready_timeout.
+    const sigterm = h.signals("SIGTERM")[0];
+    expect(sigterm?.workerId).toBe("web-0");
+    expect(sigterm?.atMs).toBeLessThan(10_000);
+  });
+
+  it("a lifespan due while another restart's replacement starts is not lost when that replacement fails", () => {
+    const h = harness([pool({ replicas: 1, maxSurge: 1, restartPolicy: policy, readyTimeoutMs: 5_000, limits: lifespan(10_000) })], (request, index) =>
+      index === 1 ? { ...runsForever, exitAfterMs: 2_000, exitCode: 1 } : runsForever);
+    h.runUntil(9_000);
+    h.runtime.dispatch({ type: "restartRequested", requestId: 1, pool: 0, worker: 0 });
+    h.runUntil(30_000);
+    // The manual replacement (web-1) crashes at 11 s; the lifespan (due at 10 s) is then carried out.
+    expect(h.signals("SIGTERM").map((s) => s.workerId)).toContain("web-0");
+  });
+
+  it("at most max_surge replacements start at once, even when scaling down left more slots free", () => {
+    const h = harness([pool({ replicas: 4, maxSurge: 1, maxUnavailable: 2, restartPolicy: policy })]);
+    h.runUntil(100);
+    h.runtime.dispatch({ type: "scale", requestId: 1, pool: 0, replicas: 2 });
+    h.runUntil(200);
+    h.runtime.dispatch({ type: "restartRequested", requestId: 2, pool: 0, worker: null });
+    h.runUntil(201);
+    expect(h.runtime.state.pools[0]?.workers.filter((w) => w.replacing !== null)).toHaveLength(1);
+  });
+
+  it("a new occupant of a slot starts with a fresh restart budget and history", () => {
+    const h = harness([pool({ replicas: 1, maxSurge: 1, maxRestarts: 5, restartPolicy: policy, limits: lifespan(5_000) })], (_request, index) =>
+      index === 0 ? { ...runsForever, exitAfterMs: 1_000, exitCode: 1 } : runsForever);
+    h.runUntil(5_100);
+    // web-0 crashed once (restarts 1), then its lifespan moved it to web-1: slot 0 is free.
+    expect(h.runtime.state.pools[0]?.workers[0]?.restarts).toBe(1);
+    h.runUntil(11_000);
+    // web-1's lifespan moves it back to slot 0: a new occupant, with nothing of the old one's history.
+    const slot0 = h.runtime.state.pools[0]?.workers[0];
+    expect(slot0?.status).toBe("running");
+    expect(slot0?.restarts).toBe(0);
+    expect(slot0?.lastExit).toBeNull();
+  });
+});
+
 describe("scaling and rolling restarts", () => {
   it("scales up into new slots and down by retiring the highest ids, answering with the plan", () => {
     const h = harness([pool({ replicas: 2, maxSurge: 1, restartPolicy: policy })]);
