@@ -9,6 +9,7 @@ import { buildHealthWorker, healthSection, runHealthBench, type HealthReport } f
 import { describeRun, orphanSection, runOrphanProbe } from "./orphans.js";
 import { benchLoadBalancing, benchProxyOverhead, haproxyAvailable } from "./proxy.js";
 import { benchSimulator } from "./sim.js";
+import { runZeroDowntimeBench, zeroDowntimeSection } from "./zero-downtime.js";
 import { benchIdle, benchLogs, benchMetrics, benchNodeSpawnFloor, benchRestartGap, benchStartAndStop, buildWorkers, RESTART_GAP_POLICY, stats, type Stats } from "./supervisor.js";
 
 function machine(): string {
@@ -99,6 +100,10 @@ if (haproxyAvailable()) {
   console.log("bench: skipping the proxy benchmarks: haproxy is not installed (apt-get install haproxy)");
 }
 
+// Failed requests under load while workers are restarted, reloaded, scaled and killed; gunicorn beside.
+phase("zero downtime under load (about 4 minutes)…");
+const zeroDowntime = await runZeroDowntimeBench({ onPhase: (what) => phase(what) });
+
 // Last: every run SIGKILLs a Monoceros in the middle of constant restarts.
 const ORPHAN_RUNS = 20;
 phase(`orphans: ${ORPHAN_RUNS} SIGKILLs of Monoceros during constant restarts…`);
@@ -108,7 +113,7 @@ const orphans = await runOrphanProbe({ runs: ORPHAN_RUNS, seed: orphanSeed, onRu
 const comparison = comparisonRows(comparisonInput());
 const durationSeconds = Math.round((Date.now() - startedAt.getTime()) / 1000);
 const results = {
-  date: startedAt.toISOString(), durationSeconds, machine: machine(), simulator: sim, supervisor, health, proxy, orphans,
+  date: startedAt.toISOString(), durationSeconds, machine: machine(), simulator: sim, supervisor, health, proxy, zeroDowntime, orphans,
   anchors: Object.fromEntries([...anchorRuns].map(([name, runs]) => [name, { version: anchors.find((a) => a.name === name)?.version, ...runs }])),
   filesAndSigkill: Object.fromEntries(fileRuns),
   // Per scenario: each system's median, and Monoceros's figure divided by the floor's and each anchor's.
@@ -181,6 +186,9 @@ ${health === null ? "Skipped: no C compiler to build the benchmark workers.\n" :
 ## Proxy mode (HAProxy)
 
 ${proxySection()}
+## Zero downtime under load
+
+${zeroDowntimeSection(zeroDowntime, results.machine)}
 ## Orphans after a SIGKILL during constant restarts
 
 ${orphanSection(orphans)}

@@ -96,7 +96,7 @@ export class InvariantMonitor {
     this.checks = new CheckModel(config, this.model, backend, {
       fail,
       count: options.count,
-      ready: (slot) => this.planned.ready(slot),
+      ready: (slot, nowMs) => this.planned.ready(slot, nowMs),
       healthFailed: (slot) => this.planned.healthFailedNow(slot),
       memoryOver: (slot, nowMs, urgent) => this.planned.memoryOver(slot, nowMs, urgent),
       memoryUnder: (slot) => this.planned.memoryUnder(slot),

@@ -17,6 +17,7 @@
 //   charged to max_restarts (slot-model.ts restarts it at once, uncharged).
 // The core's starts are seen in its commands: a SIGTERM to a running worker outside shutdown, or
 // the timer of a SIGTERM after the rotation grace.
+import { checkConfigOf } from "../src/domain/checks.js";
 import type { Config } from "../src/config/types.js";
 import type { Command, PlannedCause, SupervisorEvent } from "../src/domain/types.js";
 import type { Behaviour } from "./coverage.js";
@@ -55,6 +56,18 @@ export class PlannedRestarts {
 
   /** The lifespan timer: within [lifespan, lifespan × (1 + jitter_ratio)] of the start, its restart is due. */
   onEvent(event: SupervisorEvent, nowMs: number): void {
+    if (event.type === "timer" && event.timer.kind === "settled") {
+      // The core's own timer for it; that it comes on time is checked in afterInstant.
+      const slot = this.model.current(event.timer.ref);
+      if (slot !== null && slot.plannedDoneAtMs !== null && nowMs >= slot.plannedDoneAtMs) {
+        slot.plannedDoneAtMs = null;
+        // Not one asked to stop meanwhile (a lifespan shorter than min_uptime): that is a new planned restart.
+        if (slot.planned !== null && slot.phase === "running" && slot.stopping === null) {
+          slot.planned = null;
+          this.hooks.count("plannedRestartDone");
+        }
+      }
+    }
     if (event.type !== "timer" || event.timer.kind !== "lifespan") return;
     const slot = this.model.current(event.timer.ref);
     if (slot === null || !this.startable(slot)) return;
@@ -78,6 +91,7 @@ export class PlannedRestarts {
 
   /** The slot's incarnation ended unplanned outside shutdown: a planned restart in flight (its replacement was not ready) is over. */
   replacementEnded(slot: Slot, spawnFailed: boolean): void {
+    slot.plannedDoneAtMs = null;
     if (slot.planned === null) return;
     slot.planned = null;
     this.hooks.count(spawnFailed ? "plannedRestartEndedBySpawnFailure" : "plannedRestartEndedByExit");
@@ -97,8 +111,13 @@ export class PlannedRestarts {
   }
 
   /** The slot's incarnation became ready: the planned restart in flight for it is done. */
-  ready(slot: Slot): void {
+  ready(slot: Slot, nowMs: number): void {
     if (slot.planned === null) return;
+    // Without any check (supervisor mode) "ready" means it has run min_uptime.
+    if (checkConfigOf(slot.pool) === null && slot.pool.restartPolicy.minUptimeMs > 0) {
+      slot.plannedDoneAtMs = nowMs + slot.pool.restartPolicy.minUptimeMs;
+      return;
+    }
     slot.planned = null;
     this.hooks.count("plannedRestartDone");
   }
@@ -242,6 +261,9 @@ export class PlannedRestarts {
     if (this.model.shuttingDown) return;
     for (const slot of this.model.slots) {
       if (slot.worker === PROXY_WORKER || slot.phase !== "running") continue;
+      if (slot.plannedDoneAtMs !== null && slot.stopping === null && deadlines.missed(slot.plannedDoneAtMs)) {
+        this.hooks.fail("without a check, an in-place planned restart is done once the next incarnation has run min_uptime", `${slot.id}'s planned restart still in flight ${deadlines.by(slot.plannedDoneAtMs)}`, nowMs, slot.id);
+      }
       if (slot.graceSigtermAtMs !== null && slot.sigtermAtMs === null && deadlines.missed(slot.graceSigtermAtMs)) {
         this.hooks.fail("a planned restart's SIGTERM comes rotation grace after the worker left the rotation", `${slot.id} left the rotation at ${slot.graceSigtermAtMs - SPEC.rotationGraceMs} ms and got no SIGTERM ${deadlines.by(slot.graceSigtermAtMs)}`, nowMs, slot.id);
       }

@@ -65,6 +65,8 @@ export interface Slot {
    * ends unplanned (a crash, a failed spawn) before it was ready, or shutdown begins.
    */
   planned: { cause: PlannedCause; sinceMs: number; causes: PlannedCause[] } | null;
+  /** Without any check, an in-place planned restart is done once its next incarnation has run min_uptime: at this time. */
+  plannedDoneAtMs: number | null;
   /** When this incarnation's lifespan was reached (its lifespan restart decided); null before. */
   lifespanAtMs: number | null;
   /** A planned restart of a worker in the rotation: its SIGTERM is due rotation grace after it left; null otherwise. */
@@ -385,7 +387,7 @@ export class SlotModel {
     const slot: Slot = {
       poolIndex, worker, id, pool, generation: 0, phase: "pending", pid: null, spawnedAtMs: null, stopping: null, sigtermAtMs: null, sigkillAtMs: null,
       endAtMs: null, groupDone: true, outputDone: true, releasedAtMs: null, restartAtMs: null, quickExits: 0, chargedAtMs: [], firstSpawnAtMs: null, spawns: 0,
-      checks: newIncarnationChecks(), due: new Map(), planned: null, lifespanAtMs: null, graceSigtermAtMs: null,
+      checks: newIncarnationChecks(), due: new Map(), planned: null, plannedDoneAtMs: null, lifespanAtMs: null, graceSigtermAtMs: null,
     };
     this.slots.push(slot);
     (this.byPool[poolIndex] ??= [])[worker + 1] = slot;

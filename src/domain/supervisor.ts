@@ -228,8 +228,8 @@ function onSpawned(state: SupervisorState, ref: WorkerRef, pid: number, nowMs: n
     const jitterMs = Math.floor(random.value * jitterRatio * lifespanMs);
     setTimer(out, nowMs + lifespanMs + jitterMs, { kind: "lifespan", ref });
   }
-  if (worker.replacing !== null && checkConfigOf(pool.config) === null) {
-    // Without any check a replacement counts as ready once it has run min_uptime.
+  if ((worker.replacing !== null || worker.plannedRestart !== null) && checkConfigOf(pool.config) === null) {
+    // Without any check a replacement (surge, or the next incarnation of an in-place restart) counts as ready once it has run min_uptime.
     setTimer(out, nowMs + pool.config.restartPolicy.minUptimeMs, { kind: "settled", ref });
   }
   const check = checkConfigOf(pool.config);
@@ -289,6 +289,7 @@ function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, grou
   worker.outputClosed = outputClosed;
   cancelTimer(out, { kind: "lifespan", ref });
   cancelTimer(out, { kind: "sigterm", ref });
+  cancelTimer(out, { kind: "settled", ref });
   log(out, "info", worker.index === PROXY_INDEX ? "Proxy exited" : "Worker exited", {
     pool: pool.config.name, worker_id: worker.id, rc: exit.code, signal: exit.signal, restarts: worker.restarts, ran_for_ms: Math.round(ranForMs),
     ...(groupEmpty ? {} : { leftovers: true }),
@@ -440,7 +441,9 @@ function onTimer(state: SupervisorState, timer: TimerPayload, nowMs: number, out
       return;
     case "settled": {
       const found = lookup(state, timer.ref);
-      if (found !== null) completeSurgeIfReady(found.pool, found.worker, nowMs, out);
+      if (found === null || found.worker.status !== "running") return;
+      finishPlannedRestart(found.pool, found.worker, nowMs, out);
+      completeSurgeIfReady(found.pool, found.worker, nowMs, out);
       return;
     }
     case "surgeTimeout": {
@@ -885,11 +888,20 @@ function markReady(pool: PoolState, worker: WorkerState, nowMs: number, out: Out
   worker.ready = true;
   if (config !== null) log(out, "info", worker.check.wasReady ? "Worker passes its health check again" : "Worker is ready", { pool: pool.config.name, worker_id: worker.id });
   worker.check.wasReady = true;
-  if (worker.plannedRestart !== null) {
-    log(out, "info", "Planned restart done", { pool: pool.config.name, worker_id: worker.id, cause: worker.plannedRestart.cause, took_ms: nowMs - worker.plannedRestart.sinceMs });
-    worker.plannedRestart = null;
-  }
+  finishPlannedRestart(pool, worker, nowMs, out);
   completeSurgeIfReady(pool, worker, nowMs, out);
+}
+
+/**
+ * An in-place planned restart is done once the next incarnation is ready: with a check, its first
+ * pass; without any (supervisor mode), once it has run min_uptime (the "settled" timer), so that
+ * max_unavailable paces a rolling restart instead of letting every worker stop at once.
+ */
+function finishPlannedRestart(pool: PoolState, worker: WorkerState, nowMs: number, out: Out): void {
+  if (worker.plannedRestart === null || worker.status !== "running" || !worker.ready) return;
+  if (checkConfigOf(pool.config) === null && (worker.startedAtMs === null || nowMs - worker.startedAtMs < pool.config.restartPolicy.minUptimeMs)) return;
+  log(out, "info", "Planned restart done", { pool: pool.config.name, worker_id: worker.id, cause: worker.plannedRestart.cause, took_ms: nowMs - worker.plannedRestart.sinceMs });
+  worker.plannedRestart = null;
 }
 
 /** A check is due, or the one in flight had no result by its deadline. */

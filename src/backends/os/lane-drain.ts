@@ -18,24 +18,41 @@ const FORWARDED_MAX = 4_096;
 const FORWARD_IDLE_TIMEOUT_MS = 60_000;
 
 const forwarded = new Set<Socket>();
+/**
+ * Lanes being drained now, and what they accepted. Forwarding waits until none is draining: a
+ * connection forwarded while another lane of the port drains could land in that lane's queue just
+ * after its last accept, and be reset when it closes (scaling 8 → 2 drains six at once).
+ */
+let draining = 0;
+const waiting: { socket: Socket; address: ListenAddress }[] = [];
 
 /** Takes over the lane's listening fd (Node closes it), then forwards what it accepted to the port's other lanes. */
 export function drainLane(fd: number, address: ListenAddress, onProblem: (message: string) => void): void {
-  const accepted: Socket[] = [];
+  draining++;
   const server = createServer({ pauseOnConnect: true }, (socket) => {
-    if (accepted.length + forwarded.size >= FORWARDED_MAX) socket.destroy();
-    else accepted.push(socket);
+    if (waiting.length + forwarded.size >= FORWARDED_MAX) socket.destroy();
+    else waiting.push({ socket, address });
   });
-  server.on("error", (error) => onProblem(`draining the listen socket ${address.text} before closing it: ${error.message}`));
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    server.close();
+    handedOverSocketClosed(fd);
+    draining--;
+    if (draining === 0) for (const { socket, address: to } of waiting.splice(0)) forward(socket, to);
+  };
+  server.on("error", (error) => {
+    onProblem(`draining the listen socket ${address.text} before closing it: ${error.message}`);
+    end();
+  });
   server.listen({ fd }, () => {
     // Closed in the check phase right after a poll phase (setImmediate from a timer): connections
     // that completed since that poll's accepts are the only ones reset, a window of microseconds.
     setTimeout(() => setImmediate(() => {
       // close() closes the listening descriptor at once (its callback would wait for the accepted
       // connections to end): from here on the port's other lanes get every connection.
-      server.close();
-      handedOverSocketClosed(fd);
-      for (const socket of accepted) forward(socket, address);
+      end();
     }), LANE_DRAIN_MS).unref();
   });
 }
@@ -67,4 +84,5 @@ function forward(client: Socket, address: ListenAddress): void {
 export function closeForwardedConnections(): void {
   for (const socket of forwarded) socket.destroy();
   forwarded.clear();
+  for (const { socket } of waiting.splice(0)) socket.destroy();
 }

@@ -193,6 +193,15 @@ describe("scaling and rolling restarts", () => {
     liveIdsNeverShared(h);
   });
 
+  it("with max_surge 0 and no check a rolling restart is paced by min_uptime: the next worker stops once the last one's replacement has run it", () => {
+    const h = harness([pool({ replicas: 3, maxSurge: 0, restartPolicy: policy })]);
+    h.runUntil(1_000);
+    h.runtime.dispatch({ type: "restartRequested", requestId: 1, pool: 0, worker: null });
+    h.runUntil(10_000);
+    // SIGTERM, exit 10 ms later, respawn, then min_uptime (500 ms) before the next one goes.
+    expect(h.signals().map((s) => [s.atMs, s.workerId])).toEqual([[1_000, "web-0"], [1_510, "web-1"], [2_020, "web-2"]]);
+  });
+
   it("refuses to restart a worker that is not a running member", () => {
     const h = harness([pool({ replicas: 1, maxSurge: 1, restartPolicy: policy })]);
     h.runUntil(100);
