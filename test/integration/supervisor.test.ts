@@ -65,8 +65,9 @@ describe("supervisor mode with real processes", () => {
   });
 
   it("recycles workers after lifespan plus jitter, gracefully, without ending on max_restarts", async () => {
-    // In place (max_surge 0): each lifespan stop is due by the lifespan alone; surge is tested in zero-downtime.test.ts.
-    const m = run(pool(`      replicas: 2\n      max_restarts: 0\n      max_surge: 0\n      limits: {lifespan: 1s, jitter_ratio: 0.5}\n      args: [--log-interval, 10s]\n`));
+    // In place (max_surge 0) and max_unavailable 2: each lifespan stop is due by the lifespan alone (with 1, a restart
+    // waits for the other's replacement to run min_uptime); surge is tested in zero-downtime.test.ts.
+    const m = run(pool(`      replicas: 2\n      max_restarts: 0\n      max_surge: 0\n      max_unavailable: 2\n      limits: {lifespan: 1s, jitter_ratio: 0.5}\n      args: [--log-interval, 10s]\n`));
     await m.waitFor("four lifespan stops", () => recordsWith(m, "Stopping worker because it reached its lifespan").length >= 4, 30_000);
     const starts = new Map<string, number>();
     for (const record of m.records()) {
