@@ -232,6 +232,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
 
   const backend = new OsBackend({
     channels: { stdout, stderr, records },
+    onWorkerOutput: (poolName, workerId, text) => ring.pushLines(text, poolName, workerId),
     listenSockets,
     onProblem: (message) => logger.warn(message),
     onLogCollision: () => metrics.logJsonCollision(),

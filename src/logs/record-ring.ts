@@ -33,7 +33,9 @@ const SUBSCRIBERS_MAX = 64;
 const DROPPED_KEYS_MAX = 4_096;
 
 interface Entry {
-  record: Record<string, unknown>;
+  /** The record; null for a worker's line kept as text, parsed only when someone reads it. */
+  record: Record<string, unknown> | null;
+  text: string | null;
   pool: string | null;
   workerId: string | null;
   /** Its size as JSON: what the byte bound counts (the objects themselves take a few times more). */
@@ -49,6 +51,21 @@ function describe(record: Record<string, unknown>): { pool: string | null; worke
   const workerId = typeof record.worker_id === "string" ? record.worker_id : null;
   const pool = typeof record.pool === "string" ? record.pool : workerId === null ? null : poolOfWorkerId(workerId);
   return { pool, workerId };
+}
+
+/** A kept line's record: parsed on first read (a line that is not a JSON object is shown as its text). */
+function recordOf(entry: Entry): Record<string, unknown> {
+  if (entry.record !== null) return entry.record;
+  let record: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(entry.text ?? "");
+    record = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : { worker_id: entry.workerId, line: entry.text };
+  } catch {
+    record = { worker_id: entry.workerId, line: entry.text };
+  }
+  entry.record = record;
+  entry.text = null;
+  return record;
 }
 
 function matches(entry: { pool: string | null; workerId: string | null }, filter: RecordFilter): boolean {
@@ -85,7 +102,26 @@ export class RecordRing implements LogSource {
       this.countDropped({ pool, workerId });
       return;
     }
-    const entry: Entry = { record, pool, workerId, bytes };
+    this.keep({ record, text: null, pool, workerId, bytes });
+  }
+
+  /**
+   * Keeps the lines a worker wrote, as Monoceros forwarded them (each a JSON object with worker_id,
+   * or a record carrying a plain line): text only, split and measured here, parsed only when read,
+   * so the log path pays a split and a small object per line, never a JSON round trip.
+   */
+  pushLines(text: string, pool: string, workerId: string): void {
+    let start = 0;
+    while (start < text.length) {
+      let end = text.indexOf("\n", start);
+      if (end < 0) end = text.length;
+      if (end > start) this.keep({ record: null, text: text.slice(start, end), pool, workerId, bytes: end - start });
+      start = end + 1;
+    }
+  }
+
+  private keep(entry: Entry): void {
+    const { bytes } = entry;
     if (bytes > this.bytesMax) {
       // It would push out everything else and still not fit; followers may still take it.
       this.countDropped(entry);
@@ -95,10 +131,11 @@ export class RecordRing implements LogSource {
       this.size++;
       this.bytes += bytes;
     }
+    if (this.subscribers.size === 0) return;
     for (const subscriber of [...this.subscribers]) {
       if (!matches(entry, subscriber.filter)) continue;
       try {
-        subscriber.onRecord(record);
+        subscriber.onRecord(recordOf(entry));
       } catch {
         // Logging must not fail because of one reader: a subscriber that throws is dropped.
         this.subscribers.delete(subscriber);
@@ -110,7 +147,7 @@ export class RecordRing implements LogSource {
     const records: Record<string, unknown>[] = [];
     for (let i = this.size - 1; i >= 0 && records.length < n; i--) {
       const entry = this.entries[(this.head + i) % this.recordsMax];
-      if (entry !== undefined && matches(entry, filter)) records.push(entry.record);
+      if (entry !== undefined && matches(entry, filter)) records.push(recordOf(entry));
     }
     records.reverse();
     return { records, dropped: Math.min(Math.max(0, n - records.length), this.droppedMatching(filter)) };

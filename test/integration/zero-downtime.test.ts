@@ -150,6 +150,13 @@ supervisor:
     expect(status.stdout).toMatch(/^web\s+web-0\s+\d+\s+running/m);
     const json = JSON.parse((await ctl(m, ["status", "--json"])).stdout) as { pools: { replicas: number }[] };
     expect(json.pools[0]?.replicas).toBe(2);
+    // ctl logs: a worker's own lines and Monoceros's records about it.
+    const logs = await ctl(m, ["logs", "-n", "50", "web/0"]);
+    expect(logs.code, logs.stderr).toBe(0);
+    const lines = logs.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.some((record) => record.worker_id === "web-0" && String(record.worker_info_msg ?? "").includes("processbin started"))).toBe(true);
+    expect(lines.some((record) => record.msg === "Worker started" && record.worker_id === "web-0")).toBe(true);
+    expect(lines.every((record) => record.worker_id === "web-0")).toBe(true);
     const refused = await ctl(m, ["scale", "nope", "2"]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("no pool named nope");

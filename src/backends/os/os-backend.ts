@@ -20,6 +20,8 @@ import { Watchdog } from "./watchdog.js";
 
 export interface OsBackendOptions {
   channels: LogChannels;
+  /** Also given every chunk of lines a worker's output produced, as written (for `ctl logs`). */
+  onWorkerOutput?: (poolName: string, workerId: string, text: string) => void;
   /** The pools' `listen` sockets (socket activation), if any pool has them. */
   listenSockets?: ListenRegistry;
   maxLineBytes?: number;
@@ -41,6 +43,17 @@ const GROUP_POLL_FIRST_MS = 5;
 const GROUP_POLL_MAX_MS = 1_000;
 const GROUP_POLL_SLOW_AFTER_MS = 5 * 60_000;
 const GROUP_POLL_SLOW_MS = 60_000;
+
+/** The same channels, each also handing what it writes to `also`. */
+function teeChannels(channels: LogChannels, also: (text: string) => void): LogChannels {
+  const tee = (channel: LogChannels[keyof LogChannels]) => ({
+    write: (text: string, source?: Parameters<typeof channel.write>[1]) => {
+      channel.write(text, source);
+      also(text);
+    },
+  });
+  return { stdout: tee(channels.stdout), stderr: tee(channels.stderr), records: tee(channels.records) };
+}
 
 function withoutKeys(env: NodeJS.ProcessEnv, keys: readonly string[]): Record<string, string | undefined> {
   const copy = { ...env };
@@ -98,6 +111,8 @@ export class OsBackend implements ProcessBackend {
       queueMicrotask(() => failed(error));
       return;
     }
+    const onOutput = this.options.onWorkerOutput;
+    const channels = onOutput === undefined ? this.options.channels : teeChannels(this.options.channels, (text) => onOutput(request.poolName, request.workerId, text));
     const pid = child.pid;
     if (pid === undefined) {
       // No process (ENOENT, EACCES, EMFILE, EAGAIN…): Node says why with "error" a tick later,
@@ -124,7 +139,7 @@ export class OsBackend implements ProcessBackend {
         openPipes--;
         continue;
       }
-      forwardStream(readable, stream, request.workerId, this.options.channels, {
+      forwardStream(readable, stream, request.workerId, channels, {
         maxLineBytes: this.options.maxLineBytes,
         onCollision: this.options.onLogCollision,
       });

@@ -101,3 +101,28 @@ describe("record ring", () => {
     expect(() => ring.subscribe(ALL, () => undefined)).toThrow(/more than 64 subscribers/);
   });
 });
+
+describe("record ring: workers' lines", () => {
+  it("keeps each line a worker wrote as text, parsed only when read, filtered by pool and worker", () => {
+    const ring = new RecordRing(10, 10_000);
+    ring.push({ level: "info", msg: "Worker started", pool: "web", worker_id: "web-0" });
+    ring.pushLines('{"a":1,"worker_id":"web-0"}\n{"level":"info","msg":"","worker_id":"web-1","worker_info_msg":"plain"}\nnot json\n', "web", "web-1");
+    // Kept under the worker that wrote them (a line's own worker_id is the worker's JSON, passed through).
+    expect(ring.recent({ pool: "web", workerId: "web-1" }, 10).records).toEqual([
+      { a: 1, worker_id: "web-0" },
+      { level: "info", msg: "", worker_id: "web-1", worker_info_msg: "plain" },
+      { worker_id: "web-1", line: "not json" },
+    ]);
+    expect(ring.recent({ pool: null, workerId: null }, 10).records).toHaveLength(4);
+    expect(ring.stats().records).toBe(4);
+  });
+
+  it("hands new lines to a follower, and evicts the oldest past its bounds", () => {
+    const ring = new RecordRing(3, 10_000);
+    const seen: unknown[] = [];
+    ring.subscribe({ pool: "web", workerId: "web-2" }, (record) => seen.push(record));
+    ring.pushLines('{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n', "web", "web-2");
+    expect(seen).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }]);
+    expect(ring.recent({ pool: null, workerId: null }, 10)).toEqual({ records: [{ n: 2 }, { n: 3 }, { n: 4 }], dropped: 1 });
+  });
+});
