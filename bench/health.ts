@@ -15,7 +15,8 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildWorkers, stats, stopChild, type Stats } from "./supervisor.js";
+import { stopMarkedRun } from "./marked-runs.js";
+import { buildWorkers, stats, type Stats } from "./supervisor.js";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const MONOCEROS = join(ROOT, "dist/monoceros");
@@ -77,6 +78,7 @@ export function buildHealthWorker(): string | null {
 interface Run {
   child: ChildProcess;
   dir: string;
+  markerName: string;
   marker: string;
   adminPort: number;
 }
@@ -95,43 +97,10 @@ function startMonoceros(pool: string, adminPort: number): Run {
     stdio: ["ignore", "ignore", records],
   });
   closeSync(records);
-  return { child, dir, marker, adminPort };
+  return { child, dir, markerName: MARKER_NAME, marker, adminPort };
 }
 
-/** Stops Monoceros (SIGTERM), then SIGKILLs whatever of the run outlived it, by group. */
-async function stopRun(run: Run): Promise<void> {
-  await stopChild(run.child);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const left = markedProcesses(run.marker);
-    if (left.length === 0) break;
-    const pids = new Set(left.map((p) => p.pid));
-    for (const { pid, pgrp } of left) {
-      try {
-        process.kill(pids.has(pgrp) ? -pgrp : pid, "SIGKILL"); // a group only when its leader is the run's
-      } catch {
-        // gone meanwhile
-      }
-    }
-    await sleep(20);
-  }
-  rmSync(run.dir, { recursive: true, force: true });
-}
 
-function markedProcesses(marker: string): { pid: number; pgrp: number }[] {
-  const needle = Buffer.from(`${MARKER_NAME}=${marker}\0`);
-  const found: { pid: number; pgrp: number }[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (!readFileSync(`/proc/${entry}/environ`).includes(needle)) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
-      found.push({ pid: Number(entry), pgrp: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
 
 /** Busy and total time of all cores so far (the "cpu" line of /proc/stat), in ticks. */
 function machineTicks(): { busy: number; total: number } {
@@ -231,7 +200,7 @@ export async function benchCpu(bins: { worker: string; health: string }, scenari
     if (run.child.exitCode !== null) throw new Error(`monoceros exited during the window: ${lastRecords(run)}`);
     return result;
   } finally {
-    await stopRun(run);
+    await stopMarkedRun(run);
   }
 }
 
@@ -256,7 +225,7 @@ export async function benchLatency(bins: { health: string }, cause: LatencyRun["
     while (timesOf(times, "sigterm").length < restarts && performance.now() < deadline && run.child.exitCode === null) await sleep(100);
   } finally {
     records = existsSync(join(run.dir, "records.log")) ? readFileSync(join(run.dir, "records.log"), "utf8") : "";
-    await stopRun(run);
+    await stopMarkedRun(run);
   }
   // The run's own SIGTERMs only: those of the shutdown came after the last decision.
   const decisions = recordsOf(records, cause === "health" ? "Restarting worker: it failed its health check" : "Restarting worker: its memory stayed over limits.memory");

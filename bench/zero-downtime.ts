@@ -13,13 +13,13 @@
 // once its Monoceros (or gunicorn master) is gone is SIGKILLed by process group or pid. 127.0.0.1 only.
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { procStat, stopMarkedRun } from "./marked-runs.js";
 import { findExecutable } from "../src/backends/os/executable.js";
 import { startLoad, type LoadResult } from "../test/support/load.js";
-import { stopChild } from "./supervisor.js";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const MONOCEROS = join(ROOT, "dist/monoceros");
@@ -88,6 +88,7 @@ const randomPort = () => 20_000 + Math.floor(Math.random() * 6_000);
 interface Run {
   child: ChildProcess;
   dir: string;
+  markerName: string;
   marker: string;
 }
 
@@ -97,53 +98,11 @@ function spawnMarked(dir: string, command: string, args: string[], options: { de
   const output = openSync(join(dir, "output.log"), "a");
   const child = spawn(command, args, { cwd: dir, env: { ...process.env, [MARKER_NAME]: marker }, stdio: ["ignore", output, output], detached: options.detached ?? false });
   closeSync(output);
-  return { child, dir, marker };
+  return { child, dir, markerName: MARKER_NAME, marker };
 }
 
-/** SIGTERM (SIGKILL after 20 s), then SIGKILLs whatever of the run outlived it, by group where the run leads it. */
-async function stopRun(run: Run): Promise<void> {
-  await stopChild(run.child);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const left = markedProcesses(run.marker);
-    if (left.length === 0) break;
-    const pids = new Set(left.map((p) => p.pid));
-    for (const { pid, pgrp } of left) {
-      try {
-        process.kill(pids.has(pgrp) ? -pgrp : pid, "SIGKILL");
-      } catch {
-        // gone meanwhile
-      }
-    }
-    await sleep(20);
-  }
-  rmSync(run.dir, { recursive: true, force: true });
-}
 
-function procStat(pid: number | string): { ppid: number; pgrp: number; state: string } | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state: fields[0] ?? "?", ppid: Number(fields[1]), pgrp: Number(fields[2]) };
-  } catch {
-    return null;
-  }
-}
 
-function markedProcesses(marker: string): { pid: number; pgrp: number }[] {
-  const needle = Buffer.from(`${MARKER_NAME}=${marker}\0`);
-  const found: { pid: number; pgrp: number }[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (!readFileSync(`/proc/${entry}/environ`).includes(needle)) continue;
-      const stat = procStat(entry);
-      if (stat !== null) found.push({ pid: Number(entry), pgrp: stat.pgrp });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
 
 // ---- one cell: load around an event ----------------------------------------------------------
 
@@ -253,7 +212,7 @@ async function startMonoceros(mode: ModeName, extra: string): Promise<Monoceros>
     await settled(m, REPLICAS, new Set());
     await untilAnswering(m.port);
   } catch (error) {
-    await stopRun(m);
+    await stopMarkedRun(m);
     throw error;
   }
   return m;
@@ -365,7 +324,7 @@ async function measureMode(mode: ModeName, onPhase: (what: string) => void): Pro
       return `replacement ready ${seconds(await settled(m, REPLICAS, new Set([victim])))} after the kill`;
     }));
   } finally {
-    await stopRun(m);
+    await stopMarkedRun(m);
   }
   phase(`lifespan ${LIFESPAN.lifespan}, jitter_ratio ${LIFESPAN.jitterRatio}`);
   const withLifespan = await startMonoceros(mode, `      limits: {lifespan: ${LIFESPAN.lifespan}, jitter_ratio: ${LIFESPAN.jitterRatio}}\n`);
@@ -375,7 +334,7 @@ async function measureMode(mode: ModeName, onPhase: (what: string) => void): Pro
     const cell = await measure(withLifespan.port, mode, "lifespan", null);
     cells.push({ ...cell, detail: `${lifespanRestarts() - before} lifespan restarts in the window` });
   } finally {
-    await stopRun(withLifespan);
+    await stopMarkedRun(withLifespan);
   }
   return cells;
 }
@@ -451,7 +410,7 @@ async function measureGunicorn(gunicorn: { python: string }, onPhase: (what: str
       return `replacement running ${seconds(await workersSettled(master, REPLICAS, new Set([victim])))} after the kill`;
     }));
   } finally {
-    await stopRun(run);
+    await stopMarkedRun(run);
   }
   return cells;
 }

@@ -11,7 +11,6 @@ import { AdminServer } from "../admin/server.js";
 import { buildStatus, type StatusSources } from "../admin/status.js";
 import { ControlServer, controlSocketDir, defaultControlSocketPath, ensureControlDir, type ControlResult } from "../control/server.js";
 import { resolveTarget } from "../control/protocol.js";
-import { poolsOfStatus } from "../control/log-filter.js";
 import { sweepStaleSockets } from "../control/socket-file.js";
 import { RecordRing } from "../logs/record-ring.js";
 import type { Command, SupervisorEvent } from "../domain/types.js";
@@ -159,7 +158,8 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     {
       status: () => buildStatus(statusSources),
       restart: async (target) => {
-        const resolved = resolveTarget(target, poolsOfStatus(buildStatus(statusSources)) ?? []);
+        // Worker ids run over every slot of a pool (not only replicas); no /proc read for this.
+        const resolved = resolveTarget(target, state.pools.map((pool) => ({ name: pool.config.name, replicas: pool.workers.length })));
         if (!resolved.ok) return { ok: false, error: resolved.error };
         const pool = state.pools.findIndex((candidate) => candidate.config.name === resolved.value.pool);
         return request === null ? notRunning() : request({ type: "restartRequested", pool, worker: resolved.value.worker });
@@ -286,20 +286,20 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
       // Read and checked here (file system, executables); what it changes is the core's decision.
       const file = readConfigFile(options.configPath);
       const loaded = file.ok ? loadConfigText(file.text) : null;
-      const problems = !file.ok ? [file.error] : loaded?.ok === false ? loaded.errors : startupCheck((loaded as { config: Config }).config).problems;
+      const problems = !file.ok ? [file.error] : loaded?.ok === false ? [...loaded.errors] : startupCheck((loaded as { config: Config }).config).problems;
+      if (problems.length === 0 && loaded?.ok === true) {
+        for (const [index, pool] of loaded.config.pools.entries()) {
+          const running = state.pools.find((candidate) => candidate.config.name === pool.name);
+          const started = running === undefined ? undefined : config.pools[running.index];
+          if (started !== undefined && running !== undefined && pool.replicas > scaleLimit(started) && pool.replicas !== running.config.replicas) {
+            problems.push(`supervisor.workers[${index}].replicas: ${pool.replicas} is more than ${scaleLimitReason(started)}`);
+          }
+        }
+      }
       if (problems.length > 0 || loaded === null || !loaded.ok) {
         metrics.record({ metric: "configReload", result: "failed" });
         for (const problem of problems) logger.error({ problem, config: options.configPath }, "Config reload failed: nothing changed");
         return { ok: false, error: `config not reloaded, nothing changed: ${problems.join("; ")}` };
-      }
-      for (const [index, pool] of loaded.config.pools.entries()) {
-        const running = state.pools.find((candidate) => candidate.config.name === pool.name);
-        if (running !== undefined && pool.replicas > scaleLimit(config.pools[running.index] as PoolConfig) && pool.replicas !== running.config.replicas) {
-          metrics.record({ metric: "configReload", result: "failed" });
-          const problem = `supervisor.workers[${index}].replicas: ${pool.replicas} is more than ${scaleLimitReason(config.pools[running.index] as PoolConfig)}`;
-          logger.error({ problem, config: options.configPath }, "Config reload failed: nothing changed");
-          return { ok: false, error: `config not reloaded, nothing changed: ${problem}` };
-        }
       }
       return request === null ? notRunning() : request({ type: "reload", config: loaded.config });
     };

@@ -601,9 +601,7 @@ function completeSurgeIfReady(pool: PoolState, replacement: WorkerState, nowMs: 
   if (checkConfigOf(pool.config) === null && (replacement.startedAtMs === null || nowMs - replacement.startedAtMs < pool.config.restartPolicy.minUptimeMs)) return;
   const old = pool.workers[replacement.replacing];
   replacement.replacing = null;
-  const ref = refOf(pool, replacement);
-  cancelTimer(out, { kind: "surgeTimeout", ref });
-  cancelTimer(out, { kind: "settled", ref });
+  cancelSurgeTimers(pool, replacement, out);
   if (old === undefined || old.replacedBy !== replacement.index) return;
   old.replacedBy = null;
   log(out, "info", "Replacement is ready; stopping the worker it replaces", {
@@ -622,9 +620,7 @@ function failSurge(pool: PoolState, replacement: WorkerState, why: string, nowMs
   const old = replacement.replacing === null ? undefined : pool.workers[replacement.replacing];
   replacement.replacing = null;
   replacement.retiring = true;
-  const ref = refOf(pool, replacement);
-  cancelTimer(out, { kind: "surgeTimeout", ref });
-  cancelTimer(out, { kind: "settled", ref });
+  cancelSurgeTimers(pool, replacement, out);
   if (old === undefined || old.replacedBy !== replacement.index) return;
   old.replacedBy = null;
   const cause = old.plannedRestart?.cause ?? "manual";
@@ -652,10 +648,15 @@ function replacementTakesOver(pool: PoolState, old: WorkerState, out: Out, msg =
   old.retiring = true;
   if (replacement === undefined || replacement.replacing !== old.index) return;
   replacement.replacing = null;
+  cancelSurgeTimers(pool, replacement, out);
+  log(out, "warn", msg, { pool: pool.config.name, worker_id: old.id, replacement: replacement.id, ...fields });
+}
+
+/** A replacement's wait for readiness is over (it took over, failed, or was called off). */
+function cancelSurgeTimers(pool: PoolState, replacement: WorkerState, out: Out): void {
   const ref = refOf(pool, replacement);
   cancelTimer(out, { kind: "surgeTimeout", ref });
   cancelTimer(out, { kind: "settled", ref });
-  log(out, "warn", msg, { pool: pool.config.name, worker_id: old.id, replacement: replacement.id, ...fields });
 }
 
 /** The worker leaves the pool: stopped (drained first), and its slot becomes vacant once it has exited. */
@@ -780,7 +781,7 @@ function lowestFreeLane(pool: PoolState): number {
 function onScale(state: SupervisorState, event: Extract<SupervisorEvent, { type: "scale" }>, nowMs: number, out: Out): void {
   const pool = state.pools[event.pool];
   if (pool === undefined || state.phase !== "running") {
-    reply(out, event.requestId, false, pool === undefined ? `no pool #${event.pool}` : `Monoceros is ${state.phase === "idle" ? "starting" : "shutting down"}`, []);
+    reply(out, event.requestId, false, pool === undefined ? `no pool #${event.pool}` : notRunningMessage(state), []);
     return;
   }
   const replicas = event.replicas;
@@ -824,7 +825,7 @@ function setReplicas(pool: PoolState, replicas: number, nowMs: number, out: Out)
  */
 function onReload(state: SupervisorState, event: Extract<SupervisorEvent, { type: "reload" }>, nowMs: number, out: Out): void {
   if (state.phase !== "running") {
-    reply(out, event.requestId, false, `Monoceros is ${state.phase === "idle" ? "starting" : "shutting down"}`, []);
+    reply(out, event.requestId, false, notRunningMessage(state), []);
     return;
   }
   const plan = planReload({ admin: state.admin, pools: state.pools.map((pool) => pool.config) }, event.config);
@@ -853,7 +854,7 @@ function onReload(state: SupervisorState, event: Extract<SupervisorEvent, { type
 function onRestartRequested(state: SupervisorState, event: Extract<SupervisorEvent, { type: "restartRequested" }>, nowMs: number, out: Out): void {
   const pool = state.pools[event.pool];
   if (pool === undefined || state.phase !== "running") {
-    reply(out, event.requestId, false, pool === undefined ? `no pool #${event.pool}` : `Monoceros is ${state.phase === "idle" ? "starting" : "shutting down"}`, []);
+    reply(out, event.requestId, false, pool === undefined ? `no pool #${event.pool}` : notRunningMessage(state), []);
     return;
   }
   const targets = event.worker === null ? pool.workers.filter((worker) => isMember(worker) && worker.status === "running") : [pool.workers[event.worker]].filter((worker) => worker !== undefined);
@@ -874,6 +875,10 @@ function onRestartRequested(state: SupervisorState, event: Extract<SupervisorEve
   const how = pool.config.maxSurge > 0 ? `each replacement started and ready first (max_surge ${pool.config.maxSurge})` : "each stopped, then started again (max_surge 0)";
   log(out, "info", "Restart requested", { pool: pool.config.name, workers: targets.map((worker) => worker.id) });
   reply(out, event.requestId, true, `pool ${pool.config.name}: restarting ${targets.length} worker${targets.length === 1 ? "" : "s"}, ${pool.config.maxUnavailable} at a time, ${how}`, plan);
+}
+
+function notRunningMessage(state: SupervisorState): string {
+  return `Monoceros is ${state.phase === "idle" ? "starting" : "shutting down"}`;
 }
 
 function reply(out: Out, requestId: number, ok: boolean, message: string, plan: readonly string[]): void {

@@ -46,10 +46,7 @@ const readBuffer = Buffer.allocUnsafe(HTTP_RESPONSE_HEAD_MAX_BYTES);
 
 /** GET http://host:port/path; ok on 2xx/3xx received within timeoutMs (the status line and headers suffice: the body is not awaited, at most a bounded amount is read/discarded). fail on other statuses or connection errors; timeout when no answer within timeoutMs. Never rejects. */
 export function httpProbe(target: { host: string; port: number; path: string }, timeoutMs: number): Promise<ProbeOutcome> {
-  const startedMs = performance.now();
-  const done = (result: ProbeResult, detail: string, errorCode?: string): ProbeOutcome => ({
-    result, detail: oneLine(detail), durationMs: performance.now() - startedMs, ...(errorCode === undefined ? {} : { errorCode }),
-  });
+  const done = outcomeSince(performance.now());
   const host = target.host.startsWith("[") && target.host.endsWith("]") ? target.host.slice(1, -1) : target.host;
   const path = target.path === "" ? "/" : target.path;
   const problem = targetProblem(host, target.port, path);
@@ -99,10 +96,7 @@ export function httpProbe(target: { host: string; port: number; path: string }, 
 
 /** The readiness of a proxy-mode worker without a check: its port accepts a TCP connection (closed again at once, nothing sent). */
 export function tcpProbe(target: { host: string; port: number }, timeoutMs: number): Promise<ProbeOutcome> {
-  const startedMs = performance.now();
-  const done = (result: ProbeResult, detail: string, errorCode?: string): ProbeOutcome => ({
-    result, detail: oneLine(detail), durationMs: performance.now() - startedMs, ...(errorCode === undefined ? {} : { errorCode }),
-  });
+  const done = outcomeSince(performance.now());
   const waitMs = boundedMs(timeoutMs);
   return new Promise((resolve) => {
     let settled = false;
@@ -257,6 +251,13 @@ function withOutput(detail: string, output: Output): string {
 }
 
 /** Whitespace and control characters collapsed to single spaces, clipped to maxChars (ending in "…" when clipped). */
+/** The outcome of a probe started at startedMs (its detail one bounded line). */
+function outcomeSince(startedMs: number): (result: ProbeResult, detail: string, errorCode?: string) => ProbeOutcome {
+  return (result, detail, errorCode) => ({
+    result, detail: oneLine(detail), durationMs: performance.now() - startedMs, ...(errorCode === undefined ? {} : { errorCode }),
+  });
+}
+
 function oneLine(text: string, maxChars = PROBE_DETAIL_MAX_CHARS): string {
   const line = collapse(text);
   if (line.length <= maxChars) return line;
