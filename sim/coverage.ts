@@ -49,6 +49,7 @@ const COMMAND_KINDS = {
   probe: "run a health check",
   sampleMemory: "sample the memory of worker groups",
   releaseLane: "release a lane's listen sockets",
+  poolRemoved: "report a removed pool gone",
   reply: "answer an operator",
 } as const satisfies Record<Command["type"], string>;
 

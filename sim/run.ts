@@ -11,7 +11,7 @@ import { bump, countStep, type Coverage } from "./coverage.js";
 import { InvariantMonitor, InvariantViolation } from "./invariants.js";
 import { SurgeMonitor } from "./surge-model.js";
 import { generateScenario, reloadedConfig, scriptForSpawn, SPAWN_LATENCY_MS, spawnLatencyMaxMs, type Scenario } from "./scenario.js";
-import { describeCommand, describeEvent } from "./trace.js";
+import { describeCommand, describeEvent } from "../src/runtime/trace.js";
 
 export interface RunOptions {
   /** Keep every trace line (for printing); the hash is always computed. */
@@ -106,8 +106,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       clock.setTimer(operation.atMs, () => {
         if (operation.kind === "reload") {
           const next = reloadedConfig(config, operation, requestId);
-          runtime.dispatch({ type: "reload", requestId, config: next });
-          if (state.pools[operation.pool]?.config === next.pools[operation.pool]) config = next;
+          const proxyLaunches = Object.fromEntries(next.pools.filter((pool) => pool.server !== null).map((pool) => [pool.name, { exec: "proxy", args: [], stopSignal: "SIGTERM" as const }]));
+          runtime.dispatch({ type: "reload", requestId, config: next, proxyLaunches });
+          // Applied: every pool of the new config runs with it (a refused reload changed none).
+          if (next.pools.every((pool) => state.pools.some((running) => running.removal === null && running.config === pool))) config = next;
           return;
         }
         runtime.dispatch(operation.kind === "scale"

@@ -45,8 +45,11 @@ export interface Scenario {
 export type Operation = { atMs: number; pool: number } & (
   | { kind: "scale"; replicas: number }
   | { kind: "restart"; worker: number | null }
-  /** A reload: the pool's args changed (its workers replaced), its replicas, or a field only a restart can change (refused). */
-  | { kind: "reload"; change: "args" | "replicas" | "server" | "settings" }
+  /**
+   * A reload: the pool's args changed (its workers replaced), its replicas, a field only a restart can
+   * change (refused), or the pool removed and a copy under a new name (and ports) added.
+   */
+  | { kind: "reload"; change: "args" | "replicas" | "server" | "settings" | "replacePool" }
 );
 
 /** A real fork and exec take about a millisecond; with none, a worker that crashes at once would loop without time passing. */
@@ -160,7 +163,7 @@ export function generateScenario(seed: number): Scenario {
         const kind = pick(rng, ["scale", "scale", "restart", "restart", "reload"] as const);
         if (kind === "scale") operations.push({ atMs, pool: poolIndex, kind, replicas: pick(rng, [0, 1, pool.replicas, pool.replicas + 1, pool.replicas * 2, 9]) });
         else if (kind === "restart") operations.push({ atMs, pool: poolIndex, kind, worker: rng.chance(0.5) ? null : rng.int(0, pool.replicas + pool.maxSurge) });
-        else operations.push({ atMs, pool: poolIndex, kind, change: pick(rng, ["args", "args", "replicas", "settings", "server"] as const) });
+        else operations.push({ atMs, pool: poolIndex, kind, change: pick(rng, ["args", "args", "replicas", "settings", "server", "replacePool"] as const) });
       }
     });
     operations.sort((a, b) => a.atMs - b.atMs);
@@ -323,7 +326,12 @@ function survivesSigkill(rng: Rng): number | null {
 export function reloadedConfig(config: Config, operation: Extract<Operation, { kind: "reload" }>, generation: number): Config {
   return {
     ...config,
-    pools: config.pools.map((pool, index) => {
+    pools: config.pools.flatMap((pool, index) => {
+      if (index !== operation.pool || operation.change !== "replacePool") return [pool];
+      // Ports and proxy folder of their own: the old pool may still be stopping.
+      const server = pool.server === null ? null : { ...pool.server, startPort: pool.server.startPort + 1_000 * (generation + 1), listenerPort: pool.server.listenerPort + 1_000 * (generation + 1), proxyConfigPath: `${pool.server.proxyConfigPath}-r${generation}` };
+      return [{ ...pool, name: `${pool.name}r${generation}`, server }];
+    }).map((pool, index) => {
       if (index !== operation.pool) return pool;
       switch (operation.change) {
         case "args":
@@ -332,6 +340,8 @@ export function reloadedConfig(config: Config, operation: Extract<Operation, { k
           return { ...pool, replicas: pool.replicas + 1 };
         case "settings":
           return { ...pool, maxRestarts: pool.maxRestarts + 1, readyTimeoutMs: pool.readyTimeoutMs + 1_000 };
+        case "replacePool":
+          return pool;
         case "server":
           // A pool in supervisor mode has no server: a changed listen address is as fixed.
           return pool.server === null ? { ...pool, reusePort: !pool.reusePort } : { ...pool, server: { ...pool.server, listenerPort: pool.server.listenerPort + 1 } };

@@ -12,6 +12,8 @@
 //   work (a worker leaves only once its replacement is ready), until the pool is scaled again.
 // - Every operator request gets exactly one reply; a reload that is refused changes nothing.
 // - A worker asked to leave (scaled down, a replacement given up on) is never left running.
+// - A pool removed by a reload starts nothing again (no worker, no proxy), and is reported gone
+//   (poolRemoved) once, only when none of its processes (its proxy too) is left.
 import type { Config } from "../src/config/types.js";
 import { isMember, PROXY_INDEX, type SupervisorState } from "../src/domain/state.js";
 import { inRotation } from "../src/domain/supervisor.js";
@@ -26,6 +28,9 @@ export class SurgeMonitor {
   /** Per pool: every member was ready at some point since the last scaling. */
   private readonly settled: boolean[];
   private readonly pendingReplies = new Set<number>();
+  /** Pools whose proxy has a live leader. */
+  private readonly liveProxies = new Set<number>();
+  private readonly reportedGone = new Set<number>();
   /** Surge replacements by the incarnation they replace ("pool/slot#generation" → the replacement's slot and generation). */
   private readonly replacements = new Map<string, { slot: number; generation: number }>();
   /** The rotation each pool's proxy was last told ("1" in the rotation), as sent so far. */
@@ -92,6 +97,8 @@ export class SurgeMonitor {
       this.settled[event.pool] = false;
     }
     if ((event.type === "exited" || event.type === "spawnFailed") && event.ref.worker !== PROXY_INDEX) this.live.delete(`${event.ref.pool}/${event.ref.worker}`);
+    if ((event.type === "exited" || event.type === "spawnFailed") && event.ref.worker === PROXY_INDEX) this.liveProxies.delete(event.ref.pool);
+    if (event.type === "timer" && event.timer.kind === "abandon" && event.timer.ref.worker === PROXY_INDEX) this.liveProxies.delete(event.timer.ref.pool);
     // Given up on after SIGKILL (a process stuck for killWaitMs): the core no longer counts it, nor does this.
     if (event.type === "timer" && event.timer.kind === "abandon" && event.timer.ref.worker !== PROXY_INDEX) this.live.delete(`${event.timer.ref.pool}/${event.timer.ref.worker}`);
     // A failing check or memory at twice the limit cannot wait for the replacement: that old worker
@@ -104,6 +111,18 @@ export class SurgeMonitor {
       });
     }
     for (const command of commands) {
+      if (command.type === "spawn" && this.state.pools[command.ref.pool]?.removal !== null) {
+        this.fail("a pool removed by a reload starts nothing again", `${command.ref.worker === PROXY_INDEX ? "its proxy" : `slot ${command.ref.worker}`} of removed pool #${command.ref.pool} spawned`, nowMs);
+      }
+      if (command.type === "spawn" && command.ref.worker === PROXY_INDEX) this.liveProxies.add(command.ref.pool);
+      if (command.type === "poolRemoved") {
+        const left = [...this.live].filter((key) => key.startsWith(`${command.pool}/`));
+        if (this.liveProxies.has(command.pool)) left.push("its proxy");
+        if (left.length > 0 || this.reportedGone.has(command.pool)) {
+          this.fail("a removed pool is reported gone once, when none of its processes is left", `pool #${command.pool}: ${left.length > 0 ? `still live: ${left.join(", ")}` : "reported gone twice"}`, nowMs);
+        }
+        this.reportedGone.add(command.pool);
+      }
       if (command.type === "proxyRotation") this.rotation[command.pool] = command.endpoints.map((endpoint) => (endpoint.inRotation ? "1" : "0")).join("");
       if (command.type === "spawn" && command.ref.worker !== PROXY_INDEX) {
         const key = `${command.ref.pool}/${command.ref.worker}`;

@@ -1,13 +1,23 @@
-// The admin endpoint: /metrics (Prometheus), /health, /status. Read-only: nothing here changes
-// state, so listening on every interface (the original's default) exposes no control.
+// The admin endpoint: / (the status page), /metrics (Prometheus), /health, /status. Read-only:
+// nothing here changes state, so listening on every interface (the original's default) exposes no control.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Metrics } from "../metrics/registry.js";
+import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from "./status-page.js";
 import { buildStatus, healthText, type StatusSources } from "./status.js";
 
 /** Bounds on what a client can make the admin server hold. */
 const HEADERS_TIMEOUT_MS = 15_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const CONNECTIONS_MAX = 256;
+
+const STATUS_PAGE_BODY = Buffer.from(STATUS_PAGE_HTML);
+const STATUS_PAGE_HEADERS = {
+  "content-type": "text/html; charset=utf-8",
+  "content-length": STATUS_PAGE_BODY.length,
+  "content-security-policy": STATUS_PAGE_CSP,
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+};
 
 export interface AdminOptions {
   port: number;
@@ -45,6 +55,10 @@ export class AdminServer {
       response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("method not allowed\n");
       return;
     }
+    if (path === "/") {
+      response.writeHead(200, STATUS_PAGE_HEADERS).end(STATUS_PAGE_BODY);
+      return;
+    }
     if (path === "/metrics") {
       this.metrics.text().then(
         (text) => response.writeHead(200, { "content-type": this.metrics.contentType }).end(text),
@@ -62,7 +76,7 @@ export class AdminServer {
       response.writeHead(200, { "content-type": "application/json" }).end(body);
       return;
     }
-    response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /health or /status\n");
+    response.writeHead(404, { "content-type": "text/plain" }).end("not found: try / (the status page), /metrics, /health or /status\n");
   }
 
   /** Resolves with the bound port; rejects with a one-line reason (port in use, bad address). */

@@ -4,6 +4,7 @@ import { workerPort } from "../domain/identity.js";
 import { leaderRunning, type SupervisorState, type WorkerState } from "../domain/state.js";
 import { inRotation, plannedRestartsInFlight } from "../domain/supervisor.js";
 import type { ProcessStats } from "../runtime/ports.js";
+import { cpuSpread, BALANCED_RATIO_MAX, type CpuSpreadReport, type CpuSpreadSettings } from "../metrics/cpu-spread.js";
 
 export interface StatusSources {
   state: SupervisorState;
@@ -11,11 +12,13 @@ export interface StatusSources {
   /** Converts the runtime clock's milliseconds to epoch milliseconds. */
   toEpochMs: (clockMs: number) => number;
   nowMs: () => number;
+  /** The CPU-spread advisor (metrics/cpu-spread-sampler.ts); without it /status has no cpu_spread. */
+  cpuSpread?: { report: (pool: SupervisorState["pools"][number]) => CpuSpreadReport | null; settings: CpuSpreadSettings };
 }
 
 const iso = (epochMs: number) => new Date(epochMs).toISOString();
 
-export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): unknown {
+export function buildStatus({ state, stats, toEpochMs, nowMs, cpuSpread: spread }: StatusSources): unknown {
   const now = nowMs();
   const health = supervisorHealth(state, now);
   const exitOf = (worker: WorkerState) =>
@@ -25,10 +28,13 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
     healthy: health.healthy,
     shutdown_requests: state.shutdownRequests,
     shutdown_started_at: state.shutdownStartedAtMs === null ? null : iso(toEpochMs(state.shutdownStartedAtMs)),
-    pools: state.pools.map((pool, index) => {
+    // A pool removed by a reload is shown while its processes stop (removing: true), then no more.
+    pools: state.pools.flatMap((pool, index) => {
+      if (pool.removal === "done") return [];
       const poolHealth = health.pools[index];
-      return {
+      return [{
         name: pool.config.name,
+        removing: pool.removal === "draining",
         replicas: pool.replicas,
         configured_replicas: pool.config.replicas,
         max_surge: pool.config.maxSurge,
@@ -42,6 +48,7 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
         memory_limit_bytes: pool.config.limits.memoryBytes > 0 ? pool.config.limits.memoryBytes : null,
         max_unavailable: pool.config.maxUnavailable,
         planned_restarts_in_flight: plannedRestartsInFlight(pool),
+        cpu_spread: spread === undefined ? null : cpuSpreadJson(spread.report(pool) ?? cpuSpread([], spread.settings, null), spread.settings, toEpochMs),
         proxy:
           pool.proxy === null
             ? null
@@ -92,8 +99,36 @@ export function buildStatus({ state, stats, toEpochMs, nowMs }: StatusSources): 
             held_back: worker.heldBack === null ? null : { cause: worker.heldBack.cause, since: iso(toEpochMs(worker.heldBack.sinceMs)) },
           };
         }),
-      };
+      }];
     }),
+  };
+}
+
+const round4 = (value: number | null) => (value === null ? null : Math.round(value * 10_000) / 10_000);
+
+/** A pool's cpu_spread in /status (README, "Status page"): the verdict, how it was reached, and each running worker's rates for the chart. */
+function cpuSpreadJson(report: CpuSpreadReport, settings: CpuSpreadSettings, toEpochMs: (clockMs: number) => number): unknown {
+  return {
+    ratio: round4(report.ratio),
+    verdict: report.verdict,
+    text: report.text,
+    balanced_below: BALANCED_RATIO_MAX,
+    window_seconds: settings.windowMs / 1000,
+    min_window_seconds: settings.minWindowMs / 1000,
+    sample_interval_seconds: settings.sampleIntervalMs / 1000,
+    samples: report.samples,
+    covered_seconds: report.coveredMs / 1000,
+    workers_with_data: report.workersWithData,
+    mean_cpu_seconds_per_second: round4(report.meanCpuSecondsPerSecond),
+    sampled_at: report.atMs === null ? null : iso(toEpochMs(report.atMs)),
+    workers: report.workers.map((worker) => ({
+      id: worker.id,
+      pid: worker.pid,
+      cpu_seconds_per_second: round4(worker.cpuSecondsPerSecond),
+      last_cpu_seconds_per_second: round4(worker.lastCpuSecondsPerSecond),
+      observed_seconds: worker.observedMs / 1000,
+      points: worker.points.map(([atSeconds, rate]) => [Math.round(atSeconds * 10) / 10, round4(rate)]),
+    })),
   };
 }
 
@@ -108,7 +143,7 @@ export function healthText(state: SupervisorState, nowMs: number): { healthy: bo
   if (state.phase === "stopping" || state.phase === "exited") return { healthy: false, text: "shutting down\n" };
   if (health.healthy) return { healthy: true, text: "ok\n" };
   const short = health.pools
-    .filter((pool) => !pool.healthy)
+    .filter((pool, index) => !pool.healthy && state.pools[index]?.removal === null)
     .map((pool) =>
       pool.proxyRunning === false
         ? `pool ${pool.pool}: its proxy is not running`

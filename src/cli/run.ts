@@ -1,6 +1,7 @@
 // `monoceros -c cfg.yaml`: supervise real workers until a signal (exit 0) or a spent restart
 // budget (exit 1).
 import { randomInt } from "node:crypto";
+import { resolve as resolvePath } from "node:path";
 import { LIMITS, type Config, type PoolConfig } from "../config/types.js";
 import { findExecutable } from "../backends/os/executable.js";
 import { NotifySockets } from "../backends/os/notify-socket.js";
@@ -12,13 +13,18 @@ import { buildStatus, type StatusSources } from "../admin/status.js";
 import { ControlServer, controlSocketDir, defaultControlSocketPath, ensureControlDir, type ControlResult } from "../control/server.js";
 import { resolveTarget } from "../control/protocol.js";
 import { sweepStaleSockets } from "../control/socket-file.js";
+import { DebugTools } from "../debug/debug-tools.js";
 import { RecordRing } from "../logs/record-ring.js";
 import type { Command, SupervisorEvent } from "../domain/types.js";
-import { createSupervisorState, type SupervisorState } from "../domain/state.js";
+import { activePool, activePools, createSupervisorState, type ProxyLaunch, type SupervisorState } from "../domain/state.js";
+import { planReload } from "../domain/reload.js";
+import { runningPool } from "../domain/supervisor.js";
+import { describeCommand, describeEvent } from "../runtime/trace.js";
 import { prepareProxy } from "../proxy/data-plane.js";
 import { createDataPlanes, dataPlaneOf, PROXY_NAMES } from "../proxy/kinds.js";
 import { readProcessStats } from "../metrics/process-stats.js";
 import { Metrics } from "../metrics/registry.js";
+import { CpuSpreadSampler, cpuSpreadSettingsFromEnv } from "../metrics/cpu-spread-sampler.js";
 import { BUILD_INFO } from "../version.js";
 import { loadConfigText } from "../config/load.js";
 import { readConfigFile } from "./read-config-file.js";
@@ -108,12 +114,13 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     reload: () => (onReloadSignal === null ? report("warn", "Signal received before the workers started; ignored", { signal: "SIGHUP" }) : onReloadSignal()),
     log: (level, msg, fields) => report(level, msg, fields),
   });
-  const binaryFor = (pool: PoolConfig) => proxyPaths[config.pools.indexOf(pool)] ?? pool.server?.proxyBinary ?? "envoy";
   // Each pool's proxy through its kind's data plane; the proxy lifecycle is the core's, the same for all.
   const dataPlanes = createDataPlanes((level, msg, fields) => report(level, msg, fields));
+  // By pool index: the config each pool started with (its proxy's files and its sockets were made from it).
+  const startedConfigs: PoolConfig[] = [...config.pools];
   let state: SupervisorState;
   try {
-    state = createSupervisorState(config, randomInt(2 ** 31), (pool) => prepareProxy(dataPlaneOf(dataPlanes, pool), pool, binaryFor(pool)));
+    state = createSupervisorState(config, randomInt(2 ** 31), (pool) => prepareProxy(dataPlaneOf(dataPlanes, pool), pool, proxyPaths[config.pools.indexOf(pool)] ?? pool.server?.proxyBinary ?? "envoy"));
   } catch (error) {
     stopHandlingSignals();
     options.stderr(`proxy: cannot write the proxy configuration: ${error instanceof Error ? error.message : String(error)}`);
@@ -124,11 +131,17 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   // The admin endpoint is bound before any worker starts: a port in use fails with nothing to clean up.
   // A failed accept (EMFILE) leaves the admin server running: a record, at most one per error code per second.
   const adminRecords = new LimitedRecords(ADMIN_PROBLEM_INTERVAL_MS, (code, count, message) => report("warn", message, { error_code: code, count }));
+  // The CPU-spread advisor (GET /, /status, /metrics): every worker's CPU seconds on its own unref'd timer.
+  const cpuSpreadKnobs = cpuSpreadSettingsFromEnv(process.env);
+  for (const problem of cpuSpreadKnobs.problems) report("warn", problem, {});
+  const cpuSpread = new CpuSpreadSampler({ state, readCpuSeconds: (pid) => readProcessStats(pid)?.cpuSeconds ?? null, nowMs: () => performance.now(), settings: cpuSpreadKnobs.settings, onProblem: (code, message) => adminRecords.note(code, message) });
+  metrics.setCpuSpreadSource((pool) => cpuSpread.report(pool)?.ratio ?? null);
   const statusSources: StatusSources = {
     state,
     stats: readProcessStats,
     toEpochMs: (clockMs) => performance.timeOrigin + clockMs,
     nowMs: () => performance.now(),
+    cpuSpread,
   };
   const admin = new AdminServer(metrics, statusSources, (code, message) => adminRecords.note(code, message));
   let adminPort: number;
@@ -154,25 +167,29 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   const ring = new RecordRing();
   let request: ((event: OperatorRequest) => Promise<ControlResult>) | null = null;
   let reload: (() => Promise<ControlResult>) | null = null;
+  // ctl debug and ctl profile; each run is logged with who asked.
+  const debugTools = new DebugTools(state, { report: (level, msg, fields) => report(level, msg, fields), socketPath: (): string | null => control.path() });
   const control = new ControlServer(
     {
       status: () => buildStatus(statusSources),
       restart: async (target) => {
         // Worker ids run over every slot of a pool (not only replicas); no /proc read for this.
-        const resolved = resolveTarget(target, state.pools.map((pool) => ({ name: pool.config.name, replicas: pool.workers.length })));
+        const resolved = resolveTarget(target, activePools(state).map((pool) => ({ name: pool.config.name, replicas: pool.workers.length })));
         if (!resolved.ok) return { ok: false, error: resolved.error };
-        const pool = state.pools.findIndex((candidate) => candidate.config.name === resolved.value.pool);
+        const pool = activePool(state, resolved.value.pool)?.index ?? -1;
         return request === null ? notRunning() : request({ type: "restartRequested", pool, worker: resolved.value.worker });
       },
       scale: async (poolName, replicas) => {
-        const pool = state.pools.findIndex((candidate) => candidate.config.name === poolName);
-        if (pool < 0) return { ok: false, error: `no pool named ${poolName} (pools: ${state.pools.map((candidate) => candidate.config.name).join(", ")})` };
-        const limit = scaleLimit(config.pools[pool] as PoolConfig);
-        if (replicas > limit) return { ok: false, error: `pool ${poolName} can be scaled to at most ${limit} workers while Monoceros runs: ${scaleLimitReason(config.pools[pool] as PoolConfig)}` };
+        const pool = activePool(state, poolName)?.index;
+        if (pool === undefined) return { ok: false, error: `no pool named ${poolName} (pools: ${activePools(state).map((candidate) => candidate.config.name).join(", ")})` };
+        const started = startedConfigs[pool] as PoolConfig;
+        if (replicas > scaleLimit(started)) return { ok: false, error: `pool ${poolName} can be scaled to at most ${scaleLimit(started)} workers while Monoceros runs: ${scaleLimitReason(started)}` };
         return request === null ? notRunning() : request({ type: "scale", pool, replicas });
       },
       reload: async () => (reload === null ? notRunning() : reload()),
       logs: ring,
+      debug: (debugRequest, stream) => debugTools.debug(debugRequest, stream),
+      profile: (profileRequest, stream) => debugTools.profile(profileRequest, stream),
     },
     (message, fields) => report("warn", message, fields),
   );
@@ -218,6 +235,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   const finish = async (code: number): Promise<number> => {
     // Up until the last worker has gone, so the shutdown could be watched; closed now.
     await Promise.all([admin.close(), control.close()]);
+    cpuSpread.stop();
     adminRecords.close();
     // Before the last flush, so the counts of signals held back are written too.
     stopHandlingSignals();
@@ -225,6 +243,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     removeFlushCleanup();
     return code;
   };
+  cpuSpread.start();
   if (shutdownBeforeStart !== null) {
     logger.info({ signal: shutdownBeforeStart }, "Shutdown requested before any worker started; exiting");
     return finish(EXIT_CODES.ok);
@@ -237,6 +256,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     onProblem: (message) => logger.warn(message),
     onLogCollision: () => metrics.logJsonCollision(),
   });
+  debugTools.useEnvironment(backend.helperEnv());
   const removeCrashCleanup = onCrash(() => backend.killAllNow());
   let exited = false;
   const replies = new Map<number, (reply: Extract<Command, { type: "reply" }>) => void>();
@@ -248,10 +268,27 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
         ring.push({ level, ts: Date.now() / 1000, msg, ...fields });
       },
       reply: (command) => replies.get(command.requestId)?.(command),
+      // -d: every event the core takes and what it decides (spawns with exec and args, signals, timers
+      // set and fired, checks and their results, rotation changes), as debug records. Not cancelled
+      // timers (the core cancels defensively), nor logs and metrics (they are written already).
+      ...(options.debug ? { observe: (event: SupervisorEvent, commands: readonly Command[]) => {
+        logger.debug({ event: describeEvent(state, event) }, "Core event");
+        for (const command of commands) {
+          if (command.type !== "log" && command.type !== "metric" && command.type !== "cancelTimer") logger.debug({ command: describeCommand(state, command) }, "Core decision");
+        }
+      } } : {}),
       releaseLane: (pool, lane) => listenSockets.release(pool, lane),
       metric: (event) => metrics.record(event),
+      poolRemoved: (index) => {
+        const pool = state.pools[index]?.config;
+        if (pool === undefined) return;
+        listenSockets.removePool(index);
+        if (pool.server !== null) dataPlaneOf(dataPlanes, pool).forget(pool);
+        metrics.removePool(pool);
+        metrics.setProxyMode(activePools(state).some((active) => active.config.server !== null));
+      },
       proxy: (command) => {
-        const pool = config.pools[command.pool];
+        const pool = state.pools[command.pool]?.config;
         if (pool === undefined) return;
         try {
           dataPlaneOf(dataPlanes, pool).apply(pool, command);
@@ -286,31 +323,59 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
       // Read and checked here (file system, executables); what it changes is the core's decision.
       const file = readConfigFile(options.configPath);
       const loaded = file.ok ? loadConfigText(file.text) : null;
-      const problems = !file.ok ? [file.error] : loaded?.ok === false ? [...loaded.errors] : startupCheck((loaded as { config: Config }).config).problems;
-      if (problems.length === 0 && loaded?.ok === true) {
-        for (const [index, pool] of loaded.config.pools.entries()) {
-          const running = state.pools.find((candidate) => candidate.config.name === pool.name);
-          const started = running === undefined ? undefined : config.pools[running.index];
-          if (started !== undefined && running !== undefined && pool.replicas > scaleLimit(started) && pool.replicas !== running.config.replicas) {
-            problems.push(`supervisor.workers[${index}].replicas: ${pool.replicas} is more than ${scaleLimitReason(started)}`);
-          }
+      const checked = loaded?.ok === true ? startupCheck(loaded.config) : null;
+      const problems = !file.ok ? [file.error] : loaded?.ok === false ? [...loaded.errors] : (checked?.problems ?? []);
+      const failed = (reasons: readonly string[]): ControlResult => {
+        metrics.record({ metric: "configReload", result: "failed" });
+        for (const problem of reasons) logger.error({ problem, config: options.configPath }, "Config reload failed: nothing changed");
+        return { ok: false, error: `config not reloaded, nothing changed: ${reasons.join("; ")}` };
+      };
+      if (problems.length > 0 || loaded === null || !loaded.ok || checked === null) return failed(problems);
+      const next = loaded.config;
+      for (const [index, pool] of next.pools.entries()) {
+        const running = activePool(state, pool.name);
+        const started = running === undefined ? undefined : startedConfigs[running.index];
+        if (started !== undefined && running !== undefined && pool.replicas > scaleLimit(started) && pool.replicas !== running.config.replicas) {
+          problems.push(`supervisor.workers[${index}].replicas: ${pool.replicas} is more than ${scaleLimitReason(started)}`);
         }
       }
-      if (problems.length > 0 || loaded === null || !loaded.ok) {
-        metrics.record({ metric: "configReload", result: "failed" });
-        for (const problem of problems) logger.error({ problem, config: options.configPath }, "Config reload failed: nothing changed");
-        return { ok: false, error: `config not reloaded, nothing changed: ${problems.join("; ")}` };
+      // What the core will decide, planned here first: pools are added only if it will accept them,
+      // as adding one writes its proxy's files and opens its sockets.
+      const plan = planReload({ admin: state.admin, pools: state.pools.map(runningPool) }, next, (a, b) => resolvePath(a) === resolvePath(b));
+      if (!plan.ok) problems.push(...plan.problems);
+      if (problems.length > 0 || !plan.ok) return failed(problems);
+      if (request === null) return notRunning();
+      const added = plan.added.map((pool, offset) => ({ pool, index: state.pools.length + offset, proxyPath: checked.proxyPaths[next.pools.indexOf(pool)] ?? null }));
+      const proxyLaunches: Record<string, ProxyLaunch> = {};
+      for (const { pool, index, proxyPath } of added) {
+        try {
+          listenSockets.addPool(index, pool);
+          if (pool.server !== null) proxyLaunches[pool.name] = prepareProxy(dataPlaneOf(dataPlanes, pool), pool, proxyPath ?? pool.server.proxyBinary);
+        } catch (error) {
+          for (const other of added) listenSockets.removePool(other.index);
+          return failed([`supervisor.workers[${next.pools.indexOf(pool)}]: cannot set up the added pool ${pool.name}: ${error instanceof Error ? error.message : String(error)}`]);
+        }
       }
-      return request === null ? notRunning() : request({ type: "reload", config: loaded.config });
+      const result = await request({ type: "reload", config: next, proxyLaunches });
+      if (!result.ok) {
+        for (const { index } of added) listenSockets.removePool(index);
+        return result;
+      }
+      for (const { pool, index } of added) {
+        startedConfigs[index] = pool;
+        metrics.addPool(pool);
+      }
+      metrics.setProxyMode(activePools(state).some((active) => active.config.server !== null));
+      return result;
     };
     onReloadSignal = () => {
       if (!exited) void reload?.();
     };
     onScaleSignal = (delta) => {
       if (exited) return;
-      for (const [pool, poolState] of state.pools.entries()) {
+      for (const poolState of activePools(state)) {
         const replicas = Math.max(0, poolState.replicas + delta);
-        if (replicas <= scaleLimit(poolState.config)) void request?.({ type: "scale", pool, replicas });
+        if (replicas <= scaleLimit(startedConfigs[poolState.index] as PoolConfig)) void request?.({ type: "scale", pool: poolState.index, replicas });
         else logger.warn({ pool: poolState.config.name, replicas, reason: scaleLimitReason(poolState.config) }, "Not scaled up: at its limit");
       }
     };
@@ -327,7 +392,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
 type OperatorRequest =
   | { type: "scale"; pool: number; replicas: number }
   | { type: "restartRequested"; pool: number; worker: number | null }
-  | { type: "reload"; config: Config };
+  | { type: "reload"; config: Config; proxyLaunches: Readonly<Record<string, ProxyLaunch>> };
 
 /**
  * HAProxy declares its servers in its config file, written before it starts: a pool behind it can

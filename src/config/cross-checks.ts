@@ -49,6 +49,7 @@ export function crossCheck(raw: unknown, cwd: string = process.cwd()): PathedMes
     // Worker slots: a replacement started before the worker it replaces stops has an id and ports of its own.
     const slots = replicas === undefined ? undefined : { count: replicas + surgeOf(pool.max_surge, replicas), what: slotsText(replicas, surgeOf(pool.max_surge, replicas)) };
     problems.push(...healthCheckProblems(pool.health_check, [...poolPath, "health_check"], isRecord(server), slots, ranges));
+    if (!isRecord(server)) problems.push(...portInDebugCommands(pool.debug, [...poolPath, "debug"]));
     const readyTimeoutMs = durationMs(pool.ready_timeout) ?? DEFAULTS.readyTimeoutMs;
     const minUptimeMs = durationMs(isRecord(pool.restart_policy) ? pool.restart_policy.min_uptime : undefined) ?? DEFAULTS.minUptimeMs;
     if (slots !== undefined && slots.count > replicas! && !isRecord(pool.health_check) && !isRecord(server) && readyTimeoutMs <= minUptimeMs) {
@@ -136,6 +137,18 @@ function healthCheckProblems(check: unknown, path: (string | number)[], proxyMod
   } else if (timeoutMs > intervalMs) {
     const which = check.timeout === undefined || check.timeout === null ? `the default timeout (${timeoutMs} ms)` : `timeout (${timeoutMs} ms)`;
     problems.push({ path: [...path, check.timeout === undefined || check.timeout === null ? "interval" : "timeout"], message: `${which} is longer than the interval (${intervalMs} ms): a check must end before the next one starts` });
+  }
+  return problems;
+}
+
+/** {{.Port}} in a debug command is a mistake in supervisor mode (workers share the serving port): said at validation, not when an operator runs it. */
+function portInDebugCommands(debug: unknown, path: (string | number)[]): PathedMessage[] {
+  if (!isRecord(debug)) return [];
+  const problems: PathedMessage[] = [];
+  for (const [name, argv] of Object.entries(debug)) {
+    if (!Array.isArray(argv)) continue;
+    const index = argv.findIndex((arg) => typeof arg === "string" && /\{\{\s*\.Port\s*\}\}/.test(arg));
+    if (index >= 0) problems.push({ path: [...path, name, index], message: "uses {{.Port}}, but workers have no port of their own in supervisor mode (only in proxy mode, with server)" });
   }
   return problems;
 }

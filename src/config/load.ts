@@ -92,6 +92,7 @@ function normalisePool(raw: RawPool): PoolConfig {
     readyTimeoutMs: raw.ready_timeout ?? DEFAULTS.readyTimeoutMs,
     listen: raw.listen ?? [],
     reusePort: raw.reuse_port ?? DEFAULTS.reusePort,
+    debug: raw.debug ?? {},
     server: server
       ? {
           proxy,
@@ -254,6 +255,7 @@ function expand(root: unknown, pattern: readonly string[]): (string | number)[][
       const node = valueAt(root, path);
       if (segment === "*") {
         if (Array.isArray(node)) node.forEach((_, index) => next.push([...path, index]));
+        else if (typeof node === "object" && node !== null) for (const key of Object.keys(node)) next.push([...path, key]);
       } else if (typeof node === "object" && node !== null && segment in node) {
         next.push([...path, segment]);
       }

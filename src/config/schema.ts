@@ -7,6 +7,7 @@ import { parseByteSize } from "./byte-size.js";
 import { parseGoDuration } from "./duration.js";
 import { parseListenAddress } from "./listen-address.js";
 import { parsePortTemplate, parseTemplate } from "./port-template.js";
+import { DEBUG_ARG_CHARS_MAX, DEBUG_ARGV_MAX, DEBUG_COMMANDS_MAX, DEBUG_NAME, DEBUG_NAME_LENGTH_MAX, PROC_SNAPSHOT_NAME } from "../debug/limits.js";
 import { LIMITS, LOAD_BALANCER_ALGORITHMS, PROXY_KINDS, type LoadBalancerAlgorithm } from "./types.js";
 
 type Issue = { input?: unknown };
@@ -161,6 +162,54 @@ export const healthCheckSchema = z.strictObject(
   { error: message("a mapping with one of http, exec or notify, and interval, timeout, failure_threshold, start_period") },
 );
 
+const DEBUG_EXAMPLE = "e.g. [eu-stack, -p, '{{.Pid}}']";
+
+/** Why `name` cannot name a debug command, or null. */
+function debugNameProblem(name: string): string | null {
+  if (name === PROC_SNAPSHOT_NAME) return `"${PROC_SNAPSHOT_NAME}" is built in (a /proc snapshot of the worker's process group); give this command another name`;
+  if (!DEBUG_NAME.test(name) || name.length > DEBUG_NAME_LENGTH_MAX) {
+    return `a debug command's name must start with a letter or digit, contain only letters, digits, '_', '.' and '-', and have at most ${DEBUG_NAME_LENGTH_MAX} characters, got ${JSON.stringify(name.slice(0, 60))}`;
+  }
+  return null;
+}
+
+/** Why one command of `debug:` is wrong (with the path below its name), or nothing. */
+function debugArgvProblems(argv: unknown): { path: number[]; message: string }[] {
+  if (!Array.isArray(argv)) return [{ path: [], message: `must be a command as a list of strings, ${DEBUG_EXAMPLE}` }];
+  if (argv.length === 0) return [{ path: [], message: `must name the command to run, ${DEBUG_EXAMPLE}` }];
+  if (argv.length > DEBUG_ARGV_MAX) return [{ path: [], message: `must have at most ${DEBUG_ARGV_MAX} entries, got ${argv.length}` }];
+  const problems: { path: number[]; message: string }[] = [];
+  argv.forEach((arg: unknown, index) => {
+    if (typeof arg !== "string") problems.push({ path: [index], message: `must be a string, got ${arg === null ? "an empty value" : typeof arg === "object" ? "a list or mapping" : JSON.stringify(arg)}` });
+    else if (arg.length > DEBUG_ARG_CHARS_MAX) problems.push({ path: [index], message: `must be at most ${DEBUG_ARG_CHARS_MAX} characters, got ${arg.length}` });
+    else if (index === 0 && arg.trim() === "") problems.push({ path: [index], message: "must name the executable (a path, or a name looked up in PATH), got an empty string" });
+    else {
+      const parsed = parseTemplate(arg, ["Pid", "WorkerId", "Port"]);
+      if (!parsed.ok) problems.push({ path: [index], message: `${parsed.error} in ${JSON.stringify(arg.slice(0, 60))}` });
+    }
+  });
+  return problems;
+}
+
+/**
+ * Named commands for `monoceros ctl debug`, run without a shell. Checked here key by key, so that
+ * every bad name and entry is reported at once with its own path (debug.stack[2]).
+ */
+const debugCommands = z
+  .record(z.string(), z.unknown(), { error: message(`a mapping of names to commands, e.g. {stack: [eu-stack, -p, '{{.Pid}}']}`) })
+  .transform((commands, ctx) => {
+    const names = Object.keys(commands);
+    if (names.length > DEBUG_COMMANDS_MAX) ctx.issues.push({ code: "custom", message: `must have at most ${DEBUG_COMMANDS_MAX} commands, got ${names.length}`, input: commands });
+    const valid: Record<string, readonly string[]> = {};
+    for (const name of names) {
+      const nameProblem = debugNameProblem(name);
+      const problems = nameProblem === null ? debugArgvProblems(commands[name]) : [{ path: [], message: nameProblem }];
+      for (const problem of problems) ctx.issues.push({ code: "custom", message: problem.message, input: commands[name], path: [name, ...problem.path] });
+      if (problems.length === 0) valid[name] = commands[name] as string[];
+    }
+    return valid;
+  });
+
 /** A count of workers (at least 1) or a share of the pool such as "25%". */
 const maxUnavailable = z.union([z.number(), z.string()], { error: 'must be a number of workers or a percentage such as "25%"' }).transform((value, ctx) => {
   const text = String(value).trim();
@@ -220,6 +269,7 @@ export const poolSchema = z.strictObject(
       .nullish(),
     reuse_port: z.boolean({ error: message("true or false") }).nullish(),
     server: serverSchema.nullish(),
+    debug: debugCommands.nullish(),
   },
   { error: message("a mapping describing a worker pool") },
 );
@@ -270,5 +320,6 @@ export const STRING_FIELD_PATHS: readonly (readonly (string | "*")[])[] = [
   ["supervisor", "workers", "*", "server", "proxy_config_path"],
   ["supervisor", "workers", "*", "server", "proxy_binary"],
   ["supervisor", "workers", "*", "listen", "*"],
+  ["supervisor", "workers", "*", "debug", "*", "*"],
   ["admin", "control_socket"],
 ];

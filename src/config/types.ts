@@ -104,6 +104,12 @@ export interface PoolConfig {
   /** One SO_REUSEPORT socket per address and worker lane (true), or one socket shared by all workers. */
   reusePort: boolean;
   server: ServerConfig | null;
+  /**
+   * Named commands for `monoceros ctl debug` (argv templates with {{.Pid}}, {{.WorkerId}} and, in
+   * proxy mode, {{.Port}}); `proc` is built in and never here. The loader always sets it ({} when
+   * the config has none); absent only in configs built in code (tests, the simulator).
+   */
+  debug?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** An address of `listen`: an IP address (never a name) and a port. */

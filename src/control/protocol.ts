@@ -1,9 +1,12 @@
 // The wire format of `monoceros ctl`, pure: one request per connection, one JSON object on one line;
 // the answer is one line `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`, then the server
 // closes. `logs` first sends `{"record":…}` lines; unless following, a final ok line ends it.
+// `debug` first sends its command's output as `{"output":{"stream":"stdout","text":"…"}}` lines,
+// `profile` the profile file as `{"data":"…"}` pieces; a final ok (or error) line ends both.
 // Strict on purpose: an unknown field is an error, so a typo in a script fails loudly instead of
 // being ignored (the operator is changing a running system).
 import { LIMITS } from "../config/types.js";
+import { DEBUG_LIMITS, DEBUG_NAME, DEBUG_NAME_LENGTH_MAX, PROFILE_KINDS, type ProfileKind } from "../debug/limits.js";
 
 /** A request line longer than this is refused: requests are a few dozen bytes. */
 export const REQUEST_BYTES_MAX = 64 * 1024;
@@ -16,7 +19,7 @@ const TARGET_LENGTH_MAX = LIMITS.nameLengthMax + 8;
 /** How much of a bad value an error line quotes. */
 const QUOTED_CHARS_MAX = 40;
 
-export const COMMANDS = ["status", "restart", "scale", "reload", "logs"] as const;
+export const COMMANDS = ["status", "restart", "scale", "reload", "logs", "debug", "profile"] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /**
@@ -34,10 +37,21 @@ export type ControlRequest =
   | { command: "restart"; target: ControlTarget }
   | { command: "scale"; pool: string; replicas: number }
   | { command: "reload" }
-  | { command: "logs"; target: ControlTarget | null; follow: boolean; lines: number };
+  | { command: "logs"; target: ControlTarget | null; follow: boolean; lines: number }
+  /** clientPid: the pid ctl says it has, for the log record (Node cannot read the peer's credentials). */
+  | { command: "debug"; target: ControlTarget; name: string; timeoutMs: number; clientPid: number | null }
+  /** durationMs: how long a CPU profile samples; null for a heap snapshot. */
+  | { command: "profile"; kind: ProfileKind; durationMs: number | null; clientPid: number | null };
+
+export type OutputStream = "stdout" | "stderr";
 
 /** One line of an answer, as the client reads it. */
-export type ControlLine = { ok: true; result: unknown } | { ok: false; error: string } | { record: Record<string, unknown> };
+export type ControlLine =
+  | { ok: true; result: unknown }
+  | { ok: false; error: string }
+  | { record: Record<string, unknown> }
+  | { output: { stream: OutputStream; text: string } }
+  | { data: string };
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -49,7 +63,11 @@ const FIELDS: Record<CommandName, readonly string[]> = {
   scale: ["command", "pool", "replicas"],
   reload: ["command"],
   logs: ["command", "target", "follow", "lines"],
+  debug: ["command", "target", "name", "timeout_ms", "client_pid"],
+  profile: ["command", "kind", "duration_ms", "client_pid"],
 };
+/** Pids are at most 2^22 on Linux (pid_max). */
+const PID_MAX = 4_194_304;
 
 /** `value` as an error line quotes it: JSON, cut short. */
 export function quote(value: unknown): string {
@@ -157,7 +175,42 @@ export function validateRequest(value: unknown): Parsed<ControlRequest> {
       if (!lines.ok) return lines;
       return { ok: true, value: { command: name, target: target === null ? null : target.value, follow: fields.follow ?? false, lines: lines.value } };
     }
+    case "debug": {
+      const target = targetField(fields.target);
+      if (!target.ok) return target;
+      if (target.value.worker === null) return { ok: false, error: `target: debug needs a worker (${target.value.pool}/0 or ${target.value.pool}-0), got the pool ${quote(target.value.pool)}` };
+      const debugName = fields.name;
+      if (typeof debugName !== "string" || !DEBUG_NAME.test(debugName) || debugName.length > DEBUG_NAME_LENGTH_MAX) {
+        return { ok: false, error: `name: must be the name of one of the pool's debug commands, or proc (letters, digits, '_', '.' and '-', at most ${DEBUG_NAME_LENGTH_MAX} characters), got ${quote(debugName)}` };
+      }
+      const timeout = fields.timeout_ms === undefined ? { ok: true as const, value: DEBUG_LIMITS.timeoutMsDefault } : integerIn("timeout_ms", fields.timeout_ms, DEBUG_LIMITS.timeoutMsMin, DEBUG_LIMITS.timeoutMsMax);
+      if (!timeout.ok) return timeout;
+      const clientPid = clientPidField(fields.client_pid);
+      if (!clientPid.ok) return clientPid;
+      return { ok: true, value: { command: name, target: target.value, name: debugName, timeoutMs: timeout.value, clientPid: clientPid.value } };
+    }
+    case "profile": {
+      const kind = fields.kind;
+      if (typeof kind !== "string" || !(PROFILE_KINDS as readonly string[]).includes(kind)) return { ok: false, error: `kind: must be one of ${PROFILE_KINDS.join(", ")}, got ${quote(kind)}` };
+      let durationMs: number | null = null;
+      if (kind === "cpu") {
+        if (fields.duration_ms === undefined) return { ok: false, error: "duration_ms: a CPU profile needs its duration, e.g. 10000" };
+        const duration = integerIn("duration_ms", fields.duration_ms, DEBUG_LIMITS.profileDurationMsMin, DEBUG_LIMITS.profileDurationMsMax);
+        if (!duration.ok) return duration;
+        durationMs = duration.value;
+      } else if (fields.duration_ms !== undefined) {
+        return { ok: false, error: `duration_ms: a heap snapshot is taken at once and has no duration, got ${quote(fields.duration_ms)}` };
+      }
+      const clientPid = clientPidField(fields.client_pid);
+      if (!clientPid.ok) return clientPid;
+      return { ok: true, value: { command: name, kind: kind as ProfileKind, durationMs, clientPid: clientPid.value } };
+    }
   }
+}
+
+function clientPidField(value: unknown): Parsed<number | null> {
+  if (value === undefined || value === null) return { ok: true, value: null };
+  return integerIn("client_pid", value, 1, PID_MAX);
 }
 
 /** One request line as received, without its newline. */
@@ -183,6 +236,10 @@ export function requestLine(request: ControlRequest): string {
       return `${JSON.stringify({ command: request.command, target: formatTarget(request.target) })}\n`;
     case "logs":
       return `${JSON.stringify({ ...request, target: request.target === null ? null : formatTarget(request.target) })}\n`;
+    case "debug":
+      return `${JSON.stringify({ command: request.command, target: formatTarget(request.target), name: request.name, timeout_ms: request.timeoutMs, ...(request.clientPid === null ? {} : { client_pid: request.clientPid }) })}\n`;
+    case "profile":
+      return `${JSON.stringify({ command: request.command, kind: request.kind, ...(request.durationMs === null ? {} : { duration_ms: request.durationMs }), ...(request.clientPid === null ? {} : { client_pid: request.clientPid }) })}\n`;
     default:
       return `${JSON.stringify(request)}\n`;
   }
@@ -191,6 +248,8 @@ export function requestLine(request: ControlRequest): string {
 export const okLine = (result: unknown): string => `${JSON.stringify({ ok: true, result: result ?? null })}\n`;
 export const errorLine = (error: string): string => `${JSON.stringify({ ok: false, error: oneLine(error) })}\n`;
 export const recordLine = (record: Record<string, unknown>): string => `${JSON.stringify({ record })}\n`;
+export const outputLine = (stream: OutputStream, text: string): string => `${JSON.stringify({ output: { stream, text } })}\n`;
+export const dataLine = (data: string): string => `${JSON.stringify({ data })}\n`;
 
 /** One answer line as the client reads it. */
 export function parseResponseLine(line: string): Parsed<ControlLine> {
@@ -206,5 +265,10 @@ export function parseResponseLine(line: string): Parsed<ControlLine> {
   if (fields.ok === false && typeof fields.error === "string") return { ok: true, value: { ok: false, error: fields.error } };
   const record = fields.record;
   if (typeof record === "object" && record !== null && !Array.isArray(record)) return { ok: true, value: { record: record as Record<string, unknown> } };
-  return { ok: false, error: `neither an answer nor a record: ${quote(value)}` };
+  const output = fields.output as Record<string, unknown> | null | undefined;
+  if (typeof output === "object" && output !== null && (output.stream === "stdout" || output.stream === "stderr") && typeof output.text === "string") {
+    return { ok: true, value: { output: { stream: output.stream, text: output.text } } };
+  }
+  if (typeof fields.data === "string") return { ok: true, value: { data: fields.data } };
+  return { ok: false, error: `neither an answer, a record, output nor data: ${quote(value)}` };
 }

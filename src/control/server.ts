@@ -4,23 +4,40 @@
 // Every connection, wait and buffer is bounded, and a handler that throws fails one request, never
 // Monoceros.
 import { createServer, type Server, type Socket } from "node:net";
+import { DEBUG_LIMITS } from "../debug/limits.js";
 import type { LogSource } from "../logs/record-ring.js";
 import { logFilterFor } from "./log-filter.js";
 import {
+  dataLine,
   errorLine,
   okLine,
+  outputLine,
   parseRequest,
   recordLine,
   REQUEST_TOO_LONG,
   REQUEST_BYTES_MAX,
   type ControlRequest,
   type ControlTarget,
+  type OutputStream,
 } from "./protocol.js";
 import { bindPathProblem, bindSocketFile, removeStaleSocket, unlinkSocketFile, type SocketFile } from "./socket-file.js";
 
 export { controlSocketDir, defaultControlSocketPath, ensureControlDir } from "./socket-path.js";
 
 export type ControlResult = { ok: true; result: unknown } | { ok: false; error: string };
+
+export type DebugRequest = Extract<ControlRequest, { command: "debug" }>;
+export type ProfileRequest = Extract<ControlRequest, { command: "profile" }>;
+
+/** What a streaming command (debug, profile) sends before its final line. */
+export interface ControlStream {
+  /** One line of a debug command's output. */
+  output(stream: OutputStream, text: string): void;
+  /** One piece of a file; resolves when ctl has taken what was waiting (or has gone: see signal). */
+  data(text: string): Promise<void>;
+  /** Aborted when ctl goes away, the request's time is up, or Monoceros shuts down: stop and clean up. */
+  readonly signal: AbortSignal;
+}
 
 /** What the control channel asks of the running Monoceros. */
 export interface ControlHandler {
@@ -30,6 +47,10 @@ export interface ControlHandler {
   scale(pool: string, replicas: number): Promise<ControlResult>;
   reload(): Promise<ControlResult>;
   logs: LogSource;
+  /** `ctl debug`: runs a named debug command (or the proc snapshot) on a worker, streaming its output. Absent: refused. */
+  debug?(request: DebugRequest, stream: ControlStream): Promise<ControlResult>;
+  /** `ctl profile`: a CPU profile or heap snapshot of Monoceros itself, streamed as data. Absent: refused. */
+  profile?(request: ProfileRequest, stream: ControlStream): Promise<ControlResult>;
 }
 
 export type ProblemReporter = (message: string, fields: Record<string, unknown>) => void;
@@ -47,13 +68,23 @@ export const CONTROL_LIMITS = {
   followerBacklogBytesMax: 1024 * 1024,
   /** How long a closed connection may take to take its last line before it is destroyed. */
   closeGraceMs: 2_000,
+  /** Beyond a streaming command's own bound (its timeout, or profile duration plus transfer): the server's backstop. */
+  streamSlackMs: 10_000,
 } as const;
+
+/** The longest a streaming request may take, as the server bounds it (the handler keeps to shorter ones). */
+export function streamTimeoutMs(request: DebugRequest | ProfileRequest): number {
+  if (request.command === "debug") return request.timeoutMs + DEBUG_LIMITS.killGraceMs + DEBUG_LIMITS.exitWaitMs + DEBUG_LIMITS.outputDrainMs + CONTROL_LIMITS.streamSlackMs;
+  return (request.durationMs ?? 0) + 2 * DEBUG_LIMITS.profileTransferMsMax + CONTROL_LIMITS.streamSlackMs;
+}
 
 interface Connection {
   socket: Socket;
-  state: "reading" | "answering" | "following" | "closing";
+  state: "reading" | "answering" | "following" | "streaming" | "closing";
   timer: NodeJS.Timeout | null;
   unsubscribe: (() => void) | null;
+  /** A streaming command's: aborted when the connection ends, so the command stops. */
+  abort: AbortController | null;
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -154,13 +185,14 @@ export class ControlServer {
       socket.end(errorLine(reason), () => socket.destroy());
       return;
     }
-    const connection: Connection = { socket, state: "reading", timer: null, unsubscribe: null };
+    const connection: Connection = { socket, state: "reading", timer: null, unsubscribe: null, abort: null };
     this.connections.add(connection);
     connection.timer = setTimeout(
       () => this.finish(connection, errorLine(`no request within ${CONTROL_LIMITS.requestTimeoutMs / 1000} s: send one JSON object on one line`)),
       CONTROL_LIMITS.requestTimeoutMs,
     );
     socket.once("close", () => {
+      connection.abort?.abort();
       this.stopFollowing(connection);
       if (connection.timer !== null) clearTimeout(connection.timer);
       this.connections.delete(connection);
@@ -190,7 +222,8 @@ export class ControlServer {
       if (connection.state === "reading") {
         if (bytes > 0) this.handle(connection, Buffer.concat(chunks).toString("utf8"));
         else connection.socket.destroy();
-      } else if (connection.state === "following") {
+      } else if (connection.state === "following" || connection.state === "streaming") {
+        // ctl keeps its side open while it waits: an end means it has gone (Ctrl-C), so a debug command is stopped.
         this.finish(connection, null);
       }
     });
@@ -223,6 +256,10 @@ export class ControlServer {
           return;
         case "logs":
           this.sendLogs(connection, request);
+          return;
+        case "debug":
+        case "profile":
+          this.stream(connection, request);
           return;
       }
     } catch (error) {
@@ -284,6 +321,52 @@ export class ControlServer {
     this.followers++;
   }
 
+  /** debug and profile: lines as the handler produces them, then its result; stopped when the connection ends. */
+  private stream(connection: Connection, request: DebugRequest | ProfileRequest): void {
+    const { socket } = connection;
+    const abort = new AbortController();
+    connection.abort = abort;
+    connection.state = "streaming";
+    const timeoutMs = streamTimeoutMs(request);
+    connection.timer = setTimeout(() => {
+      this.onProblem("control socket: no answer in time", { command: request.command, timeout_ms: timeoutMs });
+      this.finish(connection, errorLine(`no answer within ${timeoutMs / 1000} s to ${request.command}`));
+    }, timeoutMs);
+    const sending = () => connection.state === "streaming" && !socket.destroyed;
+    const stream: ControlStream = {
+      output: (which, text) => {
+        if (sending()) socket.write(outputLine(which, text));
+      },
+      data: (text) => {
+        if (!sending()) return Promise.resolve();
+        socket.write(dataLine(text));
+        if (socket.writableLength <= DEBUG_LIMITS.streamBacklogBytesMax) return Promise.resolve();
+        return new Promise<void>((resolve) => {
+          const done = () => {
+            socket.off("drain", done);
+            abort.signal.removeEventListener("abort", done);
+            resolve();
+          };
+          socket.on("drain", done);
+          abort.signal.addEventListener("abort", done, { once: true });
+        });
+      },
+      signal: abort.signal,
+    };
+    const handler = request.command === "debug" ? this.handler.debug?.bind(this.handler, request, stream) : this.handler.profile?.bind(this.handler, request, stream);
+    if (handler === undefined) {
+      this.finish(connection, errorLine(`${request.command} is not available in this Monoceros`));
+      return;
+    }
+    Promise.resolve()
+      .then(handler)
+      .then((result) => {
+        if (typeof result !== "object" || result === null || typeof result.ok !== "boolean") throw new Error(`the ${request.command} handler answered ${String(result)}, not a ControlResult`);
+        this.finish(connection, result.ok ? okLine(result.result) : errorLine(result.error));
+      })
+      .catch((error: unknown) => this.internalError(connection, request, error));
+  }
+
   private internalError(connection: Connection, request: ControlRequest, error: unknown): void {
     this.onProblem("control socket: a command failed inside Monoceros", { command: request.command, error: errorText(error) });
     this.finish(connection, errorLine(`internal error: ${errorText(error)}`));
@@ -300,6 +383,7 @@ export class ControlServer {
   private finish(connection: Connection, line: string | null): void {
     if (connection.state === "closing") return;
     connection.state = "closing";
+    connection.abort?.abort();
     this.stopFollowing(connection);
     if (connection.timer !== null) clearTimeout(connection.timer);
     const { socket } = connection;

@@ -47,6 +47,7 @@ export function poolHealth(pool: PoolState, shuttingDown: boolean, nowMs: number
 
 export function supervisorHealth(state: SupervisorState, nowMs: number): { healthy: boolean; pools: PoolHealth[] } {
   const shuttingDown = state.phase === "stopping" || state.phase === "exited";
+  // A pool removed by a reload no longer counts (it is leaving on purpose).
   const pools = state.pools.map((pool) => poolHealth(pool, shuttingDown, nowMs));
-  return { healthy: pools.every((pool) => pool.healthy), pools };
+  return { healthy: pools.every((pool, index) => pool.healthy || state.pools[index]?.removal !== null), pools };
 }

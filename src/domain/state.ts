@@ -147,6 +147,13 @@ export interface PoolState {
   rotationKey: string;
   /** Members wanted now: the config's replicas, until scaled at run time. */
   replicas: number;
+  /**
+   * Removed by a reload: "draining" while its workers and then its proxy stop (never restarted),
+   * "done" once nothing of it runs. A removed pool keeps its place in the list (its index is its
+   * identity in refs); health, /status and metrics leave it out once done, and its name may be
+   * used by a pool added later (with a new index).
+   */
+  removal: null | "draining" | "done";
 }
 
 export type Phase = "idle" | "running" | "stopping" | "exited";
@@ -176,7 +183,8 @@ export function createSupervisorState(config: Config, seed: number, proxyLaunch:
   };
 }
 
-function createPoolState(config: PoolConfig, index: number, proxyLaunch: ProxyLaunch | null): PoolState {
+/** A pool as it starts (at start-up, or added by a reload): its first replicas slots pending, each on its own lane. */
+export function createPoolState(config: PoolConfig, index: number, proxyLaunch: ProxyLaunch | null): PoolState {
   const workers: WorkerState[] = [];
   for (let slot = 0; slot < config.replicas + config.maxSurge; slot++) {
     const worker = newWorkerSlot(config, slot);
@@ -187,7 +195,7 @@ function createPoolState(config: PoolConfig, index: number, proxyLaunch: ProxyLa
     workers.push(worker);
   }
   const proxy = proxyLaunch === null ? null : newWorker(PROXY_INDEX, `${config.name}-proxy`, {}, proxyLaunch.args, "pending");
-  return { index, config, workers, nextToStart: 0, proxy, proxyLaunch, rotationKey: "", replicas: config.replicas };
+  return { index, config, workers, nextToStart: 0, proxy, proxyLaunch, rotationKey: "", replicas: config.replicas, removal: null };
 }
 
 /** Slot i of a pool, vacant: its id, and its environment and args as the pool's config makes them. */
@@ -268,6 +276,16 @@ export function leaderRunning(worker: WorkerState): worker is WorkerState & { pi
 /** A worker that has or may soon have a process: what "live" means for the replicas bound. */
 export function isLive(worker: WorkerState): boolean {
   return worker.status === "spawning" || worker.status === "running" || worker.status === "stopping" || worker.status === "exiting";
+}
+
+/** The pools a config names now: not removed by a reload (removed ones keep their index while they drain, and after). */
+export function activePools(state: SupervisorState): PoolState[] {
+  return state.pools.filter((pool) => pool.removal === null);
+}
+
+/** The pool a config names now, by name. */
+export function activePool(state: SupervisorState, name: string): PoolState | undefined {
+  return state.pools.find((pool) => pool.removal === null && pool.config.name === name);
 }
 
 /** Counts toward the pool's replicas: has or will have a process that stays (see WorkerStatus). */

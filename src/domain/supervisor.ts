@@ -5,11 +5,11 @@ import { proxyEndpoints } from "./identity.js";
 import { doublingMs } from "./backoff.js";
 import { CHECK_TIMING, checkConfigOf, firstCountedAtMs, nextCheckAtMs, probeDeadlineMs, probeFor, startCheck } from "./checks.js";
 import { nextRandom } from "./random.js";
-import { planReload } from "./reload.js";
+import { planReload, type RunningPool } from "./reload.js";
 import { LIMITS } from "../config/types.js";
 import {
-  isLive, isMember, leaderRunning, newCheckState, newWorkerSlot, PROXY_INDEX, slotLaunch,
-  type PoolState, type StopReason, type SupervisorState, type WorkerExit, type WorkerState,
+  createPoolState, isLive, isMember, leaderRunning, newCheckState, newWorkerSlot, PROXY_INDEX, slotLaunch,
+  type PoolState, type ProxyLaunch, type StopReason, type SupervisorState, type WorkerExit, type WorkerState,
 } from "./state.js";
 import { timerKey, type CheckResult, type Command, type PlannedCause, type SupervisorEvent, type TimerPayload, type WorkerRef } from "./types.js";
 
@@ -104,6 +104,7 @@ export function step(state: SupervisorState, event: SupervisorEvent, nowMs: numb
   startHeldBackRestarts(state, nowMs, out);
   stopProxiesOfDrainedPools(state, nowMs, out);
   sendRotationChanges(state, out);
+  finishPoolRemovals(state, out);
   finishShutdownIfDone(state, out);
   return out;
 }
@@ -112,15 +113,17 @@ function start(state: SupervisorState, nowMs: number, out: Out): void {
   if (state.phase !== "idle") return;
   state.phase = "running";
   log(out, "info", "Monoceros started", { pools: state.pools.length, workers: state.pools.reduce((n, p) => n + p.config.replicas, 0) });
-  for (const pool of state.pools) {
-    // The proxy first, so its listener is up when the first worker joins the rotation.
-    if (pool.proxy !== null) {
-      sendRotationChanges(state, out);
-      spawn(pool, pool.proxy, out);
-    }
-    startNextWorkers(state, pool, nowMs, out);
-  }
+  for (const pool of state.pools) startPool(state, pool, nowMs, out);
   if (state.pools.some((pool) => pool.config.limits.memoryBytes > 0)) setTimer(out, nowMs + CHECK_TIMING.memorySampleIntervalMs, { kind: "memorySample" });
+}
+
+/** A pool's start (at start-up, or added by a reload): the proxy first, so its listener is up when the first worker joins the rotation. */
+function startPool(state: SupervisorState, pool: PoolState, nowMs: number, out: Out): void {
+  if (pool.proxy !== null) {
+    sendRotationChanges(state, out);
+    spawn(pool, pool.proxy, out);
+  }
+  startNextWorkers(state, pool, nowMs, out);
 }
 
 /** Staggered start: one worker, then the next after startup_wait_time; all at once when it is 0. */
@@ -290,7 +293,9 @@ function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, grou
   cancelTimer(out, { kind: "lifespan", ref });
   cancelTimer(out, { kind: "sigterm", ref });
   cancelTimer(out, { kind: "settled", ref });
-  log(out, "info", worker.index === PROXY_INDEX ? "Proxy exited" : "Worker exited", {
+  // Not asked to stop, and by a signal or a non-zero code: something went wrong (warn); else info.
+  const failed = wasStopReason === null && worker.sigtermAtMs === null && (exit.signal !== null || exit.code !== 0);
+  log(out, failed ? "warn" : "info", worker.index === PROXY_INDEX ? "Proxy exited" : "Worker exited", {
     pool: pool.config.name, worker_id: worker.id, rc: exit.code, signal: exit.signal, restarts: worker.restarts, ran_for_ms: Math.round(ranForMs),
     ...(groupEmpty ? {} : { leftovers: true }),
   });
@@ -332,6 +337,8 @@ function onExited(state: SupervisorState, ref: WorkerRef, exit: WorkerExit, grou
  */
 function decideRestart(state: SupervisorState, pool: PoolState, worker: WorkerState, ranForMs: number, cause: { spawnFailed: boolean; resourceError: boolean }, nowMs: number, out: Out): void {
   worker.restartAtMs = null;
+  // A pool removed by a reload starts nothing again (its proxy either), and charges no budget.
+  if (pool.removal !== null) return;
   if (worker.index === PROXY_INDEX) {
     if (ranForMs >= TIMING.proxyStableAfterMs) worker.quickExits = 0;
     worker.quickExits++;
@@ -374,7 +381,8 @@ function takeRestart(state: SupervisorState, pool: PoolState, worker: WorkerStat
   const counted = windowMs === null ? worker.restarts : worker.restartTimesMs.length;
   if (counted + 1 > maxRestarts) {
     worker.restartAtMs = null;
-    log(out, "error", "Too many restarts: shutting down", {
+    // With max_restarts 0 (the original's default) a single exit is the whole budget: say so.
+    log(out, "error", maxRestarts === 0 ? "Worker exited and max_restarts is 0 (no restart allowed): shutting down" : "Too many restarts: shutting down", {
       pool: pool.config.name, worker_id: worker.id, restarts: counted, max_restarts: maxRestarts, ...(windowMs === null ? {} : { window_ms: windowMs }),
     });
     beginShutdown(state, EXIT.restartBudgetExhausted, nowMs, out);
@@ -736,6 +744,7 @@ function endPlannedRestart(pool: PoolState, worker: WorkerState, out: Out): void
 function startHeldBackRestarts(state: SupervisorState, nowMs: number, out: Out): void {
   if (state.phase !== "running") return;
   for (const pool of state.pools) {
+    if (pool.removal !== null) continue;
     for (;;) {
       let oldest: WorkerState | null = null;
       for (const worker of pool.workers) {
@@ -753,6 +762,7 @@ function startHeldBackRestarts(state: SupervisorState, nowMs: number, out: Out):
 function startMissingMembers(state: SupervisorState, out: Out): void {
   if (state.phase !== "running") return;
   for (const pool of state.pools) {
+    if (pool.removal !== null) continue;
     let members = 0;
     for (const worker of pool.workers) if (isMember(worker)) members++;
     while (members < pool.replicas) {
@@ -779,7 +789,7 @@ function lowestFreeLane(pool: PoolState): number {
  * drained first, and calls off their replacements.
  */
 function onScale(state: SupervisorState, event: Extract<SupervisorEvent, { type: "scale" }>, nowMs: number, out: Out): void {
-  const pool = state.pools[event.pool];
+  const pool = activePoolAt(state, event.pool);
   if (pool === undefined || state.phase !== "running") {
     reply(out, event.requestId, false, pool === undefined ? `no pool #${event.pool}` : notRunningMessage(state), []);
     return;
@@ -828,13 +838,27 @@ function onReload(state: SupervisorState, event: Extract<SupervisorEvent, { type
     reply(out, event.requestId, false, notRunningMessage(state), []);
     return;
   }
-  const plan = planReload({ admin: state.admin, pools: state.pools.map((pool) => pool.config) }, event.config);
+  const plan = planReload({ admin: state.admin, pools: state.pools.map(runningPool) }, event.config);
+  const missingLaunch = plan.ok ? plan.added.find((pool) => pool.server !== null && event.proxyLaunches?.[pool.name] === undefined) : undefined;
+  if (missingLaunch !== undefined) {
+    reply(out, event.requestId, false, `config not reloaded, nothing changed: no proxy prepared for the added pool ${missingLaunch.name}`, []);
+    return;
+  }
   if (!plan.ok) {
     out.push({ type: "metric", metric: "configReload", result: "failed" });
     for (const problem of plan.problems) log(out, "error", "Config reload refused", { problem });
     reply(out, event.requestId, false, `config not reloaded, nothing changed: ${plan.problems.join("; ")}`, plan.problems);
     return;
   }
+  for (const index of plan.removed) removePool(state.pools[index] as PoolState, nowMs, out);
+  const sampledMemory = state.pools.some((pool) => pool.removal === null && pool.config.limits.memoryBytes > 0);
+  for (const config of plan.added) {
+    const pool = createPoolState(config, state.pools.length, config.server === null ? null : (event.proxyLaunches?.[config.name] as ProxyLaunch));
+    state.pools.push(pool);
+    log(out, "info", "Pool added", { pool: config.name, replicas: config.replicas });
+    startPool(state, pool, nowMs, out);
+  }
+  if (!sampledMemory && plan.added.some((pool) => pool.limits.memoryBytes > 0)) setTimer(out, nowMs + CHECK_TIMING.memorySampleIntervalMs, { kind: "memorySample" });
   for (const change of plan.pools) {
     const pool = state.pools[change.pool] as PoolState;
     pool.config = change.config;
@@ -850,9 +874,31 @@ function onReload(state: SupervisorState, event: Extract<SupervisorEvent, { type
   reply(out, event.requestId, true, "config reloaded", plan.lines);
 }
 
+/** What the reload planner needs of a pool: its config, its slots, whether it was removed. */
+export function runningPool(pool: PoolState): RunningPool {
+  return { config: pool.config, slots: pool.workers.length, removal: pool.removal };
+}
+
+/**
+ * A pool a reload removed: no more starts or restarts; its workers leave like those of a scale to
+ * 0 (out of the rotation first, replacements called off), its proxy stops taking new connections and
+ * is stopped once they are gone (stopProxiesOfDrainedPools), then finishPoolRemovals reports it gone.
+ */
+function removePool(pool: PoolState, nowMs: number, out: Out): void {
+  pool.removal = "draining";
+  cancelTimer(out, { kind: "stagger", pool: pool.index });
+  pool.nextToStart = pool.workers.length;
+  for (const worker of pool.workers) worker.heldBack = null;
+  setReplicas(pool, 0, nowMs, out);
+  // Workers outside the members (a replacement whose old worker is gone, one in backoff between runs) leave too.
+  for (const worker of pool.workers) if (worker.status !== "vacant" && worker.status !== "stopped" && !worker.retiring) retire(pool, worker, "scale", nowMs, out);
+  if (pool.proxy?.status === "running") out.push({ type: "drainProxy", pool: pool.index });
+  log(out, "info", "Pool removed by a reload: stopping its workers, then its proxy", { pool: pool.config.name });
+}
+
 /** ctl restart: the pool's running members (or one) get a planned restart each, oldest request first, bounded by max_unavailable and max_surge. */
 function onRestartRequested(state: SupervisorState, event: Extract<SupervisorEvent, { type: "restartRequested" }>, nowMs: number, out: Out): void {
-  const pool = state.pools[event.pool];
+  const pool = activePoolAt(state, event.pool);
   if (pool === undefined || state.phase !== "running") {
     reply(out, event.requestId, false, pool === undefined ? `no pool #${event.pool}` : notRunningMessage(state), []);
     return;
@@ -875,6 +921,12 @@ function onRestartRequested(state: SupervisorState, event: Extract<SupervisorEve
   const how = pool.config.maxSurge > 0 ? `each replacement started and ready first (max_surge ${pool.config.maxSurge})` : "each stopped, then started again (max_surge 0)";
   log(out, "info", "Restart requested", { pool: pool.config.name, workers: targets.map((worker) => worker.id) });
   reply(out, event.requestId, true, `pool ${pool.config.name}: restarting ${targets.length} worker${targets.length === 1 ? "" : "s"}, ${pool.config.maxUnavailable} at a time, ${how}`, plan);
+}
+
+/** The pool at this index unless a reload removed it. */
+function activePoolAt(state: SupervisorState, index: number): PoolState | undefined {
+  const pool = state.pools[index];
+  return pool?.removal === null ? pool : undefined;
 }
 
 function notRunningMessage(state: SupervisorState): string {
@@ -1158,10 +1210,11 @@ function beginShutdown(state: SupervisorState, exitCode: number, nowMs: number, 
   }
 }
 
-/** During shutdown a proxy is stopped last: once every worker of its pool has exited. */
+/** During shutdown, and in a pool removed by a reload, a proxy is stopped last: once every worker of its pool has exited. */
 function stopProxiesOfDrainedPools(state: SupervisorState, nowMs: number, out: Out): void {
-  if (state.phase !== "stopping") return;
+  if (state.phase !== "stopping" && state.phase !== "running") return;
   for (const pool of state.pools) {
+    if (state.phase === "running" && pool.removal !== "draining") continue;
     const proxy = pool.proxy;
     if (proxy === null || !isLive(proxy) || proxy.status === "exiting" || proxy.stopReason !== null || proxy.sigkillAtMs !== null) continue;
     if (pool.workers.every((worker) => worker.status === "stopped" || worker.status === "vacant")) {
@@ -1191,6 +1244,18 @@ function sendRotationChanges(state: SupervisorState, out: Out): void {
 /** Running, not asked to stop, and ready (without a health check: as soon as it runs). */
 export function inRotation(worker: WorkerState | undefined): boolean {
   return worker !== undefined && worker.status === "running" && worker.ready;
+}
+
+/** A removed pool is gone once none of its processes is left: the runtime may close its sockets and forget its proxy. */
+function finishPoolRemovals(state: SupervisorState, out: Out): void {
+  if (state.phase !== "running") return;
+  for (const pool of state.pools) {
+    if (pool.removal !== "draining") continue;
+    if (!processesOf(pool).every((worker) => worker.status === "stopped" || worker.status === "vacant")) continue;
+    pool.removal = "done";
+    log(out, "info", "Pool removed: all its processes have stopped", { pool: pool.config.name });
+    out.push({ type: "poolRemoved", pool: pool.index });
+  }
 }
 
 function finishShutdownIfDone(state: SupervisorState, out: Out): void {

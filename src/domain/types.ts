@@ -1,5 +1,6 @@
 // The vocabulary between the pure core and the runtime: events in, commands out.
 import type { Config } from "../config/types.js";
+import type { ProxyLaunch } from "./state.js";
 
 /** Which process an event or command is about: a worker of a pool, in one of its incarnations. */
 export interface WorkerRef {
@@ -75,8 +76,11 @@ export type SupervisorEvent =
   | { type: "scale"; requestId: number; pool: number; replicas: number }
   /** Replace the pool's running workers (worker null), or one, rolling and with surge. */
   | { type: "restartRequested"; requestId: number; pool: number; worker: number | null }
-  /** A new config (already validated) to apply: SIGHUP or ctl reload. */
-  | { type: "reload"; requestId: number; config: Config };
+  /**
+   * A new config (already validated) to apply: SIGHUP or ctl reload. proxyLaunches: how the proxy of
+   * each pool it adds in proxy mode is launched, by pool name (its files were written by the runtime).
+   */
+  | { type: "reload"; requestId: number; config: Config; proxyLaunches?: Readonly<Record<string, ProxyLaunch>> };
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -111,6 +115,8 @@ export type Command =
   | { type: "sampleMemory"; groups: readonly { ref: WorkerRef; pid: number }[] }
   /** No slot of the pool uses this lane any more: its listen sockets (reuse_port) may be closed. */
   | { type: "releaseLane"; pool: number; lane: number }
+  /** Nothing of a pool removed by a reload runs any more: its listen sockets and proxy state may go. */
+  | { type: "poolRemoved"; pool: number }
   /** The answer to an operator's request: plan lines say what will happen. */
   | { type: "reply"; requestId: number; ok: boolean; message: string; plan: readonly string[] };
 

@@ -29,6 +29,9 @@ export class EnvoyDataPlane implements DataPlane {
     }
   }
 
+  /** Nothing is kept per pool: its files stay in its folder, as after a shutdown. */
+  forget(): void {}
+
   private drain(pool: PoolConfig): void {
     const address = this.adminAddress(pool);
     if (address === null) {

@@ -97,6 +97,10 @@ export class HaproxyDataPlane implements DataPlane {
     }
   }
 
+  forget(pool: PoolConfig): void {
+    this.rotations.delete(pool.name);
+  }
+
   /** A fresh HAProxy starts from its file, written with no worker in rotation before it started. */
   private rotationOf(pool: PoolConfig): PoolRotation {
     let rotation = this.rotations.get(pool.name);

@@ -20,7 +20,8 @@ export type RecordRenderer = (jsonLines: string) => string;
  */
 export async function debugRenderer(): Promise<RecordRenderer> {
   const { prettyFactory } = await import("pino-pretty");
-  const prettify = prettyFactory({ colorize: false, ignore: "pid,hostname", translateTime: "SYS:HH:MM:ss.l" });
+  // Monoceros's pid is shown (as `(pid)` after the level): several instances' lines can be told apart.
+  const prettify = prettyFactory({ colorize: false, ignore: "hostname", translateTime: "SYS:HH:MM:ss.l" });
   const renderLine = (line: string): string => {
     let record: Record<string, unknown>;
     try {
@@ -53,7 +54,9 @@ export function createLogger(options: { render: RecordRenderer | null; destinati
   const { render } = options;
   if (render !== null) {
     const destination: LineDestination = options.destination ?? { write: (text) => process.stderr.write(text) };
-    return pino({ level: "debug", base: undefined }, { write: (record: string) => destination.write(render(record)) });
+    // Records about a process carry its pid: renamed worker_pid here, as `pid` is Monoceros's own.
+    const log = (fields: Record<string, unknown>) => ("pid" in fields ? { ...fields, pid: undefined, worker_pid: fields.pid } : fields);
+    return pino({ level: "debug", base: { pid: process.pid }, formatters: { log } }, { write: (record: string) => destination.write(render(record)) });
   }
   return pino(
     {

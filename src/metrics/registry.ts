@@ -6,10 +6,10 @@ import Counter from "prom-client/lib/counter.js";
 import collectDefaultMetrics from "prom-client/lib/defaultMetrics.js";
 import Gauge from "prom-client/lib/gauge.js";
 import Registry from "prom-client/lib/registry.js";
-import type { Config } from "../config/types.js";
+import type { Config, PoolConfig } from "../config/types.js";
 import { leaderRunning, type SupervisorState, type WorkerStatus } from "../domain/state.js";
 import { inRotation } from "../domain/supervisor.js";
-import type { MetricEvent } from "../domain/types.js";
+import type { MetricEvent, PlannedCause } from "../domain/types.js";
 import type { ProcessStats } from "../runtime/ports.js";
 import { renderWorkerMetrics, renderWorkerReady, type WorkerSample } from "./worker-metrics.js";
 
@@ -31,6 +31,9 @@ const STATE_OF: Readonly<Record<WorkerStatus, "prepared" | "running" | "terminat
   vacant: null,
 };
 
+/** The planned-restart causes, in the order their failure series are listed. */
+const PLANNED_CAUSES = ["manual", "reload", "lifespan", "memory", "health"] as const satisfies readonly PlannedCause[];
+
 /** Node's event-loop delay histogram samples on a timer; a coarse one keeps an idle Monoceros idle. */
 const EVENT_LOOP_MONITORING_PRECISION_MS = 1_000;
 
@@ -45,6 +48,8 @@ export class Metrics {
   private readonly failedToParseLogJson: Counter;
   private readonly sigtermReceived: Gauge;
   private readonly proxyMode: Gauge;
+  /** The CPU-spread advisor's ratio for a pool (cpu-spread.ts); null: no value yet. */
+  private cpuSpreadRatioOf: (pool: SupervisorState["pools"][number]) => number | null = () => null;
 
   constructor(
     config: Config,
@@ -83,7 +88,10 @@ export class Metrics {
       labelNames: ["pool", "state"],
       registers,
       collect() {
+        // Pools removed by a reload leave no series behind.
+        this.reset();
         for (const pool of pools) {
+          if (pool.removal === "done") continue;
           const counts = { prepared: 0, running: 0, terminated: 0 };
           for (const worker of pool.workers) {
             const state = STATE_OF[worker.status];
@@ -94,22 +102,36 @@ export class Metrics {
       },
     });
 
-    for (const pool of config.pools) {
-      // Initialised at 0, like the original, so rate() works from the first scrape.
-      this.restarts.inc({ pool: pool.name, worker_type: "worker" }, 0);
-      this.restarts.inc({ pool: pool.name, worker_type: "proxy" }, 0);
-      this.sigkills.inc({ pool: pool.name }, 0);
-      if (pool.maxSurge > 0) {
-        const causes = ["manual", "reload", ...(pool.limits.lifespanMs > 0 ? ["lifespan"] : []), ...(pool.limits.memoryBytes > 0 ? ["memory"] : []), ...(pool.healthCheck !== null ? ["health"] : [])];
-        for (const cause of causes) this.plannedRestartFailures.inc({ pool: pool.name, cause }, 0);
-      }
-      if (pool.limits.lifespanMs > 0) this.limitEvents.inc({ pool: pool.name, limit_event: "time" }, 0);
-      if (pool.limits.memoryBytes > 0) this.limitEvents.inc({ pool: pool.name, limit_event: "memory" }, 0);
-      if (pool.healthCheck !== null) {
-        this.limitEvents.inc({ pool: pool.name, limit_event: "health" }, 0);
-        for (const result of ["ok", "fail", "timeout"]) this.healthChecks.inc({ pool: pool.name, result }, 0);
-      }
-    }
+    for (const pool of config.pools) this.addPool(pool);
+
+    const spreadOf = (pool: SupervisorState["pools"][number]) => this.cpuSpreadRatioOf(pool);
+    new Gauge({
+      name: "monoceros_workerpool_cpu_spread_ratio",
+      help: "Spread of the CPU rates of the pool's workers over the last 5 minutes: their coefficient of variation (stddev / mean); absent until 2 workers were observed for 30 s",
+      labelNames: ["pool"],
+      registers,
+      collect() {
+        // Only pools with a value have a series: never NaN, and a pool that lost its value loses it.
+        this.reset();
+        for (const pool of pools) {
+          const ratio = spreadOf(pool);
+          if (ratio !== null && Number.isFinite(ratio)) this.set({ pool: pool.config.name }, ratio);
+        }
+      },
+    });
+    new Gauge({
+      name: "monoceros_workerpool_memory_limit_bytes",
+      help: "The pool's limits.memory: a worker whose process group's resident memory stays over it is restarted; absent for pools without one",
+      labelNames: ["pool"],
+      registers,
+      collect() {
+        // Read at scrape time: a reload may set, change or remove the limit, or the pool.
+        this.reset();
+        for (const pool of pools) {
+          if (pool.removal !== "done" && pool.config.limits.memoryBytes > 0) this.set({ pool: pool.config.name }, pool.config.limits.memoryBytes);
+        }
+      },
+    });
 
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
   }
@@ -141,6 +163,42 @@ export class Metrics {
     }
   }
 
+  /** A pool's counters, at 0 like the original, so rate() works from the first scrape (at start, or when a reload adds it). */
+  addPool(pool: PoolConfig): void {
+    for (const [counter, labels] of this.poolSeries(pool)) counter.inc(labels, 0);
+  }
+
+  /** A pool a reload removed is gone: its series go too (a pool added later under its name starts at 0). */
+  removePool(pool: PoolConfig): void {
+    for (const [counter, labels] of this.poolSeries(pool)) counter.remove(labels);
+  }
+
+  /** Every series of a pool's counters that may exist. */
+  private poolSeries(pool: PoolConfig): [Counter<string>, Record<string, string>][] {
+    const name = pool.name;
+    const series: [Counter<string>, Record<string, string>][] = [
+      [this.restarts, { pool: name, worker_type: "worker" }],
+      [this.restarts, { pool: name, worker_type: "proxy" }],
+      [this.sigkills, { pool: name }],
+    ];
+    const limits = { lifespan: pool.limits.lifespanMs > 0, memory: pool.limits.memoryBytes > 0, health: pool.healthCheck !== null };
+    if (pool.maxSurge > 0) {
+      for (const cause of PLANNED_CAUSES) if (cause === "manual" || cause === "reload" || limits[cause]) series.push([this.plannedRestartFailures, { pool: name, cause }]);
+    }
+    if (limits.lifespan) series.push([this.limitEvents, { pool: name, limit_event: "time" }]);
+    if (limits.memory) series.push([this.limitEvents, { pool: name, limit_event: "memory" }]);
+    if (limits.health) {
+      series.push([this.limitEvents, { pool: name, limit_event: "health" }]);
+      for (const result of ["ok", "fail", "timeout"]) series.push([this.healthChecks, { pool: name, result }]);
+    }
+    return series;
+  }
+
+  /** Where monoceros_workerpool_cpu_spread_ratio comes from (the CPU-spread sampler's reports). */
+  setCpuSpreadSource(ratioOf: (pool: SupervisorState["pools"][number]) => number | null): void {
+    this.cpuSpreadRatioOf = ratioOf;
+  }
+
   setProxyMode(on: boolean): void {
     this.proxyMode.set(on ? 1 : 0);
   }
@@ -159,7 +217,7 @@ export class Metrics {
    */
   async text(): Promise<string> {
     const workers = renderWorkerMetrics(this.sampleWorkers());
-    const ready = renderWorkerReady(this.state.pools.flatMap((pool) => pool.workers.map((worker) => ({ pool: pool.config.name, worker: worker.id, ready: inRotation(worker) }))));
+    const ready = renderWorkerReady(this.state.pools.flatMap((pool) => pool.removal === "done" ? [] : pool.workers.map((worker) => ({ pool: pool.config.name, worker: worker.id, ready: inRotation(worker) }))));
     return `${await this.registry.metrics()}\n${workers}\n\n${ready}\n`;
   }
 

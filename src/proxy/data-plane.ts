@@ -41,6 +41,8 @@ export interface DataPlane {
   render(pool: PoolConfig, folder: string, endpoints: readonly ProxyEndpoint[]): ProxyRendering;
   /** Carries out a command of the core on the pool's running proxy, whose files are in proxyFolder(pool). */
   apply(pool: PoolConfig, command: ProxyCommand): void;
+  /** The pool was removed by a reload and its proxy has stopped: whatever was kept for it goes. */
+  forget(pool: PoolConfig): void;
 }
 
 /** The pool's proxy_config_path, absolute (relative paths are the working folder's, as in the original). */

@@ -15,6 +15,8 @@ export interface RuntimeHooks {
   reply?: (command: Extract<Command, { type: "reply" }>) => void;
   /** No slot of a pool uses this lane any more (its listen sockets may be closed). */
   releaseLane?: (pool: number, lane: number) => void;
+  /** Nothing of a pool a reload removed runs any more (its sockets and proxy state may go). */
+  poolRemoved?: (pool: number) => void;
   /** Sees every event and the commands the core answered it with, once they were carried out (simulator, tests). */
   observe?: (event: SupervisorEvent, commands: readonly Command[], nowMs: number) => void;
 }
@@ -139,6 +141,9 @@ export class Runtime {
         return;
       case "releaseLane":
         this.hooks.releaseLane?.(command.pool, command.lane);
+        return;
+      case "poolRemoved":
+        this.hooks.poolRemoved?.(command.pool);
         return;
     }
   }

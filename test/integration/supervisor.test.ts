@@ -36,11 +36,22 @@ describe("supervisor mode with real processes", () => {
     for (const pid of workerPids(m)) expect(isAlive(pid)).toBe(false);
   });
 
+  it("levels mean something: a crash is a warn, a spent budget an error that says max_restarts 0 allows no restart", async () => {
+    const m = run(pool(`      replicas: 1\n      args: [--exit-after, 200ms, --exit-code, "3"]\n`));
+    expect((await m.exited).code).toBe(1);
+    expect(recordsWith(m, "Worker exited").map((r) => [r.level, r.rc])).toEqual([["warn", 3]]);
+    expect(recordsWith(m, "Worker exited and max_restarts is 0 (no restart allowed): shutting down").map((r) => r.level)).toEqual(["error"]);
+  });
+
   it("with --debug writes readable records (not JSON) and otherwise behaves the same", async () => {
     const m = run(pool(`      replicas: 1\n      max_restarts: 1\n      args: [--exit-after, 200ms]\n`), ["-d"]);
     const { code } = await m.exited;
     expect(code).toBe(1);
-    expect(m.stderrLines.some((line) => /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: Worker started$/.test(line))).toBe(true);
+    // Monoceros's pid after the level, and the core's events and decisions as debug records.
+    expect(m.stderrLines.some((line) => new RegExp(`^\\[\\d\\d:\\d\\d:\\d\\d\\.\\d{3}\\] INFO \\(${m.pid}\\): Worker started$`).test(line))).toBe(true);
+    expect(m.stderrLines.some((line) => line.includes(`DEBUG (${m.pid}): Core decision`))).toBe(true);
+    expect(m.stderrLines.some((line) => line.includes(`command: "spawn w-0#1 exec=${PROCESSBIN} args=[\\"--exit-after\\",\\"200ms\\"]"`))).toBe(true);
+    expect(m.stderrLines.some((line) => line.includes('event: "exited w-0#1 code=0 signal=null"'))).toBe(true);
     expect(m.stderrLines.some((line) => line.includes("Too many restarts: shutting down"))).toBe(true);
     // The workers' plain lines too: the line as the message, worker_id below it.
     expect(m.stderrLines.some((line) => /\] INFO: processbin started pid=\d+/.test(line))).toBe(true);

@@ -190,6 +190,48 @@ supervisor:
     expect(metrics).toMatch(/^monoceros_config_reloads_total\{result="failed"\} 2$/m);
   }, 90_000);
 
+  it("a reload adds a pool (its listen socket opened, its workers started) and removes one (its workers stop, its socket closes, its series go), under load on the pool that stays", async () => {
+    const port = randomPort();
+    const apiPort = port + 1;
+    const m = track(startMonoceros(listenPool(port, "")));
+    const configPath = m.child.spawnargs[m.child.spawnargs.indexOf("-c") + 1] as string;
+    const original = readFileSync(configPath, "utf8");
+    const pool = (name: string, listen: number) => original.slice(original.indexOf("    - name: web")).replace("name: web", `name: ${name}`).replace(`127.0.0.1:${port}`, `127.0.0.1:${listen}`);
+    await running(m, 3);
+    await untilAnswering(port);
+    const load = startLoad(port, { newConnectionClients: 2, keepAliveClients: 2 });
+    await untilFlowing(load);
+    writeFileSync(configPath, `${original}${pool("api", apiPort)}`);
+    const added = await ctl(m, ["reload"]);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toContain("pool api: added (3 workers)");
+    await untilAnswering(apiPort);
+    await m.waitFor("api's workers", () => m.records().filter((r) => r.msg === "Worker started" && String(r.worker_id).startsWith("api-")).length >= 3, 20_000);
+    // web stays, untouched: no worker of it replaced.
+    expect(m.records().filter((r) => r.msg === "Worker started").length).toBe(6);
+    expectNoFailures(await load.stop());
+    // A pool whose ports are those of a pool being removed waits for the next reload.
+    writeFileSync(configPath, `${original.slice(0, original.indexOf("    - name: web"))}${pool("api", apiPort)}${pool("web2", port)}`);
+    const clash = await ctl(m, ["reload"]);
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toContain("supervisor.workers[1]: the listen address 127.0.0.1:" + port + " (" + port + ") overlap the listen address 127.0.0.1:" + port + " (" + port + ") of pool web, which is being removed");
+    writeFileSync(configPath, `${original.slice(0, original.indexOf("    - name: web"))}${pool("api", apiPort)}`);
+    const removed = await ctl(m, ["reload"]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain("pool web: removed (its workers stop, out of the rotation first)");
+    await m.waitFor("web gone", () => m.records().find((r) => r.msg === "Pool removed: all its processes have stopped" && r.pool === "web"), 20_000);
+    const status = (await fetchStatus(adminPort(m) ?? 0)) as unknown as { pools: { name: string }[] };
+    expect(status.pools.map((p) => p.name)).toEqual(["api"]);
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort(m)}/metrics`)).text();
+    expect(metrics).not.toMatch(/pool="web"/);
+    expect(metrics).toMatch(/^monoceros_workerpool_restarts_total\{pool="api",worker_type="worker"\} 0$/m);
+    await expect(fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
+    expect((await fetch(`http://127.0.0.1:${apiPort}/`)).ok).toBe(true);
+    // SIGTTIN now scales only the pool that is left.
+    m.child.kill("SIGTTIN");
+    await m.waitFor("api scaled to 4", () => m.records().find((r) => r.msg === "Scaling pool" && r.pool === "api" && r.replicas === 4), 20_000);
+  }, 90_000);
+
   it("ctl without a running Monoceros exits 3 with a clear message", async () => {
     const result = await new Promise<{ code: number; stderr: string }>((resolve) => {
       execFile(process.execPath, [MONOCEROS, "ctl", "--socket", "/tmp/monoceros-no-such.sock", "status"], { cwd: ROOT }, (error, _stdout, stderr) => {
@@ -221,5 +263,33 @@ describe.skipIf(!haproxy.ok)("zero downtime in proxy mode (HAProxy)", () => {
     expectNoFailures(result);
     const ports = m.records().filter((r) => r.msg === "Worker started").length;
     expect(ports).toBeGreaterThanOrEqual(6);
+  }, 90_000);
+
+  it("a reload adds a pool behind a HAProxy of its own (started first, then serving), and removing it stops its workers, then its HAProxy", async () => {
+    const start = randomPort();
+    const web = proxyPoolConfig({ proxy: "haproxy", admin: true, replicas: 2, signalTimeout: "5s", startPort: start, listenerPort: start + 50, folderPrefix: "monoceros-zd-", args: "[--log-count, '0']" });
+    const api = proxyPoolConfig({ proxy: "haproxy", replicas: 2, signalTimeout: "5s", startPort: start + 100, listenerPort: start + 150, folderPrefix: "monoceros-zd-", args: "[--log-count, '0']" });
+    const apiPool = api.yaml.slice(api.yaml.indexOf("    - name: web")).replace("name: web", "name: api");
+    const m = track(startMonoceros(web.yaml));
+    const configPath = m.child.spawnargs[m.child.spawnargs.indexOf("-c") + 1] as string;
+    await running(m, 2);
+    await untilAnswering(start + 50);
+    writeFileSync(configPath, `${web.yaml}${apiPool}`);
+    const added = await ctl(m, ["reload"]);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toContain("pool api: added (2 workers, and its proxy first)");
+    await untilAnswering(start + 150);
+    const status = (await fetchStatus(adminPort(m) ?? 0)) as unknown as { pools: { name: string; proxy: { pid: number } | null }[] };
+    const apiProxyPid = status.pools.find((p) => p.name === "api")?.proxy?.pid;
+    expect(apiProxyPid).toBeGreaterThan(0);
+    writeFileSync(configPath, web.yaml);
+    const removed = await ctl(m, ["reload"]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain("pool api: removed (its workers stop, out of the rotation first, then its proxy)");
+    await m.waitFor("api gone", () => m.records().find((r) => r.msg === "Pool removed: all its processes have stopped" && r.pool === "api"), 30_000);
+    const order = m.records().filter((r) => r.pool === "api" && (r.msg === "Worker exited" || r.msg === "Proxy exited")).map((r) => r.msg);
+    expect(order).toEqual(["Worker exited", "Worker exited", "Proxy exited"]);
+    expect(() => process.kill(apiProxyPid as number, 0)).toThrow();
+    expect((await fetch(`http://127.0.0.1:${start + 50}/`)).ok).toBe(true);
   }, 90_000);
 });

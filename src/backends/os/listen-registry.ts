@@ -36,8 +36,37 @@ export class ListenRegistry {
    * helper run). Throws an Error naming the pool and address when one cannot be opened.
    */
   openInitial(): void {
+    this.openLanesOf([...this.pools.keys()]);
+  }
+
+  /**
+   * A pool added by a reload: its sockets are opened now, before the reload is applied, so an
+   * address in use refuses the reload (throws an Error naming the pool and address) and starts nothing.
+   */
+  addPool(pool: number, config: PoolConfig): void {
+    if (config.listen.length === 0) return;
+    this.pools.set(pool, { config, lanes: new Map(), shared: null });
+    try {
+      this.openLanesOf([pool]);
+    } catch (error) {
+      this.pools.delete(pool);
+      throw error;
+    }
+  }
+
+  /** A pool removed by a reload is gone (or its addition was refused): its sockets are closed. */
+  removePool(pool: number): void {
+    const entry = this.pools.get(pool);
+    if (entry === undefined) return;
+    this.pools.delete(pool);
+    closeSockets(entry);
+  }
+
+  /** Opens the sockets of the lanes these pools start with (one batch: one helper run). */
+  private openLanesOf(pools: readonly number[]): void {
     const requests: { pool: number; lane: number | null; config: PoolConfig }[] = [];
-    for (const [pool, entry] of this.pools) {
+    for (const pool of pools) {
+      const entry = this.pools.get(pool) as PoolSockets;
       if (!entry.config.reusePort) requests.push({ pool, lane: null, config: entry.config });
       else for (let lane = 0; lane < entry.config.replicas; lane++) requests.push({ pool, lane, config: entry.config });
     }
@@ -77,12 +106,14 @@ export class ListenRegistry {
 
   closeAll(): void {
     closeForwardedConnections();
-    for (const entry of this.pools.values()) {
-      for (const fds of [...entry.lanes.values(), ...(entry.shared === null ? [] : [entry.shared])]) for (const fd of fds) closeListenSocket(fd);
-      entry.lanes.clear();
-      entry.shared = null;
-    }
+    for (const entry of this.pools.values()) closeSockets(entry);
   }
+}
+
+function closeSockets(entry: PoolSockets): void {
+  for (const fds of [...entry.lanes.values(), ...(entry.shared === null ? [] : [entry.shared])]) for (const fd of fds) closeListenSocket(fd);
+  entry.lanes.clear();
+  entry.shared = null;
 }
 
 /**

@@ -195,9 +195,18 @@ export class OsBackend implements ProcessBackend {
       : probe.kind === "tcp"
         ? tcpProbe({ host: probe.host, port: probe.port }, timeoutMs)
         // Marked like a worker: a check still running when Monoceros is killed is swept by the watchdog.
-        : execProbe(probe.argv, timeoutMs, { ...(this.inheritedEnv as Record<string, string>), [INSTANCE_ENV]: this.instanceId });
+        : execProbe(probe.argv, timeoutMs, this.helperEnv());
     // A connect or spawn that failed for lack of a resource on our side (fds, processes, memory) says nothing about the worker.
     void outcome.then(({ result, detail, errorCode }) => this.sink({ type: "checkResult", ref, seq, result, detail, localError: errorCode !== undefined && RESOURCE_ERROR_CODES.includes(errorCode) }));
+  }
+
+  /**
+   * The environment of a command Monoceros runs beside its workers (an exec check, a `ctl debug`
+   * command): the workers' inherited one with the instance mark, so the watchdog sweeps such a
+   * command too if Monoceros is killed while it runs.
+   */
+  helperEnv(): Record<string, string> {
+    return { ...(this.inheritedEnv as Record<string, string>), [INSTANCE_ENV]: this.instanceId };
   }
 
   /** One pass over /proc for all groups asked about. */

@@ -57,6 +57,7 @@ describe("config loading", () => {
       listen: [],
       reusePort: true,
       server: null,
+      debug: {},
     });
   });
 
@@ -201,6 +202,42 @@ describe("config loading", () => {
       expect(errorsOf(minimal("      max_unavailable: 150%\n"))[0]).toMatch(/max_unavailable: must be a positive number/);
       const loaded = load(minimal("      max_unavailable: 5\n"));
       expect(loaded.ok && loaded.warnings).toContainEqual(expect.stringMatching(/max_unavailable: is more than replicas \(2\)/));
+    });
+  });
+
+  describe("debug", () => {
+    const proxy = "      server:\n        port_arg: {name: --port, value_template: '{{.Port}}', start_port: 9100}\n        health_check_path: /health\n";
+    it("reads named commands with templates, keeping numbers as written", () => {
+      const debug = configOf(minimal("      debug:\n        stack: [eu-stack, -p, '{{.Pid}}']\n        py-spy.dump_2: [py-spy, dump, --pid, '{{ .Pid }}', --rate, 1.50]\n        id: [echo, '{{.WorkerId}}']\n")).pools[0]?.debug;
+      expect(debug).toEqual({ stack: ["eu-stack", "-p", "{{.Pid}}"], "py-spy.dump_2": ["py-spy", "dump", "--pid", "{{ .Pid }}", "--rate", "1.50"], id: ["echo", "{{.WorkerId}}"] });
+      expect(configOf(minimal("      debug:\n")).pools[0]?.debug).toEqual({});
+      expect(configOf(minimal(`      debug: {conns: [ss, -tnp, 'sport = :{{.Port}}']}\n${proxy}`)).pools[0]?.debug).toEqual({ conns: ["ss", "-tnp", "sport = :{{.Port}}"] });
+    });
+    it("names the command and entry that is wrong, one line each, all at once", () => {
+      expect(errorsOf(minimal("      debug: {proc: [cat, /proc/self/status]}\n"))).toEqual([
+        'supervisor.workers[0].debug.proc: "proc" is built in (a /proc snapshot of the worker\'s process group); give this command another name (line 8)',
+      ]);
+      expect(errorsOf(minimal("      debug:\n        'bad name': [x]\n        stack: []\n        gdb: [gdb, '{{.Name}}']\n        ok: [x, 5, [1]]\n        s: 'eu-stack -p 1'\n"))).toEqual([
+        expect.stringMatching(/^supervisor\.workers\[0\]\.debug\.bad name: a debug command's name must start with a letter or digit, contain only letters, digits, '_', '\.' and '-', and have at most 32 characters, got "bad name" \(line 9\)$/),
+        expect.stringMatching(/^supervisor\.workers\[0\]\.debug\.stack: must name the command to run, e\.g\. \[eu-stack, -p, '\{\{\.Pid\}\}'\] \(line 10\)$/),
+        expect.stringMatching(/^supervisor\.workers\[0\]\.debug\.gdb\[1\]: only \{\{\.Pid\}\}, \{\{\.WorkerId\}\}, \{\{\.Port\}\} are supported in the template, found "\{\{\.Name\}\}" in "\{\{\.Name\}\}" \(line 11\)$/),
+        "supervisor.workers[0].debug.ok[2]: must be a string, got a list or mapping (line 12)",
+        expect.stringMatching(/^supervisor\.workers\[0\]\.debug\.s: must be a command as a list of strings/),
+      ]);
+      expect(errorsOf(minimal("      debug: [eu-stack]\n"))[0]).toMatch(/^supervisor\.workers\[0\]\.debug: must be a mapping of names to commands/);
+      expect(errorsOf(minimal("      debug: {x: ['']}\n"))[0]).toMatch(/debug\.x\[0\]: must name the executable/);
+      expect(errorsOf(minimal(`      debug: {${"x".repeat(33)}: [x]}\n`))[0]).toMatch(/at most 32 characters/);
+    });
+    it("bounds the number of commands and their length", () => {
+      const many = Array.from({ length: 33 }, (_, i) => `c${i}: [x]`).join(", ");
+      expect(errorsOf(minimal(`      debug: {${many}}\n`))[0]).toMatch(/^supervisor\.workers\[0\]\.debug: must have at most 32 commands, got 33/);
+      expect(errorsOf(minimal(`      debug: {long: [${Array.from({ length: 257 }, () => "a").join(", ")}]}\n`))[0]).toMatch(/debug\.long: must have at most 256 entries, got 257/);
+      expect(errorsOf(minimal(`      debug: {long: [x, ${"a".repeat(4097)}]}\n`))[0]).toMatch(/debug\.long\[1\]: must be at most 4096 characters, got 4097/);
+    });
+    it("refuses {{.Port}} in supervisor mode, where workers have no port of their own", () => {
+      expect(errorsOf(minimal("      debug: {conns: [ss, -tn, 'sport = :{{.Port}}']}\n"))).toEqual([
+        "supervisor.workers[0].debug.conns[2]: uses {{.Port}}, but workers have no port of their own in supervisor mode (only in proxy mode, with server) (line 8)",
+      ]);
     });
   });
 

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import {
+  dataLine,
   errorLine,
   formatTarget,
   LOG_LINES_DEFAULT,
   okLine,
+  outputLine,
   parseRequest,
   parseResponseLine,
   parseTarget,
@@ -74,9 +76,9 @@ describe("control protocol: requests", () => {
   });
 
   it("names the known commands when the command is missing or unknown", () => {
-    expect(error("{}")).toBe("command: missing; known commands: status, restart, scale, reload, logs");
-    expect(error('{"command":"stop"}')).toBe('command: unknown command "stop"; known commands: status, restart, scale, reload, logs');
-    expect(error('{"command":7}')).toBe("command: unknown command 7; known commands: status, restart, scale, reload, logs");
+    expect(error("{}")).toBe("command: missing; known commands: status, restart, scale, reload, logs, debug, profile");
+    expect(error('{"command":"stop"}')).toBe('command: unknown command "stop"; known commands: status, restart, scale, reload, logs, debug, profile');
+    expect(error('{"command":7}')).toBe("command: unknown command 7; known commands: status, restart, scale, reload, logs, debug, profile");
   });
 
   it("names the field that is wrong, and what it must be", () => {
@@ -114,6 +116,10 @@ describe("control protocol: requests", () => {
       { command: "scale", pool: "web", replicas: 0 },
       { command: "logs", target: null, follow: true, lines: 5 },
       { command: "logs", target: { pool: "web", worker: 1 }, follow: false, lines: 100 },
+      { command: "debug", target: { pool: "web", worker: 2 }, name: "stack", timeoutMs: 30_000, clientPid: 4242 },
+      { command: "debug", target: { pool: "web", worker: "web-0" }, name: "proc", timeoutMs: 100, clientPid: null },
+      { command: "profile", kind: "cpu", durationMs: 10_000, clientPid: 17 },
+      { command: "profile", kind: "heap", durationMs: null, clientPid: null },
     ];
     for (const request of requests) {
       const line = requestLine(request);
@@ -139,5 +145,40 @@ describe("control protocol: responses", () => {
     expect(parseResponseLine("HTTP/1.1 400")).toMatchObject({ ok: false });
     expect(parseResponseLine('{"ok":false}')).toMatchObject({ ok: false });
     expect(parseResponseLine('{"record":[1]}')).toMatchObject({ ok: false });
+  });
+
+  it("carries a debug command's output lines, marked by stream, and a profile's data pieces", () => {
+    expect(outputLine("stderr", "oops\t1")).toBe('{"output":{"stream":"stderr","text":"oops\\t1"}}\n');
+    expect(parseResponseLine(outputLine("stdout", "#0 epoll_wait").trim())).toEqual({ ok: true, value: { output: { stream: "stdout", text: "#0 epoll_wait" } } });
+    expect(parseResponseLine(dataLine('{"snapshot":').trim())).toEqual({ ok: true, value: { data: '{"snapshot":' } });
+    expect(parseResponseLine('{"output":{"stream":"stdin","text":"x"}}')).toMatchObject({ ok: false });
+    expect(parseResponseLine('{"output":{"stream":"stdout"}}')).toMatchObject({ ok: false });
+    expect(parseResponseLine('{"data":7}')).toMatchObject({ ok: false });
+  });
+});
+
+describe("control protocol: debug and profile", () => {
+  it("reads debug with the default timeout, and profile of either kind", () => {
+    expect(parseRequest('{"command":"debug","target":"web/1","name":"stack"}')).toEqual({
+      ok: true,
+      value: { command: "debug", target: { pool: "web", worker: 1 }, name: "stack", timeoutMs: 30_000, clientPid: null },
+    });
+    expect(parseRequest('{"command":"debug","target":"web-1","name":"py.spy_2","timeout_ms":300000,"client_pid":99}')).toMatchObject({ ok: true, value: { name: "py.spy_2", timeoutMs: 300_000, clientPid: 99 } });
+    expect(parseRequest('{"command":"profile","kind":"cpu","duration_ms":100}')).toEqual({ ok: true, value: { command: "profile", kind: "cpu", durationMs: 100, clientPid: null } });
+    expect(parseRequest('{"command":"profile","kind":"heap"}')).toEqual({ ok: true, value: { command: "profile", kind: "heap", durationMs: null, clientPid: null } });
+  });
+
+  it("refuses a pool as a debug target, bad names, and timeouts or durations out of bounds", () => {
+    expect(error('{"command":"debug","target":"web","name":"stack"}')).toBe('target: debug needs a worker (web/0 or web-0), got the pool "web"');
+    expect(error('{"command":"debug","target":"web/0"}')).toMatch(/^name: must be the name of one of the pool's debug commands, or proc .* got nothing$/);
+    expect(error('{"command":"debug","target":"web/0","name":"-rf"}')).toMatch(/^name: .* got "-rf"$/);
+    expect(error('{"command":"debug","target":"web/0","name":"stack","timeout_ms":300001}')).toBe("timeout_ms: must be an integer from 100 to 300000, got 300001");
+    expect(error('{"command":"debug","target":"web/0","name":"stack","timeout_ms":99}')).toBe("timeout_ms: must be an integer from 100 to 300000, got 99");
+    expect(error('{"command":"debug","target":"web/0","name":"stack","client_pid":0}')).toBe("client_pid: must be an integer from 1 to 4194304, got 0");
+    expect(error('{"command":"debug","target":"web/0","name":"stack","argv":["sh"]}')).toBe('debug: unknown field "argv" (debug takes command, target, name, timeout_ms, client_pid)');
+    expect(error('{"command":"profile","kind":"cpu"}')).toBe("duration_ms: a CPU profile needs its duration, e.g. 10000");
+    expect(error('{"command":"profile","kind":"cpu","duration_ms":300001}')).toBe("duration_ms: must be an integer from 100 to 300000, got 300001");
+    expect(error('{"command":"profile","kind":"heap","duration_ms":1000}')).toBe("duration_ms: a heap snapshot is taken at once and has no duration, got 1000");
+    expect(error('{"command":"profile","kind":"memory"}')).toBe('kind: must be one of cpu, heap, got "memory"');
   });
 });

@@ -192,6 +192,22 @@ const MUTANTS: CaughtMutant[] = [
     to: "  for (const worker of pool.workers) if (worker.status === \"vacant\" || worker.status === \"stopping\") return worker;",
   },
   {
+    name: "removed-pool-restarts",
+    breaks: "a pool removed by a reload starts nothing again",
+    catches: ["a pool removed by a reload starts nothing again"],
+    file: "supervisor.ts",
+    from: "  if (pool.removal !== null) return;\n",
+    to: "",
+  },
+  {
+    name: "removed-pool-gone-early",
+    breaks: "a removed pool is reported gone only once its proxy has stopped too",
+    catches: ["a removed pool is reported gone once, when none of its processes is left"],
+    file: "supervisor.ts",
+    from: "    if (!processesOf(pool).every((worker) => worker.status === \"stopped\" || worker.status === \"vacant\")) continue;",
+    to: "    if (!pool.workers.every((worker) => worker.status === \"stopped\" || worker.status === \"vacant\")) continue;",
+  },
+  {
     name: "scale-down-skips-rotation",
     breaks: "scaling down takes a worker out of the proxy's rotation before its SIGTERM",
     catches: ["a worker leaves the proxy's rotation before its SIGTERM"],

@@ -1,6 +1,7 @@
-// One short line per event and command; the trace of a seed is byte-identical on every run.
-import { PROXY_INDEX, type SupervisorState } from "../src/domain/state.js";
-import type { Command, SupervisorEvent, WorkerRef } from "../src/domain/types.js";
+// One short line per event and command of the core: the simulator's traces (byte-identical on
+// every run of a seed) and `monoceros -d`'s debug records.
+import { PROXY_INDEX, type SupervisorState } from "../domain/state.js";
+import type { Command, SupervisorEvent, WorkerRef } from "../domain/types.js";
 
 function name(state: SupervisorState, ref: WorkerRef): string {
   const pool = state.pools[ref.pool];
@@ -52,7 +53,7 @@ export function describeEvent(state: SupervisorState, event: SupervisorEvent): s
 export function describeCommand(state: SupervisorState, command: Command): string {
   switch (command.type) {
     case "spawn":
-      return `spawn ${name(state, command.ref)}`;
+      return `spawn ${name(state, command.ref)} exec=${command.exec} args=${JSON.stringify(command.args)}${command.lane === null || state.pools[command.ref.pool]?.config.listen.length === 0 ? "" : ` lane=${command.lane}`}${command.notify ? " notify" : ""}`;
     case "signal":
       return `signal ${name(state, command.ref)} pid=${command.pid} ${command.signal}`;
     case "setTimer":
@@ -75,6 +76,8 @@ export function describeCommand(state: SupervisorState, command: Command): strin
       return `sampleMemory ${command.groups.map((group) => name(state, group.ref)).join(" ")}`;
     case "releaseLane":
       return `releaseLane pool=${command.pool} lane=${command.lane}`;
+    case "poolRemoved":
+      return `poolRemoved pool=${command.pool}`;
     case "reply":
       return `reply #${command.requestId} ${command.ok ? "ok" : "error"} ${command.message}`;
   }
