@@ -2,7 +2,9 @@
 # Installs what the end-to-end tests need from Debian's packages when it is missing and we are root
 # (as in CI): HAProxy (proxy mode), systemd-notify (a real sd_notify client for the notify
 # health checks), chromium (the status page in a real browser), eu-stack (elfutils) and gdb (ctl debug
-# run on real workers). Otherwise says why those tests will be skipped. Never fails make.
+# run on real workers), prometheus (promtool and a real Prometheus server scraping Monoceros), tini
+# (deploy/Dockerfile's PID 1, in the zombie-reaping test).
+# Otherwise says why those tests will be skipped. Never fails make.
 ensure() { # command package what-for
   local command=$1 package=$2 purpose=$3
   if command -v "$command" >/dev/null 2>&1; then return 0; fi
@@ -23,4 +25,8 @@ ensure systemd-notify systemd "the systemd-notify test"
 ensure chromium chromium "the status page browser tests"
 ensure eu-stack elfutils "the ctl debug tests with eu-stack"
 ensure gdb gdb "the ctl debug tests with gdb"
+# The package gives both /usr/bin/promtool and /usr/bin/prometheus. On a host with an init system it
+# may also start a Prometheus service; the tests run their own, on a port of their own.
+ensure promtool prometheus "the Prometheus tests"
+ensure tini tini "the PID 1 reaping test"
 exit 0

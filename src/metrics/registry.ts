@@ -37,6 +37,12 @@ const PLANNED_CAUSES = ["manual", "reload", "lifespan", "memory", "health"] as c
 /** Node's event-loop delay histogram samples on a timer; a coarse one keeps an idle Monoceros idle. */
 const EVENT_LOOP_MONITORING_PRECISION_MS = 1_000;
 
+/**
+ * prom-client defaults that are gauges named like counters, so `promtool check metrics` fails on
+ * them; each is the sum of the per-type gauge that stays (nodejs_active_handles{type} …).
+ */
+const COUNTER_NAMED_GAUGES = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"] as const;
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly restarts: Counter<"pool" | "worker_type">;
@@ -134,6 +140,7 @@ export class Metrics {
     });
 
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
+    for (const name of COUNTER_NAMED_GAUGES) this.registry.removeSingleMetric(name);
   }
 
   /** Counts what the core reported (the runtime's metric hook). */

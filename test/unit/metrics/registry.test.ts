@@ -76,6 +76,35 @@ describe("metrics", () => {
     expect(text).toContain('monoceros_workerpool_worker_ready{pool="web",worker="web-0"} 0'); // not passed a check yet
   });
 
+  it("names no gauge like a counter (promtool's lint; the prom-client defaults nodejs_active_*_total are left out)", async () => {
+    const h = harness([pool({ name: "web", replicas: 1 })]);
+    h.runUntil(0);
+    const metrics = new Metrics({ admin: { port: 0, host: null }, pools: h.runtime.state.pools.map((p) => p.config) }, h.runtime.state, () => null, BUILD);
+    const text = await metrics.text();
+    const types = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!] as const);
+    expect(types.filter(([name, type]) => name.endsWith("_total") && type !== "counter")).toEqual([]);
+    expect(types.filter(([name, type]) => type === "counter" && !name.endsWith("_total"))).toEqual([]);
+    // What the per-type gauges still say (their sum is the total that was left out).
+    expect(text).toMatch(/^# TYPE nodejs_active_handles gauge$/m);
+    expect(text).not.toMatch(/^nodejs_active_(handles|requests|resources)_total/m);
+  });
+
+  it("exposes limits.memory per pool that has one, following a reload", async () => {
+    const limits = (memoryBytes: number) => ({ lifespanMs: 0, jitterRatio: 0, memoryBytes });
+    const h = harness([pool({ name: "web", replicas: 1, limits: limits(512 * 1024 * 1024) }), pool({ name: "other", replicas: 1 })]);
+    h.runUntil(0);
+    const metrics = new Metrics({ admin: { port: 0, host: null }, pools: h.runtime.state.pools.map((p) => p.config) }, h.runtime.state, () => null, BUILD);
+    let text = await metrics.text();
+    expect(text).toContain(`monoceros_workerpool_memory_limit_bytes{pool="web"} ${512 * 1024 * 1024}`);
+    expect(text).not.toContain('monoceros_workerpool_memory_limit_bytes{pool="other"}');
+    const [web, other] = h.runtime.state.pools;
+    web!.config = { ...web!.config, limits: limits(0) };
+    other!.config = { ...other!.config, limits: limits(1024) };
+    text = await metrics.text();
+    expect(text).not.toContain('monoceros_workerpool_memory_limit_bytes{pool="web"}');
+    expect(text).toContain('monoceros_workerpool_memory_limit_bytes{pool="other"} 1024');
+  });
+
   it("answers /health like the original and says which pool is short, and 503 from shutdown on", () => {
     const h = harness([pool({ name: "web", replicas: 4, desiredHealthyPercentage: 75, startupWaitMs: 1_000 })]);
     h.runUntil(1_000);
