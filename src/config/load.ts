@@ -92,6 +92,7 @@ function normalisePool(raw: RawPool): PoolConfig {
     readyTimeoutMs: raw.ready_timeout ?? DEFAULTS.readyTimeoutMs,
     listen: raw.listen ?? [],
     reusePort: raw.reuse_port ?? DEFAULTS.reusePort,
+    stderrLevel: raw.stderr_level ?? DEFAULTS.stderrLevel,
     debug: raw.debug ?? {},
     server: server
       ? {

@@ -8,7 +8,7 @@ import { parseGoDuration } from "./duration.js";
 import { parseListenAddress } from "./listen-address.js";
 import { parsePortTemplate, parseTemplate } from "./port-template.js";
 import { DEBUG_ARG_CHARS_MAX, DEBUG_ARGV_MAX, DEBUG_COMMANDS_MAX, DEBUG_NAME, DEBUG_NAME_LENGTH_MAX, PROC_SNAPSHOT_NAME } from "../debug/limits.js";
-import { LIMITS, LOAD_BALANCER_ALGORITHMS, PROXY_KINDS, type LoadBalancerAlgorithm } from "./types.js";
+import { LIMITS, LOAD_BALANCER_ALGORITHMS, LOG_LEVELS, PROXY_KINDS, type LoadBalancerAlgorithm } from "./types.js";
 
 type Issue = { input?: unknown };
 const message = (what: string) => (issue: Issue) => (issue.input === undefined ? "is required" : `must be ${what}`);
@@ -268,6 +268,7 @@ export const poolSchema = z.strictObject(
       .max(LIMITS.listenAddressesMax, { error: `must have at most ${LIMITS.listenAddressesMax} addresses` })
       .nullish(),
     reuse_port: z.boolean({ error: message("true or false") }).nullish(),
+    stderr_level: z.enum(LOG_LEVELS, { error: message(`one of ${LOG_LEVELS.join(", ")}`) }).nullish(),
     server: serverSchema.nullish(),
     debug: debugCommands.nullish(),
   },

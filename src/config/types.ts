@@ -103,6 +103,11 @@ export interface PoolConfig {
   listen: ListenAddress[];
   /** One SO_REUSEPORT socket per address and worker lane (true), or one socket shared by all workers. */
   reusePort: boolean;
+  /**
+   * The level of the records that carry the plain lines a worker (or its proxy) writes to stderr;
+   * the original's is error. The loader always sets it; absent (error) in configs built in code.
+   */
+  stderrLevel?: LogLevelName;
   server: ServerConfig | null;
   /**
    * Named commands for `monoceros ctl debug` (argv templates with {{.Pid}}, {{.WorkerId}} and, in
@@ -161,7 +166,12 @@ export const DEFAULTS = {
   maxSurge: 1,
   readyTimeoutMs: 60_000,
   reusePort: true,
+  stderrLevel: "error" as LogLevelName,
 } as const;
+
+/** Levels of Monoceros's records, least severe first. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
 
 /** The original's ./envoy for Envoy; ./haproxy for HAProxy, so switching does not mix files. */
 export function defaultProxyConfigPath(proxy: string | null | undefined): string {

@@ -21,7 +21,7 @@ export type ReloadPlan = { ok: true; pools: PoolReload[]; added: PoolConfig[]; r
 const RELAUNCH_FIELDS = ["exec", "args", "limits", "healthCheck"] as const satisfies readonly (keyof PoolConfig)[];
 /** Fields that take effect at once. */
 const LIVE_FIELDS = [
-  "signalTimeoutMs", "maxRestarts", "startupWaitMs", "desiredHealthyPercentage", "restartPolicy", "maxUnavailable", "maxSurge", "readyTimeoutMs", "debug",
+  "signalTimeoutMs", "maxRestarts", "startupWaitMs", "desiredHealthyPercentage", "restartPolicy", "maxUnavailable", "maxSurge", "readyTimeoutMs", "debug", "stderrLevel",
 ] as const satisfies readonly (keyof PoolConfig)[];
 /** Fields only a restart of Monoceros can change (sockets bound, proxy files written, at start). */
 const FIXED_FIELDS = ["server", "listen", "reusePort"] as const satisfies readonly (keyof PoolConfig)[];
@@ -29,7 +29,7 @@ const FIXED_FIELDS = ["server", "listen", "reusePort"] as const satisfies readon
 const KEY_NAMES: Record<(typeof RELAUNCH_FIELDS)[number] | (typeof LIVE_FIELDS)[number] | (typeof FIXED_FIELDS)[number], string> = {
   exec: "exec", args: "args", limits: "limits", healthCheck: "health_check",
   signalTimeoutMs: "signal_timeout", maxRestarts: "max_restarts", startupWaitMs: "startup_wait_time", desiredHealthyPercentage: "desired_healthy_percentage",
-  restartPolicy: "restart_policy", maxUnavailable: "max_unavailable", maxSurge: "max_surge", readyTimeoutMs: "ready_timeout", debug: "debug",
+  restartPolicy: "restart_policy", maxUnavailable: "max_unavailable", maxSurge: "max_surge", readyTimeoutMs: "ready_timeout", debug: "debug", stderrLevel: "stderr_level",
   server: "server", listen: "listen", reusePort: "reuse_port",
 };
 

@@ -5,8 +5,10 @@
 // - anything else (plain text, `null`, arrays, numbers, an object that already has
 //   `worker_id`) becomes a Monoceros record on the log stream:
 //   {"level":"info","ts":…,"msg":"","worker_id":…,"worker_info_msg":<line>}
-//   (stderr lines: level "error" and "worker_error_msg").
+//   (stderr lines: "worker_error_msg", at the pool's stderr_level, "error" by default as in the original).
 // Unlike the original, no line is sampled or dropped, and odd input never crashes it.
+
+import type { LogLevelName } from "../config/types.js";
 
 export type WorkerStream = "stdout" | "stderr";
 
@@ -19,7 +21,7 @@ export interface FormattedLine {
 }
 
 /** Keeps the worker's own formatting: the object is reopened before its last `}`. */
-export function formatWorkerLine(line: string, stream: WorkerStream, workerIdJson: string, nowSeconds: number): FormattedLine {
+export function formatWorkerLine(line: string, stream: WorkerStream, workerIdJson: string, nowSeconds: number, stderrLevel: LogLevelName = "error"): FormattedLine {
   const trimmed = line.trim();
   if (trimmed.startsWith("{") && trimmed.endsWith("}")) {
     let parsed: unknown;
@@ -34,14 +36,14 @@ export function formatWorkerLine(line: string, stream: WorkerStream, workerIdJso
         const separator = body.endsWith("{") ? "" : ",";
         return { target: "passthrough", text: `${body}${separator}"worker_id":${workerIdJson}}`, collided: false };
       }
-      return { target: "record", text: record(line, stream, workerIdJson, nowSeconds), collided: true };
+      return { target: "record", text: record(line, stream, workerIdJson, nowSeconds, stderrLevel), collided: true };
     }
   }
-  return { target: "record", text: record(line, stream, workerIdJson, nowSeconds), collided: false };
+  return { target: "record", text: record(line, stream, workerIdJson, nowSeconds, stderrLevel), collided: false };
 }
 
-function record(line: string, stream: WorkerStream, workerIdJson: string, nowSeconds: number): string {
-  const level = stream === "stdout" ? "info" : "error";
+function record(line: string, stream: WorkerStream, workerIdJson: string, nowSeconds: number, stderrLevel: LogLevelName): string {
+  const level = stream === "stdout" ? "info" : stderrLevel;
   const key = stream === "stdout" ? "worker_info_msg" : "worker_error_msg";
   return `{"level":"${level}","ts":${nowSeconds},"msg":"","worker_id":${workerIdJson},"${key}":${JSON.stringify(line)}}`;
 }

@@ -1,5 +1,6 @@
 // Forwards one worker's stdout and stderr, line by line, to Monoceros's output channels.
 import type { Readable } from "node:stream";
+import type { LogLevelName } from "../config/types.js";
 import { LineSplitter, LINE_BYTES_MAX_DEFAULT } from "./line-splitter.js";
 import { formatWorkerLine, type WorkerStream } from "./worker-log-format.js";
 
@@ -17,6 +18,8 @@ export interface LogChannels {
 
 export interface ForwardOptions {
   maxLineBytes?: number;
+  /** The level of the records carrying plain stderr lines (default error, the original's). */
+  stderrLevel?: LogLevelName;
   /** Counted when a JSON line already had worker_id (monoceros_workerpool_failed_to_parse_log_json_total). */
   onCollision?: () => void;
 }
@@ -24,12 +27,13 @@ export interface ForwardOptions {
 /** Reads a stream to its end, forwarding each chunk's lines in one write per destination. */
 export function forwardStream(readable: Readable, stream: WorkerStream, workerId: string, channels: LogChannels, options: ForwardOptions = {}): void {
   const workerIdJson = JSON.stringify(workerId);
+  const stderrLevel = options.stderrLevel ?? "error";
   const own = stream === "stdout" ? channels.stdout : channels.stderr;
   let passthrough = "";
   let records = "";
   let nowSeconds = 0;
   const splitter = new LineSplitter((line) => {
-    const formatted = formatWorkerLine(line, stream, workerIdJson, nowSeconds);
+    const formatted = formatWorkerLine(line, stream, workerIdJson, nowSeconds, stderrLevel);
     if (formatted.collided) options.onCollision?.();
     if (formatted.target === "passthrough") passthrough += formatted.text + "\n";
     else records += formatted.text + "\n";

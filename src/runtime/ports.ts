@@ -2,6 +2,7 @@
 // and the in-memory backend implement them; nothing else differs between production and the
 // simulator.
 import type { ProbeSpec, Signal, SupervisorEvent, WorkerRef } from "../domain/types.js";
+import type { LogLevelName } from "../config/types.js";
 
 export interface SpawnRequest {
   ref: WorkerRef;
@@ -15,6 +16,8 @@ export interface SpawnRequest {
   notify: boolean;
   /** Which of its pool's listen socket sets it gets (pools with `listen`); null for a proxy. */
   lane: number | null;
+  /** The level of the records carrying its plain stderr lines (the pool's stderr_level). */
+  stderrLevel: LogLevelName;
 }
 
 /** One health check of a running worker. */

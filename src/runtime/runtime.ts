@@ -87,6 +87,7 @@ export class Runtime {
           env: command.env,
           notify: command.notify,
           lane: command.lane,
+          stderrLevel: pool?.config.stderrLevel ?? "error",
         });
         return;
       }

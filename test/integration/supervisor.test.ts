@@ -186,6 +186,13 @@ describe("supervisor mode with real processes", () => {
     expect(typeof wrapped[0]!.ts).toBe("number");
   });
 
+  it("stderr_level sets the level of the records carrying a pool's stderr lines (Python's logging writes everything there)", async () => {
+    const script = `echo "INFO:app:listening" >&2; sleep 30`;
+    const m = run(`supervisor:\n  workers:\n    - name: py\n      replicas: 1\n      max_restarts: -1\n      stderr_level: info\n      exec: sh\n      args: ["-c", ${JSON.stringify(script)}]\n`);
+    const line = await m.waitFor("the stderr line", () => m.records().find((r) => r.worker_error_msg === "INFO:app:listening"));
+    expect(line.level).toBe("info");
+  });
+
   it("splits an over-long line without growing Monoceros's memory", async () => {
     const script = "head -c 50000000 /dev/zero | tr '\\\\0' a; echo; sleep 30";
     const m = run(`supervisor:\n  workers:\n    - name: long\n      replicas: 1\n      max_restarts: -1\n      exec: sh\n      args: ["-c", ${JSON.stringify(script)}]\n`);

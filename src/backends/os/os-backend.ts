@@ -140,6 +140,7 @@ export class OsBackend implements ProcessBackend {
         continue;
       }
       forwardStream(readable, stream, request.workerId, channels, {
+        stderrLevel: request.stderrLevel,
         maxLineBytes: this.options.maxLineBytes,
         onCollision: this.options.onLogCollision,
       });

@@ -56,9 +56,15 @@ describe("config loading", () => {
       readyTimeoutMs: 60_000,
       listen: [],
       reusePort: true,
+      stderrLevel: "error",
       server: null,
       debug: {},
     });
+  });
+
+  it("reads stderr_level and names the levels when it is not one", () => {
+    expect(configOf(minimal("      stderr_level: warn\n")).pools[0]?.stderrLevel).toBe("warn");
+    expect(errorsOf(minimal("      stderr_level: loud\n"))).toEqual([expect.stringMatching(/^supervisor\.workers\[0\]\.stderr_level: must be one of debug, info, warn, error, got "loud" \(line \d+\)$/)]);
   });
 
   it("reads a negative max_restarts as unlimited and warns when it is unset", () => {
