@@ -25,7 +25,7 @@ export function benchSimulator(seeds = 3_000): SimBenchResult {
       pools: [{
         name: "web", replicas: 64, exec: "worker", args: [], signalTimeoutMs: 15_000, maxRestarts: Infinity, startupWaitMs: 0,
         desiredHealthyPercentage: 75, limits: { lifespanMs: 3_600_000, jitterRatio: 0.1, memoryBytes: 0 },
-        restartPolicy: { minUptimeMs: 1_000, backoffInitialMs: 100, backoffMaxMs: 30_000, windowMs: null }, healthCheck: null, maxUnavailable: 1, maxSurge: 0, readyTimeoutMs: 60_000, listen: [], reusePort: true, server: null,
+        restartPolicy: { minUptimeMs: 1_000, backoffInitialMs: 100, backoffMaxMs: 30_000, windowMs: null }, healthCheck: null, maxUnavailable: 1, maxSurge: 0, readyTimeoutMs: 60_000, listen: [], reusePort: true, env: {}, cwd: null, user: null, group: null, server: null,
       }],
     },
     faults: {

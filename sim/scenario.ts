@@ -95,6 +95,10 @@ export function generateScenario(seed: number): Scenario {
       readyTimeoutMs: 60_000,
       listen: [],
       reusePort: true,
+      env: {},
+      cwd: null,
+      user: null,
+      group: null,
       server: proxyMode
         ? {
             proxy: "envoy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9000 + index * 100, signalTimeoutMs: pick(rng, [100, 5_000, 20_000]),

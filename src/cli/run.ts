@@ -1,7 +1,9 @@
 // `monoceros -c cfg.yaml`: supervise real workers until a signal (exit 0) or a spent restart
 // budget (exit 1).
 import { randomInt } from "node:crypto";
-import { resolve as resolvePath } from "node:path";
+import { statSync } from "node:fs";
+import { isAbsolute, resolve as resolvePath } from "node:path";
+import { RunAsResolver } from "../backends/os/run-as.js";
 import { LIMITS, type Config, type PoolConfig } from "../config/types.js";
 import { findExecutable } from "../backends/os/executable.js";
 import { NotifySockets } from "../backends/os/notify-socket.js";
@@ -63,9 +65,21 @@ export interface RunOptions {
  */
 function startupCheck(config: Config): { problems: string[]; proxyPaths: (string | null)[] } {
   const problems: string[] = [];
+  const runAs = new RunAsResolver();
   const proxyPaths = config.pools.map((pool, index) => {
-    const found = findExecutable(pool.exec);
-    if (!found.ok) problems.push(`supervisor.workers[${index}].exec: cannot run "${pool.exec}": ${found.reason}`);
+    if (pool.cwd !== null) {
+      const folder = folderProblem(pool.cwd);
+      if (folder !== null) problems.push(`supervisor.workers[${index}].cwd: ${pool.cwd}: ${folder}`);
+    }
+    try {
+      runAs.resolve(pool.user, pool.group);
+    } catch (error) {
+      problems.push(`supervisor.workers[${index}].${pool.user !== null ? "user" : "group"}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    // A relative path with a slash is the workers' folder's (the child resolves it after chdir).
+    const exec = pool.cwd !== null && pool.exec.includes("/") && !isAbsolute(pool.exec) ? resolvePath(pool.cwd, pool.exec) : pool.exec;
+    const found = findExecutable(exec);
+    if (!found.ok) problems.push(`supervisor.workers[${index}].exec: cannot run "${pool.exec}"${exec === pool.exec ? "" : ` (in ${pool.cwd})`}: ${found.reason}`);
     const probe = pool.healthCheck?.probe;
     if (probe?.kind === "exec") {
       const check = findExecutable(probe.argv[0] ?? "");
@@ -407,6 +421,16 @@ function scaleLimitReason(pool: PoolConfig): string {
   return pool.server?.proxy === "haproxy"
     ? `HAProxy's servers are declared when it starts (replicas ${pool.replicas} + max_surge ${pool.maxSurge}); raise replicas in the config and restart to go further`
     : `at most ${LIMITS.replicasMax} workers per pool`;
+}
+
+/** Why a pool's cwd cannot be the workers' folder, or null. */
+function folderProblem(path: string): string | null {
+  try {
+    return statSync(path).isDirectory() ? null : "not a folder";
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? "no such folder" : code === "EACCES" ? "permission denied" : error instanceof Error ? error.message : String(error);
+  }
 }
 
 function notRunning(): ControlResult {

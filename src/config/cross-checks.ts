@@ -19,6 +19,9 @@ interface PortRange {
   what: string;
 }
 
+/** The worker's port in an arg ({{.Port}}, as domain/identity.ts fills it in). */
+const ARGS_PORT = /\{\{\s*\.Port\s*\}\}/;
+
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 const isPort = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
@@ -65,9 +68,17 @@ export function crossCheck(raw: unknown, cwd: string = process.cwd()): PathedMes
         if (isPort(port)) ranges.push({ path: [...poolPath, "listen", at], first: port, last: port, what: `the listen address ${text}` });
       });
     }
-    if (!isRecord(server)) return;
+    // {{.Port}} in args is the worker's own port: only proxy mode gives each worker one.
+    const argsWithPort = Array.isArray(pool.args) ? pool.args.flatMap((arg, at) => (typeof arg === "string" && ARGS_PORT.test(arg) ? [at] : [])) : [];
+    if (!isRecord(server)) {
+      for (const at of argsWithPort) problems.push({ path: [...poolPath, "args", at], message: "uses {{.Port}}, the worker's own port, which only proxy mode (server.port_arg) gives; in supervisor mode workers share their port" });
+      return;
+    }
     const serverPath = [...poolPath, "server"];
     const portArg = isRecord(server.port_arg) ? server.port_arg : {};
+    if (portArg.name === "" && argsWithPort.length === 0) {
+      problems.push({ path: [...serverPath, "port_arg", "name"], message: "is empty (no port flag), so args must hold {{.Port}} where the worker takes its port, e.g. args: [-m, http.server, '{{.Port}}']" });
+    }
     if (isPort(portArg.start_port) && slots !== undefined) {
       const last = portArg.start_port + slots.count - 1;
       if (last > 65535) {
@@ -88,6 +99,14 @@ export function crossCheck(raw: unknown, cwd: string = process.cwd()): PathedMes
       ranges.push({ path: [...serverPath, "admin_port"], first: server.admin_port, last: server.admin_port, what: "the proxy admin port" });
     }
   });
+  // Each pool is bounded; so is the whole (64 pools of 4,096 workers is no pod anyone runs).
+  const slotsTotal = pools.reduce((sum: number, pool) => {
+    if (!isRecord(pool) || !Number.isInteger(pool.replicas) || (pool.replicas as number) < 1) return sum;
+    return sum + (pool.replicas as number) + surgeOf(pool.max_surge, pool.replicas as number);
+  }, 0);
+  if (slotsTotal > LIMITS.workersTotalMax) {
+    problems.push({ path: ["supervisor", "workers"], message: `ask for ${slotsTotal} worker slots in all (replicas + max_surge of every pool); at most ${LIMITS.workersTotalMax}` });
+  }
   const folderUses = pools.map((pool, index) => proxyFolderUse(pool, index));
   problems.push(...proxyFolderClashes(folderUses, cwd));
   problems.push(...proxySocketPathProblems(folderUses, cwd));

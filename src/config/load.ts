@@ -93,6 +93,10 @@ function normalisePool(raw: RawPool): PoolConfig {
     listen: raw.listen ?? [],
     reusePort: raw.reuse_port ?? DEFAULTS.reusePort,
     stderrLevel: raw.stderr_level ?? DEFAULTS.stderrLevel,
+    env: raw.env ?? {},
+    cwd: raw.cwd ?? null,
+    user: raw.user ?? null,
+    group: raw.group ?? null,
     debug: raw.debug ?? {},
     server: server
       ? {

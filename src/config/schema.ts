@@ -71,7 +71,8 @@ const poolName = nonEmptyString("a non-empty name")
 
 export const portArgSchema = z.strictObject(
   {
-    name: nonEmptyString("the port flag, e.g. --port"),
+    // "": no flag; the port goes where {{.Port}} is in args (e.g. python3 -m http.server {{.Port}}).
+    name: z.string({ error: message('the port flag, e.g. --port, or "" for none') }),
     value_template: portTemplate,
     start_port: port(),
   },
@@ -125,6 +126,11 @@ const execArg = z.string({ error: "must be a string" }).superRefine((value, ctx)
 const checkHost = nonEmptyString("an address such as 127.0.0.1 or ::1").transform((value, ctx) => {
   const bare = /^\[(.*)\]$/.exec(value)?.[1] ?? value;
   if (isIP(bare) !== 0) return bare;
+  // Dotted numbers are meant as an IPv4 address (no host name ends in a numeric label).
+  if (/^[\d.]+$/.test(value)) {
+    ctx.issues.push({ code: "custom", message: `is not a valid IPv4 address (four numbers from 0 to 255), got ${JSON.stringify(value)}`, input: value });
+    return z.NEVER;
+  }
   if (/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(value)) return value;
   const hint = /:\d+$/.test(value) ? " without a port (the port is the worker's own, or start_port + i)" : "";
   ctx.issues.push({ code: "custom", message: `must be an IP address or a host name${hint}, got ${JSON.stringify(value)}`, input: value });
@@ -230,6 +236,30 @@ const maxSurge = z.union([z.number(), z.string()], { error: 'must be a number of
   return z.NEVER;
 });
 
+/** sun_path is 108 bytes on Linux, with the terminating NUL. */
+const UNIX_SOCKET_PATH_BYTES_MAX = 107;
+
+/** Variables Monoceros sets itself: a pool's env may not set them (they would be overwritten, or break socket activation). */
+export const RESERVED_ENV_NAMES = ["MULTIPROCESS_WORKER_ID", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "MONOCEROS_HEALTH_PORT", "LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_PID"] as const;
+
+/** env: names as a shell writes them, values strings (numbers keep their text, as args do). */
+const envSchema = z
+  .record(z.string(), z.string({ error: "must be a string (quote numbers and booleans, or they are kept as written)" }).max(LIMITS.envValueCharsMax, { error: `must be at most ${LIMITS.envValueCharsMax} characters` }), {
+    error: message("a mapping of environment variable names to values"),
+  })
+  .superRefine((env, ctx) => {
+    const names = Object.keys(env);
+    if (names.length > LIMITS.envVariablesMax) ctx.addIssue({ code: "custom", message: `must have at most ${LIMITS.envVariablesMax} variables`, input: env });
+    for (const name of names) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) ctx.addIssue({ code: "custom", path: [name], message: "is not a variable name: letters, digits and '_', not starting with a digit", input: name });
+      else if ((RESERVED_ENV_NAMES as readonly string[]).includes(name) || name.startsWith("MONOCEROS_")) ctx.addIssue({ code: "custom", path: [name], message: "is set by Monoceros itself; choose another name", input: name });
+    }
+  });
+
+/** A user or group: a name as useradd accepts it, or a numeric id. */
+const userOrGroup = (what: string) =>
+  z.union([z.number().int().min(0).max(2 ** 32 - 2).transform(String), nonEmptyString(what).regex(/^([a-z_][a-z0-9_.-]*\$?|\d+)$/i, { error: `must be ${what}` })], { error: message(what) });
+
 /** "0.0.0.0:8080", "[::1]:8080" or ":8080": an IP address (never a name) and a port. */
 const listenAddress = z.string({ error: message('an address such as "0.0.0.0:8080" or "[::]:8080"') }).transform((text, ctx) => {
   const parsed = parseListenAddress(text);
@@ -268,6 +298,10 @@ export const poolSchema = z.strictObject(
       .max(LIMITS.listenAddressesMax, { error: `must have at most ${LIMITS.listenAddressesMax} addresses` })
       .nullish(),
     reuse_port: z.boolean({ error: message("true or false") }).nullish(),
+    env: envSchema.nullish(),
+    cwd: nonEmptyString("a folder path").nullish(),
+    user: userOrGroup("a user name or a numeric uid").nullish(),
+    group: userOrGroup("a group name or a numeric gid").nullish(),
     stderr_level: z.enum(LOG_LEVELS, { error: message(`one of ${LOG_LEVELS.join(", ")}`) }).nullish(),
     server: serverSchema.nullish(),
     debug: debugCommands.nullish(),
@@ -281,8 +315,10 @@ export const configSchema = z.strictObject(
       .strictObject(
         {
           port: portOrZero().nullish(),
-          host: nonEmptyString("an address to listen on, e.g. 127.0.0.1, 0.0.0.0 or ::").nullish(),
-          control_socket: nonEmptyString("the path of the control socket for monoceros ctl").nullish(),
+          host: checkHost.nullish(),
+          control_socket: nonEmptyString("the path of the control socket for monoceros ctl")
+            .refine((path) => Buffer.byteLength(path) <= UNIX_SOCKET_PATH_BYTES_MAX, { error: `must be at most ${UNIX_SOCKET_PATH_BYTES_MAX} bytes long (a Unix socket path's limit on Linux)` })
+            .nullish(),
         },
         { error: message("a mapping with port, host and control_socket") },
       )
@@ -322,5 +358,7 @@ export const STRING_FIELD_PATHS: readonly (readonly (string | "*")[])[] = [
   ["supervisor", "workers", "*", "server", "proxy_binary"],
   ["supervisor", "workers", "*", "listen", "*"],
   ["supervisor", "workers", "*", "debug", "*", "*"],
+  ["supervisor", "workers", "*", "env", "*"],
+  ["supervisor", "workers", "*", "cwd"],
   ["admin", "control_socket"],
 ];

@@ -103,6 +103,13 @@ export interface PoolConfig {
   listen: ListenAddress[];
   /** One SO_REUSEPORT socket per address and worker lane (true), or one socket shared by all workers. */
   reusePort: boolean;
+  /** Added to each worker's environment (Monoceros's own variables, e.g. MULTIPROCESS_WORKER_ID, win). */
+  env: Readonly<Record<string, string>>;
+  /** The workers' working folder; null: Monoceros's. */
+  cwd: string | null;
+  /** A user name or uid, and a group name or gid, to run the workers as (Monoceros as root only); null: Monoceros's own. */
+  user: string | null;
+  group: string | null;
   /**
    * The level of the records that carry the plain lines a worker (or its proxy) writes to stderr;
    * the original's is error. The loader always sets it; absent (error) in configs built in code.
@@ -188,6 +195,10 @@ export const LIMITS = {
   healthCheckIntervalMinMs: 100,
   failureThresholdMax: 100,
   listenAddressesMax: 16,
+  /** Worker slots (replicas + max_surge) over all pools: more is no pod a person runs. */
+  workersTotalMax: 4096,
+  envVariablesMax: 256,
+  envValueCharsMax: 32 * 1024,
   /** The listen backlog of sockets Monoceros holds (the kernel caps it at net.core.somaxconn). */
   listenBacklog: 1024,
 } as const;

@@ -39,11 +39,20 @@ export function initialSlots(pool: PoolConfig): number {
   return pool.replicas + pool.maxSurge;
 }
 
-/** The port flag and its rendered value come before the configured args, as in the original. */
+/** {{.Port}} and {{.WorkerId}} in an arg (other {{…}} text is passed as written, as the original passes args). */
+const ARG_FIELD = /\{\{\s*\.(Port|WorkerId)\s*\}\}/g;
+
+/**
+ * Worker i's args: in proxy mode the port flag and its rendered value first, as in the original
+ * (none when port_arg.name is ""); in every arg {{.Port}} (proxy mode: the worker's port) and
+ * {{.WorkerId}} (`web-0`) filled in.
+ */
 export function workerArgs(pool: PoolConfig, index: number): string[] {
   const port = workerPort(pool, index);
-  if (pool.server === null || port === null) return pool.args;
+  const id = workerId(pool.name, index);
+  const args = pool.args.map((arg) => (arg.includes("{{") ? arg.replace(ARG_FIELD, (_, field: string) => (field === "Port" ? String(port ?? "") : id)) : arg));
+  if (pool.server === null || port === null || pool.server.portArgName === "") return args;
   const template = parsePortTemplate(pool.server.portValueTemplate);
   if (!template.ok) throw new Error(`invalid port template for pool ${pool.name}: ${template.error}`);
-  return [pool.server.portArgName, template.render(port), ...pool.args];
+  return [pool.server.portArgName, template.render(port), ...args];
 }

@@ -18,7 +18,7 @@ export interface PoolReload {
 export type ReloadPlan = { ok: true; pools: PoolReload[]; added: PoolConfig[]; removed: number[]; lines: string[] } | { ok: false; problems: string[] };
 
 /** Fields whose change means new processes: a worker started with the old ones would keep them. */
-const RELAUNCH_FIELDS = ["exec", "args", "limits", "healthCheck"] as const satisfies readonly (keyof PoolConfig)[];
+const RELAUNCH_FIELDS = ["exec", "args", "limits", "healthCheck", "env", "cwd", "user", "group"] as const satisfies readonly (keyof PoolConfig)[];
 /** Fields that take effect at once. */
 const LIVE_FIELDS = [
   "signalTimeoutMs", "maxRestarts", "startupWaitMs", "desiredHealthyPercentage", "restartPolicy", "maxUnavailable", "maxSurge", "readyTimeoutMs", "debug", "stderrLevel",
@@ -27,7 +27,7 @@ const LIVE_FIELDS = [
 const FIXED_FIELDS = ["server", "listen", "reusePort"] as const satisfies readonly (keyof PoolConfig)[];
 
 const KEY_NAMES: Record<(typeof RELAUNCH_FIELDS)[number] | (typeof LIVE_FIELDS)[number] | (typeof FIXED_FIELDS)[number], string> = {
-  exec: "exec", args: "args", limits: "limits", healthCheck: "health_check",
+  exec: "exec", args: "args", limits: "limits", healthCheck: "health_check", env: "env", cwd: "cwd", user: "user", group: "group",
   signalTimeoutMs: "signal_timeout", maxRestarts: "max_restarts", startupWaitMs: "startup_wait_time", desiredHealthyPercentage: "desired_healthy_percentage",
   restartPolicy: "restart_policy", maxUnavailable: "max_unavailable", maxSurge: "max_surge", readyTimeoutMs: "ready_timeout", debug: "debug", stderrLevel: "stderr_level",
   server: "server", listen: "listen", reusePort: "reuse_port",

@@ -204,7 +204,7 @@ export function newWorkerSlot(config: PoolConfig, slot: number): WorkerState {
   return newWorker(slot, workerId(config.name, slot), env, args, "vacant");
 }
 
-/** What slot i is started with: MULTIPROCESS_WORKER_ID and the check's variables, and its args (proxy mode: its port first). */
+/** What slot i is started with: the pool's env, then MULTIPROCESS_WORKER_ID and the check's variables; and its args (proxy mode: its port first). */
 export function slotLaunch(config: PoolConfig, slot: number): { env: Record<string, string>; args: readonly string[] } {
   // The systemd watchdog's period, as systemd gives it (sd_watchdog_enabled); NOTIFY_SOCKET is the backend's.
   const watchdog: Record<string, string> = config.healthCheck?.probe.kind === "notify" ? { WATCHDOG_USEC: String(config.healthCheck.intervalMs * 1000) } : {};
@@ -212,7 +212,7 @@ export function slotLaunch(config: PoolConfig, slot: number): { env: Record<stri
   const healthPort: Record<string, string> = config.healthCheck?.probe.kind === "http" && config.healthCheck.probe.startPort !== null
     ? { MONOCEROS_HEALTH_PORT: String(config.healthCheck.probe.startPort + slot) }
     : {};
-  return { env: { MULTIPROCESS_WORKER_ID: multiprocessWorkerId(config.name, slot), ...watchdog, ...healthPort }, args: workerArgs(config, slot) };
+  return { env: { ...config.env, MULTIPROCESS_WORKER_ID: multiprocessWorkerId(config.name, slot), ...watchdog, ...healthPort }, args: workerArgs(config, slot) };
 }
 
 function newWorker(index: number, id: string, env: Record<string, string>, args: readonly string[], status: WorkerStatus): WorkerState {

@@ -18,6 +18,10 @@ export interface SpawnRequest {
   lane: number | null;
   /** The level of the records carrying its plain stderr lines (the pool's stderr_level). */
   stderrLevel: LogLevelName;
+  /** Workers only (a proxy runs as Monoceros does): the pool's cwd, user and group; null: Monoceros's own. */
+  cwd: string | null;
+  user: string | null;
+  group: string | null;
 }
 
 /** One health check of a running worker. */

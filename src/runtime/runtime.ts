@@ -88,6 +88,9 @@ export class Runtime {
           notify: command.notify,
           lane: command.lane,
           stderrLevel: pool?.config.stderrLevel ?? "error",
+          ...(command.ref.worker === PROXY_INDEX || pool === undefined
+            ? { cwd: null, user: null, group: null }
+            : { cwd: pool.config.cwd, user: pool.config.user, group: pool.config.group }),
         });
         return;
       }

@@ -38,7 +38,7 @@ function pool(folder: string): PoolConfig {
     limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
     restartPolicy: { minUptimeMs: 0, backoffInitialMs: 0, backoffMaxMs: 0, windowMs: null },
     healthCheck: null,
-    maxUnavailable: 1, maxSurge: 0, readyTimeoutMs: 60_000, listen: [], reusePort: true,
+    maxUnavailable: 1, maxSurge: 0, readyTimeoutMs: 60_000, listen: [], reusePort: true, env: {}, cwd: null, user: null, group: null,
     server: {
       proxy: "haproxy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 29_000, signalTimeoutMs: 10_000, healthCheckPath: "/health",
       loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: folder, proxyAdminPort: 0, listenerPort: 29_050, proxyBinary: "haproxy",

@@ -29,6 +29,10 @@ export function pool(overrides: Partial<PoolConfig> = {}): PoolConfig {
     readyTimeoutMs: 60_000,
     listen: [],
     reusePort: true,
+    env: {},
+    cwd: null,
+    user: null,
+    group: null,
     server: null,
     ...overrides,
   };

@@ -117,7 +117,7 @@ export function isAlive(pid: number): boolean {
 }
 
 /** What a test's own workers look like; anything else with a recycled pid is left alone. */
-const TEST_PROCESS = /processbin|notify-worker|bench\/bin\/worker|fake-envoy|sleep |slow-first-worker|cpu-burner|haproxy/;
+const TEST_PROCESS = /processbin|notify-worker|bench\/bin\/worker|fake-envoy|sleep |slow-first-worker|cpu-burner|haproxy|http\.server|who=\$\(id/;
 
 function isTestProcess(pid: number): boolean {
   try {

@@ -19,7 +19,7 @@
 //   SCM_RIGHTS (systemd-notify sends one with BARRIER=1) are discarded by the kernel.
 // Memory stays bounded under a flood: nothing is queued on our side, and the kernel queues at most
 // net.unix.max_dgram_qlen datagrams within SO_RCVBUF bytes per socket before a sender waits.
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -219,8 +219,10 @@ export class NotifySockets {
    * Binds a socket for this key (e.g. "0-12"; only [A-Za-z0-9_-] allowed) and returns its path
    * (always < 108 bytes). Opening an open key returns the same path. Throws a one-line Error when
    * the key is malformed, after closeAll(), or when the socket cannot be made (e.g. EMFILE).
+   * owner: a worker run as another user (pool user/group) gets the socket file as its own, and
+   * the folder becomes traversable (0711, still not listable), so it may send to it and nobody else.
    */
-  open(key: string): string {
+  open(key: string, owner: { uid?: number; gid?: number } = {}): string {
     if (!KEY_PATTERN.test(key) || key.length > KEY_MAX_CHARS) throw new Error(`notify socket key must be 1 to ${KEY_MAX_CHARS} of [A-Za-z0-9_-], got "${key.slice(0, KEY_MAX_CHARS)}"`);
     if (this.closedAll) throw new Error(`cannot open a notify socket for ${key}: the notify sockets are closed`);
     const existing = this.sockets.get(key);
@@ -251,6 +253,15 @@ export class NotifySockets {
       throw withErrno(`cannot bind the notify socket ${path}: ${oneLine(error)}`, error);
     }
     this.sockets.set(key, socket);
+    if (owner.uid !== undefined || owner.gid !== undefined) {
+      try {
+        chmodSync(this.directory, 0o711);
+        chownSync(path, owner.uid ?? -1, owner.gid ?? -1);
+      } catch (error) {
+        this.close(key);
+        throw withErrno(`cannot give the notify socket ${path} to the worker's user: ${oneLine(error)}`, error);
+      }
+    }
     return path;
   }
 

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { RESOURCE_ERROR_CODES } from "../../domain/supervisor.js";
 import type { Signal, WorkerRef } from "../../domain/types.js";
 import type { LogChannels } from "../../logs/worker-output.js";
+import { RunAsResolver, type RunAs } from "./run-as.js";
 import { forwardStream } from "../../logs/worker-output.js";
 import { readProcessStats } from "../../metrics/process-stats.js";
 import type { BackendEvent, ProbeRequest, ProcessBackend, ProcessStats, SpawnRequest } from "../../runtime/ports.js";
@@ -67,6 +68,7 @@ export class OsBackend implements ProcessBackend {
   private readonly watchdog: Watchdog;
   private readonly instanceId = `${process.pid}-${randomBytes(6).toString("hex")}`;
   private readonly groupPolls = new Set<NodeJS.Timeout>();
+  private readonly runAs = new RunAsResolver();
   /** Created on the first worker with health_check.notify; one socket per worker slot, kept across its restarts. */
   private notifySockets: NotifySockets | null = null;
   /** The incarnation each slot's notify socket speaks for now. */
@@ -96,7 +98,9 @@ export class OsBackend implements ProcessBackend {
     };
     let child;
     try {
-      const notifyEnv = request.notify ? { NOTIFY_SOCKET: this.openNotifySocket(ref) } : {};
+      // The pool's user and group (root only; libuv also drops root's supplementary groups), and its folder.
+      const runAs = this.runAs.resolve(request.user, request.group);
+      const notifyEnv = request.notify ? { NOTIFY_SOCKET: this.openNotifySocket(ref, runAs) } : {};
       const sockets = request.lane === null ? null : (this.options.listenSockets?.socketsFor(ref.pool, request.lane) ?? null);
       // With `listen`: the lane's sockets as fd 3 onwards, LISTEN_PID set to the worker's own pid by a /bin/sh that exec()s it.
       const launch = sockets === null
@@ -106,6 +110,8 @@ export class OsBackend implements ProcessBackend {
         env: { ...this.inheritedEnv, ...request.env, ...notifyEnv, ...launch.env, [INSTANCE_ENV]: this.instanceId },
         detached: true, // setsid(): its own session and process group
         stdio: launch.stdio,
+        ...runAs,
+        ...(request.cwd === null ? {} : { cwd: request.cwd }),
       });
     } catch (error) {
       queueMicrotask(() => failed(error));
@@ -175,7 +181,7 @@ export class OsBackend implements ProcessBackend {
   }
 
   /** The slot's socket (opened once); its datagrams are reported for the slot's newest incarnation. */
-  private openNotifySocket(ref: WorkerRef): string {
+  private openNotifySocket(ref: WorkerRef, owner: RunAs): string {
     const key = `${ref.pool}-${ref.worker}`;
     this.notifySockets ??= new NotifySockets(
       (slot, message) => {
@@ -185,7 +191,7 @@ export class OsBackend implements ProcessBackend {
       this.options.onProblem,
     );
     this.notifyRefs.set(key, ref);
-    return this.notifySockets.open(key);
+    return this.notifySockets.open(key, owner);
   }
 
   /** Runs the check off the event loop's critical path; its outcome comes back as checkResult. */

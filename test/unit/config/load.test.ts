@@ -56,10 +56,39 @@ describe("config loading", () => {
       readyTimeoutMs: 60_000,
       listen: [],
       reusePort: true,
+      env: {},
+      cwd: null,
+      user: null,
+      group: null,
       stderrLevel: "error",
       server: null,
       debug: {},
     });
+  });
+
+  it("reads env, cwd, user and group, and refuses variables Monoceros sets and names that are not names", () => {
+    const pool = configOf(minimal("      env: {APP_MODE: production, THREADS: 4, EMPTY: ''}\n      cwd: /srv/app\n      user: www-data\n      group: 33\n")).pools[0];
+    expect([pool?.env, pool?.cwd, pool?.user, pool?.group]).toEqual([{ APP_MODE: "production", THREADS: "4", EMPTY: "" }, "/srv/app", "www-data", "33"]);
+    expect(errorsOf(minimal("      env: {MULTIPROCESS_WORKER_ID: x, MONOCEROS_X: y, 1BAD: z}\n"))).toEqual([
+      expect.stringMatching(/^supervisor\.workers\[0\]\.env\.MULTIPROCESS_WORKER_ID: is set by Monoceros itself; choose another name/),
+      expect.stringMatching(/^supervisor\.workers\[0\]\.env\.MONOCEROS_X: is set by Monoceros itself/),
+      expect.stringMatching(/^supervisor\.workers\[0\]\.env\.1BAD: is not a variable name/),
+    ]);
+    expect(errorsOf(minimal("      user: 'bad user'\n"))).toEqual([expect.stringMatching(/^supervisor\.workers\[0\]\.user: must be a user name or a numeric uid/)]);
+  });
+
+  it("takes {{.Port}} and {{.WorkerId}} in args, and an empty port flag when args say where the port goes", () => {
+    const server = (name: string) => `      server:\n        port_arg: {name: "${name}", value_template: "{{.Port}}", start_port: 9100}\n        health_check_path: /\n`;
+    expect(configOf(minimal(`      args: [-m, http.server, "{{.Port}}"]\n${server("")}`)).pools[0]?.server?.portArgName).toBe("");
+    expect(errorsOf(minimal(`      args: [-m, http.server]\n${server("")}`))).toEqual([expect.stringMatching(/^supervisor\.workers\[0\]\.server\.port_arg\.name: is empty \(no port flag\), so args must hold \{\{\.Port\}\}/)]);
+    expect(errorsOf(minimal('      args: ["--port={{.Port}}"]\n'))).toEqual([expect.stringMatching(/^supervisor\.workers\[0\]\.args\[0\]: uses \{\{\.Port\}\}, the worker's own port, which only proxy mode/)]);
+  });
+
+  it("-k catches what only failed at start before: an address that is no address, a control socket path too long, too many workers in all", () => {
+    expect(errorsOf(minimal("", "admin:\n  host: 999.1.1.1\n"))).toEqual([expect.stringMatching(/^admin\.host: is not a valid IPv4 address \(four numbers from 0 to 255\), got "999\.1\.1\.1"/)]);
+    expect(errorsOf(minimal("", `admin:\n  control_socket: /${"x".repeat(120)}\n`))).toEqual([expect.stringMatching(/^admin\.control_socket: must be at most 107 bytes long/)]);
+    const pools = Array.from({ length: 2 }, (_, i) => `    - name: p${i}\n      replicas: 4000\n      exec: ./server\n`).join("");
+    expect(errorsOf(`supervisor:\n  workers:\n${pools}`)).toEqual([expect.stringMatching(/^supervisor\.workers: ask for 8002 worker slots in all \(replicas \+ max_surge of every pool\); at most 4096/)]);
   });
 
   it("reads stderr_level and names the levels when it is not one", () => {

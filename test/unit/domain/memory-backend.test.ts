@@ -4,7 +4,7 @@ import { VirtualClock } from "../../../src/backends/memory/virtual-clock.js";
 import type { BackendEvent, SpawnRequest } from "../../../src/runtime/ports.js";
 import { runsForever } from "../../support/harness.js";
 
-const request: SpawnRequest = { ref: { pool: 0, worker: 0, generation: 1 }, poolName: "web", workerId: "web-0", exec: "x", args: [], env: {}, notify: false, lane: 0, stderrLevel: "error" };
+const request: SpawnRequest = { ref: { pool: 0, worker: 0, generation: 1 }, poolName: "web", workerId: "web-0", exec: "x", args: [], env: {}, notify: false, lane: 0, stderrLevel: "error", cwd: null, user: null, group: null };
 
 describe("memory backend", () => {
   it("runs a simulated hour of timers in a moment, in time order", () => {

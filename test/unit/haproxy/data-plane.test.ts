@@ -30,7 +30,7 @@ function haproxyPool(folder: string, replicas: number): PoolConfig {
     limits: { lifespanMs: 0, jitterRatio: 0, memoryBytes: 0 },
     restartPolicy: NO_BACKOFF,
     healthCheck: null,
-    maxUnavailable: 1, maxSurge: 0, readyTimeoutMs: 60_000, listen: [], reusePort: true,
+    maxUnavailable: 1, maxSurge: 0, readyTimeoutMs: 60_000, listen: [], reusePort: true, env: {}, cwd: null, user: null, group: null,
     server: {
       proxy: "haproxy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 1, signalTimeoutMs: 10_000, healthCheckPath: "/health",
       loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: folder, proxyAdminPort: 0, listenerPort: 8080, proxyBinary: "haproxy",

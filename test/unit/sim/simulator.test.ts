@@ -170,7 +170,7 @@ describe("deterministic simulation", () => {
           startupWaitMs: p.startupWaitMs, desiredHealthyPercentage: p.desiredHealthyPercentage,
           limits: { lifespanMs: p.lifespanMs, jitterRatio: p.jitterRatio, memoryBytes: p.memoryMiB * 1024 * 1024 }, restartPolicy: p.restartPolicy,
           healthCheck: healthCheckOf(p.healthCheck, index, p.proxySignalTimeoutMs !== null), maxUnavailable: p.maxUnavailable,
-          maxSurge: 0, readyTimeoutMs: 60_000, listen: [], reusePort: true,
+          maxSurge: 0, readyTimeoutMs: 60_000, listen: [], reusePort: true, env: {}, cwd: null, user: null, group: null,
           server: p.proxySignalTimeoutMs === null ? null : {
             proxy: index % 2 === 0 ? "envoy" : "haproxy", portArgName: "--port", portValueTemplate: "{{.Port}}", startPort: 9000 + index * 100,
             signalTimeoutMs: p.proxySignalTimeoutMs, healthCheckPath: "/health", loadBalancerAlgorithm: "ROUND_ROBIN", proxyConfigPath: `./proxy${index}`,
