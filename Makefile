@@ -10,7 +10,7 @@ $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-.PHONY: deps build processbin test test-unit test-integration lint sim bench run clean
+.PHONY: deps build processbin schema test test-unit test-integration lint sim bench run clean
 
 deps: $(NODE_MODULES)
 
@@ -19,6 +19,10 @@ build: $(NODE_MODULES)
 
 processbin: $(NODE_MODULES)
 	node scripts/build.mjs processbin
+
+## The config's JSON Schema the repository keeps (examples point at it): run after changing a config key.
+schema: build
+	cp dist/monoceros.schema.json schema/monoceros.schema.json
 
 ## Every test: unit (in-memory workers), simulation, integration (real processes).
 test: build

@@ -63,3 +63,9 @@ for (const name of names) {
   }
   chmodSync(executable, 0o755);
 }
+
+// The config's JSON Schema beside the bundle (for the npm package and copies of dist/), printed by
+// the bundle just built, so the two always agree. The repository's copy is schema/ (make schema).
+if (names.includes("monoceros")) {
+  writeFileSync("dist/monoceros.schema.json", execFileSync(process.execPath, ["dist/monoceros", "schema"], { encoding: "utf8" }));
+}

@@ -6,6 +6,7 @@ import { describePool } from "./describe-pool.js";
 import { EXIT_CODES } from "./exit-codes.js";
 import { proxyConfigCommand } from "./proxy-config.js";
 import { runCtl } from "./ctl.js";
+import { schemaCommand } from "./schema.js";
 import { runSupervisor } from "./run.js";
 
 export interface CliIo {
@@ -31,13 +32,14 @@ function buildProgram(io: CliIo): Command {
     .option("-k, --validate", "only validate the config: exit 0 if it is valid, 2 with every problem listed if not")
     .version(versionText(), "-v, --version", "print the version and exit")
     .helpOption("-h, --help", "show this help")
-    .addHelpText("after", "\nAlso: monoceros proxy-config -c <file> -o <dir>   write the proxy configuration and run nothing\n      monoceros ctl [--socket PATH] status|restart|scale|logs   control a running Monoceros (monoceros ctl --help)");
+    .addHelpText("after", "\nAlso: monoceros proxy-config -c <file> -o <dir>   write the proxy configuration and run nothing\n      monoceros ctl [--socket PATH] status|restart|scale|logs   control a running Monoceros (monoceros ctl --help)\n      monoceros schema   print the config's JSON Schema, for editors");
 }
 
 /** Runs the CLI and resolves to the process exit code; never throws for expected failures. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   if (argv[0] === "proxy-config") return proxyConfigCommand(argv.slice(1), io);
   if (argv[0] === "ctl") return runCtl(argv.slice(1), io);
+  if (argv[0] === "schema") return schemaCommand(argv.slice(1), io);
   const program = buildProgram(io);
   const parsed = parseArguments(program, argv);
   if (parsed !== null) return parsed;

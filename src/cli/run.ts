@@ -24,7 +24,7 @@ import { runningPool } from "../domain/supervisor.js";
 import { describeCommand, describeEvent } from "../runtime/trace.js";
 import { prepareProxy } from "../proxy/data-plane.js";
 import { createDataPlanes, dataPlaneOf, PROXY_NAMES } from "../proxy/kinds.js";
-import { readProcessStats } from "../metrics/process-stats.js";
+import { readGroupCpuSeconds, readProcessStats } from "../metrics/process-stats.js";
 import { Metrics } from "../metrics/registry.js";
 import { CpuSpreadSampler, cpuSpreadSettingsFromEnv } from "../metrics/cpu-spread-sampler.js";
 import { BUILD_INFO } from "../version.js";
@@ -148,7 +148,7 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
   // The CPU-spread advisor (GET /, /status, /metrics): every worker's CPU seconds on its own unref'd timer.
   const cpuSpreadKnobs = cpuSpreadSettingsFromEnv(process.env);
   for (const problem of cpuSpreadKnobs.problems) report("warn", problem, {});
-  const cpuSpread = new CpuSpreadSampler({ state, readCpuSeconds: (pid) => readProcessStats(pid)?.cpuSeconds ?? null, nowMs: () => performance.now(), settings: cpuSpreadKnobs.settings, onProblem: (code, message) => adminRecords.note(code, message) });
+  const cpuSpread = new CpuSpreadSampler({ state, readCpuSeconds: readGroupCpuSeconds, nowMs: () => performance.now(), settings: cpuSpreadKnobs.settings, onProblem: (code, message) => adminRecords.note(code, message), sampleWhileRead: true });
   metrics.setCpuSpreadSource((pool) => cpuSpread.report(pool)?.ratio ?? null);
   const statusSources: StatusSources = {
     state,
@@ -257,7 +257,6 @@ export async function runSupervisor(config: Config, options: RunOptions): Promis
     removeFlushCleanup();
     return code;
   };
-  cpuSpread.start();
   if (shutdownBeforeStart !== null) {
     logger.info({ signal: shutdownBeforeStart }, "Shutdown requested before any worker started; exiting");
     return finish(EXIT_CODES.ok);

@@ -1,6 +1,9 @@
 // Samples every running worker's CPU seconds on a timer for the CPU-spread advisor, keeps one
 // bounded ring of rounds per pool, and computes each pool's report once per round (so /status,
 // the page and /metrics read a ready report instead of walking the rings on every request).
+// Only while somebody reads the reports (a scrape of /metrics, /status, the status page): the
+// first read starts the sampling, and ten minutes without one stop it and drop the history, so a
+// Monoceros nobody watches spends nothing on it.
 import type { PoolState } from "../domain/state.js";
 import { leaderRunning } from "../domain/state.js";
 import { CPU_SPREAD_DEFAULTS, CPU_SPREAD_LIMITS, CpuRoundRing, cpuSpread, ringCapacity, type CpuSpreadReport, type CpuSpreadSettings, type WorkerCpuSample } from "./cpu-spread.js";
@@ -14,13 +17,20 @@ export interface CpuSpreadSamplerOptions {
   settings: CpuSpreadSettings;
   /** Told about a round that failed (it is skipped; the next one is tried). */
   onProblem: (code: string, message: string) => void;
+  /** Sample on a timer while reports are read (Monoceros); false: only when sample() is called (tests). */
+  sampleWhileRead?: boolean;
 }
+
+/** Sampling stops this long after the last read of a report. */
+export const CPU_SPREAD_IDLE_STOP_MS = 10 * 60_000;
 
 export class CpuSpreadSampler {
   // By pool: a reload may rename a pool or reuse a removed pool's name, the pool itself stays one.
   private readonly rings = new Map<PoolState, CpuRoundRing>();
   private readonly reports = new Map<PoolState, CpuSpreadReport>();
   private timer: NodeJS.Timeout | null = null;
+  private lastReadAtMs = -Infinity;
+  private stopped = false;
 
   constructor(private readonly options: CpuSpreadSamplerOptions) {}
 
@@ -28,22 +38,41 @@ export class CpuSpreadSampler {
     return this.options.settings;
   }
 
-  /** Samples now, then every sampleIntervalMs; the timer never keeps Monoceros alive. */
-  start(): void {
-    if (this.timer !== null) return;
+  /** Samples now, then every sampleIntervalMs until reports go unread; the timer never keeps Monoceros alive. */
+  private start(): void {
+    if (this.timer !== null || this.stopped || this.options.sampleWhileRead !== true) return;
     this.sample();
-    this.timer = setInterval(() => this.sample(), this.options.settings.sampleIntervalMs);
+    this.timer = setInterval(() => this.tick(), this.options.settings.sampleIntervalMs);
     this.timer.unref();
   }
 
-  stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+  private tick(): void {
+    if (this.options.nowMs() - this.lastReadAtMs <= CPU_SPREAD_IDLE_STOP_MS) {
+      this.sample();
+      return;
+    }
+    // Nobody has read a report for a while: no more sampling until somebody does.
+    this.pause();
+    this.rings.clear();
+    this.reports.clear();
   }
 
-  /** The pool's report as of the last round; null for a pool not sampled yet. */
+  /** For good (Monoceros is exiting): a later read starts nothing. */
+  stop(): void {
+    this.pause();
+    this.stopped = true;
+  }
+
+  /** The pool's report as of the last round; null for a pool not sampled yet. A read (re)starts the sampling. */
   report(pool: PoolState): CpuSpreadReport | null {
+    this.lastReadAtMs = this.options.nowMs();
+    this.start();
     return this.reports.get(pool) ?? null;
+  }
+
+  private pause(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
   }
 
   /** One round over every pool; public for tests. */

@@ -1,6 +1,6 @@
 // The npm package as a user gets it: `npm pack` of the built dist/ into a temp folder, installed
 // from the tarball into an empty project (its only dependency, the optional native socket addon,
-// comes from the registry), then `npx monoceros --version`, `-k`, `ctl --help`, and a short
+// comes from the registry), then `npx monoceros --version`, `-k`, `ctl --help`, `schema`, and a short
 // supervised run of the installed binary: a `listen` socket (which needs the addon, loaded from
 // where npm put it), two `sleep` workers, SIGTERM, exit 0. Needs `make build` first (dist/).
 // Skipped with the reason printed where the registry cannot be reached; it never waits for it.
@@ -110,7 +110,7 @@ describe.skipIf(!registry.ok)("the npm package", () => {
     expect(pack.status, failure(pack)).toBe(0);
     const [info] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
     expect(info?.filename).toBe(`${PACKAGE.name}-${PACKAGE.version}.tgz`);
-    expect(info?.files.map((f) => f.path).sort()).toEqual(["README.md", "dist/monoceros", "dist/monoceros.cjs", "dist/monoceros.v8cache", "dist/package.json", "package.json"]);
+    expect(info?.files.map((f) => f.path).sort()).toEqual(["README.md", "dist/monoceros", "dist/monoceros.cjs", "dist/monoceros.schema.json", "dist/monoceros.v8cache", "dist/package.json", "package.json"]);
 
     project = tempFolder("monoceros-install-");
     // A package.json of its own, so npm installs here and not into a project above the folder.
@@ -138,6 +138,10 @@ describe.skipIf(!registry.ok)("the npm package", () => {
     const ctl = npx(["ctl", "--help"]);
     expect(ctl.status, ctl.stderr).toBe(0);
     expect(ctl.stdout).toContain("Usage: monoceros ctl");
+    // The schema file shipped beside the bundle is what the bundle prints.
+    const schema = npx(["schema"]);
+    expect(schema.status, schema.stderr).toBe(0);
+    expect(schema.stdout).toBe(readFileSync(join(project, "node_modules/monoceros/dist/monoceros.schema.json"), "utf8"));
   }, 180_000);
 
   it("supervises workers on a listen socket from the install, and exits 0 on SIGTERM", async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { BALANCED_RATIO_MAX, CHART_WORKERS_MAX, CPU_SPREAD_DEFAULTS, CPU_SPREAD_LIMITS, CpuRoundRing, cpuSpread, ringCapacity, type CpuRound, type CpuSpreadSettings } from "../../../src/metrics/cpu-spread.js";
 import { CpuSpreadSampler, cpuSpreadSettingsFromEnv } from "../../../src/metrics/cpu-spread-sampler.js";
 import { Metrics } from "../../../src/metrics/registry.js";
@@ -158,6 +158,42 @@ describe("cpu spread sampler", () => {
     nowMs = 4_000;
     sampler.sample();
     expect(sampler.report(api!)).toBeNull();
+  });
+
+  it("samples only while its reports are read: the first read starts it, ten minutes without one stop it and drop the history", () => {
+    vi.useFakeTimers();
+    try {
+      const h = harness([pool({ name: "web", replicas: 2 })]);
+      h.runUntil(0);
+      let reads = 0;
+      const sampler = new CpuSpreadSampler({
+        state: h.runtime.state,
+        readCpuSeconds: () => {
+          reads++;
+          return 1;
+        },
+        nowMs: () => Date.now(),
+        settings: { sampleIntervalMs: 5_000, windowMs: 300_000, minWindowMs: 30_000 },
+        onProblem: () => {},
+        sampleWhileRead: true,
+      });
+      const web = h.runtime.state.pools[0]!;
+      vi.advanceTimersByTime(60_000);
+      expect(reads).toBe(0); // nobody watches: nothing read from /proc
+      sampler.report(web);
+      expect(reads).toBe(2); // a round at once (2 workers)
+      vi.advanceTimersByTime(9 * 60_000);
+      expect(reads).toBe(2 + 2 * 108);
+      sampler.report(web); // a scrape keeps it going
+      vi.advanceTimersByTime(11 * 60_000);
+      const afterIdle = reads;
+      vi.advanceTimersByTime(60_000);
+      expect(reads).toBe(afterIdle); // stopped
+      expect(sampler.report(web)?.samples).toBe(1); // history dropped; this read started it again
+      sampler.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("reports a failed round and goes on", () => {
