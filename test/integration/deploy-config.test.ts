@@ -6,9 +6,9 @@
 // the memory the manifest reserves for it, and SIGTERM ends it with exit 0 within the bound that
 // terminationGracePeriodSeconds is derived from. test/unit/deploy.test.ts checks the figures.
 import { spawn } from "node:child_process";
-import { chownSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { parseAllDocuments, parseDocument } from "yaml";
 import { afterEach, describe, expect, it } from "vitest";
 import { findExecutable } from "../../src/backends/os/executable.js";
@@ -73,12 +73,19 @@ describe.skipIf(!haproxy.ok)("deploy/config.yaml", () => {
     folders.push(folder);
     const asRoot = process.getuid?.() === 0;
     if (asRoot) chownSync(folder, IMAGE_UID, IMAGE_UID);
+    // As the image's user, Monoceros must be able to read itself: a clone may sit in a folder only
+    // root can enter (mktemp -d), so it runs from a copy of dist/ that user owns, as in the image.
+    const dist = asRoot ? join(folder, "dist") : join(ROOT, "dist");
+    if (asRoot) {
+      cpSync(join(ROOT, "dist"), dist, { recursive: true });
+      for (const path of [dist, ...readdirSync(dist).map((name) => join(dist, name))]) chownSync(path, IMAGE_UID, IMAGE_UID);
+    }
     const base = 30_000 + Math.floor(Math.random() * 5_000);
     const adminPort = base + 50;
     const listenerPort = base + 51;
     const document = parseDocument(readFileSync(join(ROOT, "deploy/config.yaml"), "utf8"));
     document.setIn(["admin", "port"], adminPort);
-    document.setIn(["supervisor", "workers", 0, "exec"], PROCESSBIN);
+    document.setIn(["supervisor", "workers", 0, "exec"], asRoot ? join(dist, basename(PROCESSBIN)) : PROCESSBIN);
     document.setIn(["supervisor", "workers", 0, "server", "proxy_config_path"], join(folder, "haproxy"));
     document.setIn(["supervisor", "workers", 0, "server", "port_arg", "start_port"], base);
     document.setIn(["supervisor", "workers", 0, "server", "listener_port"], listenerPort);
@@ -86,7 +93,7 @@ describe.skipIf(!haproxy.ok)("deploy/config.yaml", () => {
     writeFileSync(config, document.toString());
     if (asRoot) chownSync(config, IMAGE_UID, IMAGE_UID);
 
-    const argv = [process.execPath, MONOCEROS, "-c", config];
+    const argv = [process.execPath, asRoot ? join(dist, basename(MONOCEROS)) : MONOCEROS, "-c", config];
     // setpriv execs Monoceros in its own process: the pid is Monoceros's.
     const command = asRoot ? ["setpriv", `--reuid=${IMAGE_UID}`, `--regid=${IMAGE_UID}`, "--clear-groups", "--", ...argv] : argv;
     // As in the container: no XDG_RUNTIME_DIR, so the control socket goes to /tmp/monoceros-<uid>/.
