@@ -177,19 +177,20 @@ export class Metrics {
 
   /** A pool a reload removed is gone: its series go too (a pool added later under its name starts at 0). */
   removePool(pool: PoolConfig): void {
-    for (const [counter, labels] of this.poolSeries(pool)) counter.remove(labels);
+    // Every series it may have had: a reload may have changed which ones its config starts at 0.
+    for (const [counter, labels] of this.poolSeries(pool, true)) counter.remove(labels);
   }
 
-  /** Every series of a pool's counters that may exist. */
-  private poolSeries(pool: PoolConfig): [Counter<string>, Record<string, string>][] {
+  /** The series of a pool's counters its config starts at 0 (all: every one it may have). */
+  private poolSeries(pool: PoolConfig, all = false): [Counter<string>, Record<string, string>][] {
     const name = pool.name;
     const series: [Counter<string>, Record<string, string>][] = [
       [this.restarts, { pool: name, worker_type: "worker" }],
       [this.restarts, { pool: name, worker_type: "proxy" }],
       [this.sigkills, { pool: name }],
     ];
-    const limits = { lifespan: pool.limits.lifespanMs > 0, memory: pool.limits.memoryBytes > 0, health: pool.healthCheck !== null };
-    if (pool.maxSurge > 0) {
+    const limits = { lifespan: all || pool.limits.lifespanMs > 0, memory: all || pool.limits.memoryBytes > 0, health: all || pool.healthCheck !== null };
+    if (all || pool.maxSurge > 0) {
       for (const cause of PLANNED_CAUSES) if (cause === "manual" || cause === "reload" || limits[cause]) series.push([this.plannedRestartFailures, { pool: name, cause }]);
     }
     if (limits.lifespan) series.push([this.limitEvents, { pool: name, limit_event: "time" }]);
