@@ -103,11 +103,6 @@ export function planReload(current: { admin: Config["admin"]; pools: readonly Ru
   return { ok: true, pools, added, removed, lines };
 }
 
-/** The pools a reload would add: their names are not among the running pools'. */
-export function addedPools(current: readonly RunningPool[], next: Config): PoolConfig[] {
-  return next.pools.filter((pool) => !current.some((old) => old.removal === null && old.config.name === pool.name));
-}
-
 interface PortRange {
   first: number;
   last: number;

@@ -5,7 +5,6 @@
 // relies on: the probes' paths answer 200, requests pass the listener, what is not a worker fits
 // the memory the manifest reserves for it, and SIGTERM ends it with exit 0 within the bound that
 // terminationGracePeriodSeconds is derived from. test/unit/deploy.test.ts checks the figures.
-import { spawn } from "node:child_process";
 import { chownSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -13,7 +12,7 @@ import { parseAllDocuments, parseDocument } from "yaml";
 import { afterEach, describe, expect, it } from "vitest";
 import { findExecutable } from "../../src/backends/os/executable.js";
 import { loadConfigText } from "../../src/config/load.js";
-import { isAlive, killAll, MONOCEROS, pollFor, pollForAsync, PROCESSBIN, ROOT } from "../support/monoceros.js";
+import { isAlive, killAll, MONOCEROS, pollFor, pollForAsync, PROCESSBIN, ROOT, watchMonoceros } from "../support/monoceros.js";
 
 const haproxy = findExecutable("haproxy");
 if (!haproxy.ok) console.log("SKIPPED deploy-config tests: haproxy is not installed (make test installs it as root: apt-get install -y haproxy)");
@@ -97,20 +96,10 @@ describe.skipIf(!haproxy.ok)("deploy/config.yaml", () => {
     // setpriv execs Monoceros in its own process: the pid is Monoceros's.
     const command = asRoot ? ["setpriv", `--reuid=${IMAGE_UID}`, `--regid=${IMAGE_UID}`, "--clear-groups", "--", ...argv] : argv;
     // As in the container: no XDG_RUNTIME_DIR, so the control socket goes to /tmp/monoceros-<uid>/.
-    const env = { ...process.env, XDG_RUNTIME_DIR: undefined, HOME: folder };
-    const child = spawn(command[0] as string, command.slice(1), { cwd: folder, stdio: ["ignore", "ignore", "pipe"], env });
-    const pid = child.pid as number;
+    const env = { XDG_RUNTIME_DIR: undefined, HOME: folder };
+    const m = watchMonoceros(command, { cwd: folder, env });
+    const pid = m.pid;
     monocerosPids.push(pid);
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-    const records = () => stderr.split("\n").flatMap((line) => {
-      try {
-        return [JSON.parse(line) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
     const status = async (path: string, port = adminPort) => {
       try {
         return (await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) })).status;
@@ -120,8 +109,8 @@ describe.skipIf(!haproxy.ok)("deploy/config.yaml", () => {
     };
 
     // Readiness: /health is 200 once 3 of the 4 workers pass their checks and HAProxy runs.
-    await pollForAsync(`/health 200 (stderr so far: ${stderr.slice(-300)})`, async () => (await status("/health")) === 200, 30_000);
-    workerPids.push(...records().filter((r) => r.msg === "Worker started").map((r) => r.pid as number));
+    await pollForAsync(`/health 200 (stderr so far: ${m.stderrLines.slice(-3).join("\n")})`, async () => (await status("/health")) === 200, 30_000);
+    workerPids.push(...m.records().filter((r) => r.msg === "Worker started").map((r) => r.pid as number));
     expect(await status("/")).toBe(200); // liveness
     for (let i = 0; i < 50; i++) expect(await status("/", listenerPort)).toBe(200);
     if (asRoot) expect(readFileSync(`/proc/${pid}/status`, "utf8")).toMatch(new RegExp(`^Uid:\\s+${IMAGE_UID}\\s`, "m"));
@@ -135,10 +124,10 @@ describe.skipIf(!haproxy.ok)("deploy/config.yaml", () => {
 
     // Shutdown within the bound the grace period is derived from: 20 s + 15 s + 10 s.
     const stopAtMs = performance.now();
-    child.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    m.child.kill("SIGTERM");
+    expect((await m.exited).code).toBe(0);
     expect(performance.now() - stopAtMs).toBeLessThan(45_000);
-    expect(records().find((r) => r.msg === "All workers stopped; exiting")).toMatchObject({ exit_code: 0 });
+    expect(m.records().find((r) => r.msg === "All workers stopped; exiting")).toMatchObject({ exit_code: 0 });
     await pollFor("every worker and HAProxy gone", () => [...workerPids, ...others].every((p) => !isAlive(p)), 10_000);
   }, 90_000);
 });

@@ -4,13 +4,13 @@
 // supervised run of the installed binary: a `listen` socket (which needs the addon, loaded from
 // where npm put it), two `sleep` workers, SIGTERM, exit 0. Needs `make build` first (dist/).
 // Skipped with the reason printed where the registry cannot be reached; it never waits for it.
-import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { isAlive, killAll, pollFor, pollForAsync, ROOT } from "../support/monoceros.js";
+import { isAlive, killAll, pollFor, pollForAsync, ROOT, watchMonoceros } from "../support/monoceros.js";
 
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { name: string; version: string; optionalDependencies: Record<string, string> };
 /** npm install of a tarball with one small dependency takes a few seconds; a slow registry, more. */
@@ -24,7 +24,8 @@ const NPM_TIMEOUT_MS = 120_000;
 function npmEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const key of Object.keys(env)) {
-    if (/^npm_(package_|lifecycle_|command$|execpath$|node_execpath$|config_local_prefix$)/.test(key) || key === "INIT_CWD") delete env[key];
+    // undefined: left out of a child's environment (Node skips such keys), also when merged over process.env.
+    if (/^npm_(package_|lifecycle_|command$|execpath$|node_execpath$|config_local_prefix$)/.test(key) || key === "INIT_CWD") env[key] = undefined;
   }
   return env;
 }
@@ -164,31 +165,21 @@ describe.skipIf(!registry.ok)("the npm package", () => {
     mkdirSync(join(project, "run"));
     // The installed binary itself, as a process manager or container would start it: `npx` does not
     // pass SIGTERM on (npm exec exits and leaves its child running).
-    const child = spawn(join(project, "node_modules/.bin/monoceros"), ["-c", config], { cwd: join(project, "run"), stdio: ["ignore", "ignore", "pipe"], env: npmEnv() });
-    monocerosPids.push(child.pid as number);
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-    const records = () => stderr.split("\n").flatMap((line) => {
-      try {
-        return [JSON.parse(line) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
+    const m = watchMonoceros([join(project, "node_modules/.bin/monoceros"), "-c", config], { cwd: join(project, "run"), env: npmEnv() });
+    monocerosPids.push(m.pid);
     const workers = await pollFor("two workers started", () => {
-      const started = records().filter((r) => r.msg === "Worker started").map((r) => r.pid as number);
+      const started = m.records().filter((r) => r.msg === "Worker started").map((r) => r.pid as number);
       return started.length === 2 && started;
     }, 30_000);
     workerPids.push(...workers);
     // The socket Monoceros holds for the workers (made by the native addon, found in node_modules).
     expect(await connects(port)).toBe(true);
-    const adminPort = records().find((r) => r.msg === "Admin endpoint listening (/metrics, /health, /status)")?.port as number;
+    const adminPort = m.records().find((r) => r.msg === "Admin endpoint listening (/metrics, /health, /status)")?.port as number;
     await pollForAsync("/health 200", async () => (await fetch(`http://127.0.0.1:${adminPort}/health`)).status === 200, 30_000);
 
-    child.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    expect(records().find((r) => r.msg === "All workers stopped; exiting")).toMatchObject({ exit_code: 0 });
+    m.child.kill("SIGTERM");
+    expect((await m.exited).code).toBe(0);
+    expect(m.records().find((r) => r.msg === "All workers stopped; exiting")).toMatchObject({ exit_code: 0 });
     await pollFor("the workers gone", () => workers.every((pid) => !isAlive(pid)), 10_000);
   }, 90_000);
 });

@@ -42,8 +42,16 @@ export interface StartOptions {
 
 export function startMonoceros(yaml: string, extraArgs: string[] = [], options: StartOptions = {}): Running {
   const argv = [process.execPath, ...(options.nodeArgs ?? []), MONOCEROS, "-c", writeConfig(yaml), ...extraArgs];
-  const [command, ...args] = [...(options.prefix ?? []), ...argv] as [string, ...string[]];
-  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
+  return watchMonoceros([...(options.prefix ?? []), ...argv], { cwd: ROOT, env: options.env });
+}
+
+/**
+ * Runs a command that is (or execs) a Monoceros, however it is installed or started (an npm
+ * install's bin, as another user), and watches its output as startMonoceros does.
+ */
+export function watchMonoceros(commandLine: readonly string[], options: { cwd: string; env?: Record<string, string | undefined> }): Running {
+  const [command, ...args] = commandLine as [string, ...string[]];
+  const child = spawn(command, args, { cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   const stdoutLines: string[] = [];
   const stderrLines: string[] = [];
   const collect = (stream: NodeJS.ReadableStream, into: string[]) => {

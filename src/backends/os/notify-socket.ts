@@ -215,6 +215,9 @@ export class NotifySockets {
     }
   }
 
+  /** The folder was opened to other users (0711) for a worker run as one; once is enough. */
+  private traversable = false;
+
   /**
    * Binds a socket for this key (e.g. "0-12"; only [A-Za-z0-9_-] allowed) and returns its path
    * (always < 108 bytes). Opening an open key returns the same path. Throws a one-line Error when
@@ -255,7 +258,8 @@ export class NotifySockets {
     this.sockets.set(key, socket);
     if (owner.uid !== undefined || owner.gid !== undefined) {
       try {
-        chmodSync(this.directory, 0o711);
+        if (!this.traversable) chmodSync(this.directory, 0o711);
+        this.traversable = true;
         chownSync(path, owner.uid ?? -1, owner.gid ?? -1);
       } catch (error) {
         this.close(key);
