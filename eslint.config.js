@@ -34,4 +34,10 @@ export default tseslint.config(
     },
   },
   DOMAIN_PURITY,
+  // dist/monoceros-loader.cjs: CommonJS on purpose (Node's ES module loader costs start-up time).
+  {
+    files: ["**/*.cjs"],
+    languageOptions: { sourceType: "commonjs", globals: { require: "readonly", __dirname: "readonly", module: "writable" } },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
 );

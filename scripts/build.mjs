@@ -1,7 +1,8 @@
 // Bundles each entry point into one file under dist/, for start-up time and so `dist/monoceros`
 // runs with nothing but Node (no node_modules needed next to it). Monoceros itself is a CommonJS
-// bundle (dist/monoceros.cjs) started by a small loader (dist/monoceros, from scripts/loader.mjs)
-// with a V8 code cache written here; processbin is a plain ESM executable.
+// bundle (dist/monoceros.cjs) run with a V8 code cache written here by a small loader
+// (dist/monoceros-loader.cjs, from scripts/loader.cjs), which dist/monoceros starts (from
+// scripts/launcher.js: a shell script and an ES module in one); processbin is a plain ESM executable.
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { build } from "esbuild";
@@ -53,10 +54,11 @@ for (const name of names) {
     banner: point.codeCache ? { js: 'var __monocerosImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' } : { js: "#!/usr/bin/env node\nimport { createRequire as __monocerosCreateRequire } from 'node:module';\nconst require = __monocerosCreateRequire(import.meta.url);" },
   });
   if (point.codeCache) {
-    copyFileSync("scripts/loader.mjs", executable);
+    copyFileSync("scripts/launcher.js", executable);
+    copyFileSync("scripts/loader.cjs", `${executable}-loader.cjs`);
     // The cache holds what one validation compiles: every module's top level and the config path.
     rmSync(`${executable}.v8cache`, { force: true });
-    execFileSync(process.execPath, [executable, "--validate", "-c", "examples/config.yaml"], {
+    execFileSync(process.execPath, [`${executable}-loader.cjs`, "--validate", "-c", "examples/config.yaml"], {
       env: { ...process.env, MONOCEROS_WRITE_CODE_CACHE: "1" },
       stdio: "ignore",
     });

@@ -111,7 +111,7 @@ describe.skipIf(!registry.ok)("the npm package", () => {
     expect(pack.status, failure(pack)).toBe(0);
     const [info] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
     expect(info?.filename).toBe(`${PACKAGE.name}-${PACKAGE.version}.tgz`);
-    expect(info?.files.map((f) => f.path).sort()).toEqual(["README.md", "dist/monoceros", "dist/monoceros.cjs", "dist/monoceros.schema.json", "dist/monoceros.v8cache", "dist/package.json", "package.json"]);
+    expect(info?.files.map((f) => f.path).sort()).toEqual(["README.md", "dist/monoceros", "dist/monoceros-loader.cjs", "dist/monoceros.cjs", "dist/monoceros.schema.json", "dist/monoceros.v8cache", "dist/package.json", "package.json"]);
 
     project = tempFolder("monoceros-install-");
     // A package.json of its own, so npm installs here and not into a project above the folder.
