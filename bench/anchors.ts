@@ -16,7 +16,7 @@ const PM2 = join(ROOT, "node_modules/.bin/pm2");
 const MONOCEROS = join(ROOT, "dist/monoceros");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export type AnchorName = "monoceros" | "pm2" | "supervisord";
+export type AnchorName = "monoceros" | "pm2" | "supervisord" | "floor";
 
 export interface Anchor {
   name: AnchorName;
@@ -116,9 +116,24 @@ export function supervisordAnchor(): Anchor | null {
   };
 }
 
+/**
+ * The floor for start-up, shutdown and idle: bench/c/floor.c's `supervise` mode forks and execs the
+ * workers, sleeps, and on SIGTERM signals every group and reaps them; it forwards no output.
+ */
+export function floorSubject(floor: string): Anchor {
+  return {
+    name: "floor",
+    version: "C",
+    async start(worker, args, replicas) {
+      const child = spawn(floor, ["supervise", String(replicas), worker, ...args], { stdio: "ignore" });
+      return { supervisorPids: () => [child.pid as number], outputFiles: () => [], stop: () => stopChild(child) };
+    },
+  };
+}
+
 /** Monoceros itself, its stdout and stderr going to files like the anchors' worker output. */
 export function monocerosSubject(): Anchor {
-  const version = execFileSync(process.execPath, [MONOCEROS, "--version"], { encoding: "utf8" }).trim().split(" ")[1] ?? "unknown";
+  const version = execFileSync(MONOCEROS, ["--version"], { encoding: "utf8" }).trim().split(" ")[1] ?? "unknown";
   return {
     name: "monoceros",
     version,
@@ -128,16 +143,33 @@ export function monocerosSubject(): Anchor {
       writeFileSync(config, `supervisor:\n  workers:\n    - name: bench\n      replicas: ${replicas}\n      max_restarts: -1\n      exec: ${worker}\n      args: [${args.map((a) => JSON.stringify(a)).join(", ")}]\n`);
       const out = openSync(join(home, "out.log"), "a");
       const err = openSync(join(home, "err.log"), "a");
-      const child = spawn(process.execPath, [MONOCEROS, "-c", config], { stdio: ["ignore", out, err] });
+      const child = spawn(MONOCEROS, ["-c", config], { stdio: ["ignore", out, err] });
       closeSync(out);
       closeSync(err);
       return {
-        supervisorPids: () => [child.pid as number],
+        // Its watchdog (a bash of its own, see src/backends/os/watchdog.ts) is one of its processes too.
+        supervisorPids: () => [child.pid as number, ...childrenNamed(child.pid as number, "bash")],
         outputFiles: () => [join(home, "out.log"), join(home, "err.log")],
         stop: () => stopChild(child),
       };
     },
   };
+}
+
+/** The pids of `parent`'s children whose command name is `name`. */
+function childrenNamed(parent: number, name: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const [, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(ppid) === parent && stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) === name) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
 
 function filesIn(home: string, name: RegExp): string[] {
@@ -165,21 +197,23 @@ export async function anchorRestartGap(anchor: Anchor, worker: string, restarts 
   return stats(gaps().slice(0, restarts));
 }
 
-/** Launch → all `workers` started, and SIGTERM (or the anchor's stop) → supervisor gone. */
-export async function anchorStartAndStop(anchor: Anchor, worker: string, workers = 32): Promise<{ startMs: number; shutdownMs: number }> {
+/** Launch → first and all `workers` started, and SIGTERM (or the anchor's stop) → supervisor gone. */
+export async function anchorStartAndStop(anchor: Anchor, worker: string, workers = 32): Promise<{ firstMs: number; startMs: number; shutdownMs: number }> {
   const file = join(folder(), "times");
   const launchedNs = BigInt(Date.now()) * 1_000_000n;
   const running = await anchor.start(worker, ["sleep", file], workers);
   const deadline = performance.now() + 60_000;
   while (timesFrom(file).starts.length < workers && performance.now() < deadline) await sleep(5);
-  const lastStartNs = timesFrom(file).starts.reduce((a, b) => (a > b ? a : b), 0n);
+  const starts = timesFrom(file).starts;
+  const firstStartNs = starts.reduce((a, b) => (a < b ? a : b), starts[0] ?? 0n);
+  const lastStartNs = starts.reduce((a, b) => (a > b ? a : b), 0n);
   await sleep(500);
   const shutdownMs = await running.stop();
-  return { startMs: Number(lastStartNs - launchedNs) / 1e6, shutdownMs };
+  return { firstMs: Number(firstStartNs - launchedNs) / 1e6, startMs: Number(lastStartNs - launchedNs) / 1e6, shutdownMs };
 }
 
-/** CPU (% of one core) and RSS of the supervisor's own processes, with `workers` sleeping workers, from 12 s after start. */
-export async function anchorIdle(anchor: Anchor, worker: string, workers = 32, seconds = 20): Promise<{ cpuPercentOfCore: number; rssBytes: number }> {
+/** CPU (seconds over `seconds`) and RSS of the supervisor's own processes, with `workers` sleeping workers, from 12 s after start. */
+export async function anchorIdle(anchor: Anchor, worker: string, workers = 32, seconds = 20): Promise<{ cpuSeconds: number; seconds: number; rssBytes: number }> {
   const running = await anchor.start(worker, ["sleep"], workers);
   try {
     await sleep(12_000);
@@ -187,7 +221,7 @@ export async function anchorIdle(anchor: Anchor, worker: string, workers = 32, s
     await sleep(seconds * 1000);
     const after = running.supervisorPids().map(cpuSeconds).reduce((a, b) => a + b, 0);
     const rssBytes = running.supervisorPids().map(rss).reduce((a, b) => a + b, 0);
-    return { cpuPercentOfCore: ((after - before) / seconds) * 100, rssBytes };
+    return { cpuSeconds: after - before, seconds, rssBytes };
   } finally {
     await running.stop();
   }

@@ -26,7 +26,7 @@ const TICKS_PER_SECOND = 100;
 const WORKERS = 256;
 /**
  * A window starts this long after Monoceros did (and at least a second after all workers are
- * ready): V8's memory reducer runs a few full GCs 8–10 s after start-up, once, as benchIdle says.
+ * ready): V8's memory reducer runs a few full GCs 8–10 s after start-up, once, which is why the idle benchmark measures from 12 s after start.
  */
 const WINDOW_AFTER_START_MS = 12_000;
 const PROCESSES_PER_GROUP = 4;
@@ -92,7 +92,7 @@ function startMonoceros(pool: string, adminPort: number): Run {
   writeFileSync(join(dir, "config.yaml"), `admin:\n  port: ${adminPort}\n  host: 127.0.0.1\nsupervisor:\n  workers:\n    - name: ${POOL}\n${pool}`);
   // Records into a file: read afterwards, never by the bench while it measures.
   const records = openSync(join(dir, "records.log"), "a");
-  const child = spawn(process.execPath, [MONOCEROS, "-c", join(dir, "config.yaml")], {
+  const child = spawn(MONOCEROS, ["-c", join(dir, "config.yaml")], {
     env: { ...process.env, [MARKER_NAME]: marker },
     stdio: ["ignore", "ignore", records],
   });

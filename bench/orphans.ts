@@ -121,7 +121,7 @@ function configYaml(replicas: number): string {
 
 async function oneRun(run: number, killAfterMs: number, replicas: number, settleMs: number, config: string): Promise<OrphanRun> {
   const marker = randomBytes(8).toString("hex");
-  const child: ChildProcess = spawn(process.execPath, [MONOCEROS, "-c", config], {
+  const child: ChildProcess = spawn(MONOCEROS, ["-c", config], {
     env: { ...process.env, [MARKER_NAME]: marker },
     stdio: "ignore",
   });

@@ -31,7 +31,7 @@ function timedGet(port: number, path: string): Promise<{ ms: number; worker: str
 function startMonoceros(yaml: string): ChildProcess {
   const folder = mkdtempSync(join(tmpdir(), "monoceros-bench-proxy-"));
   writeFileSync(join(folder, "config.yaml"), yaml.replaceAll("FOLDER", folder));
-  return spawn(process.execPath, [MONOCEROS, "-c", join(folder, "config.yaml")], { stdio: ["ignore", "ignore", "ignore"] });
+  return spawn(MONOCEROS, ["-c", join(folder, "config.yaml")], { stdio: ["ignore", "ignore", "ignore"] });
 }
 
 async function untilWorkers(port: number, workers: number, timeoutMs = 30_000): Promise<void> {

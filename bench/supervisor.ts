@@ -45,7 +45,7 @@ function folder(): string {
 function startMonoceros(yaml: string, stdio: "ignore" | "pipe" = "ignore"): ChildProcess {
   const dir = folder();
   writeFileSync(join(dir, "config.yaml"), yaml);
-  return spawn(process.execPath, [MONOCEROS, "-c", join(dir, "config.yaml")], { stdio: ["ignore", stdio, stdio] });
+  return spawn(MONOCEROS, ["-c", join(dir, "config.yaml")], { stdio: ["ignore", stdio, stdio] });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -116,7 +116,7 @@ export async function benchRestartGap(bins: { worker: string; floor: string }, r
   );
   // Monoceros's records into a file, not a pipe the bench would have to read while measuring.
   const records = openSync(join(dir, "records.log"), "a");
-  const child = spawn(process.execPath, [MONOCEROS, "-c", join(dir, "config.yaml")], { stdio: ["ignore", "ignore", records] });
+  const child = spawn(MONOCEROS, ["-c", join(dir, "config.yaml")], { stdio: ["ignore", "ignore", records] });
   closeSync(records);
   try {
     // Every 100 ms: re-reading the time file more often competes with what is measured for the 2 cores.
@@ -168,39 +168,6 @@ function cpuSecondsAndRss(pid: number): { cpuSeconds: number; rssBytes: number }
   }
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
   return { cpuSeconds: cpuNs / 1e9, rssBytes: rssKiB * 1024 };
-}
-
-export async function benchIdle(bins: { worker: string }, workers = 32, seconds = 20): Promise<{ cpuPercentOfCore: number; rssBytes: number }> {
-  const child = startMonoceros(`supervisor:\n  workers:\n    - name: idle\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [sleep]\n`);
-  // V8's memory reducer runs a few full GCs about 8-10 s after start-up, then nothing runs: measure after it.
-  let before: { cpuSeconds: number; rssBytes: number };
-  let after: { cpuSeconds: number; rssBytes: number };
-  try {
-    await sleep(12_000);
-    before = cpuSecondsAndRss(child.pid as number);
-    await sleep(seconds * 1000);
-    after = cpuSecondsAndRss(child.pid as number);
-  } finally {
-    await stopChild(child);
-  }
-  return { cpuPercentOfCore: ((after.cpuSeconds - before.cpuSeconds) / seconds) * 100, rssBytes: after.rssBytes };
-}
-
-export async function benchStartAndStop(bins: { worker: string }, workers = 32): Promise<{ startMs: number; shutdownMs: number }> {
-  const file = join(folder(), "times");
-  const launchedNs = BigInt(Date.now()) * 1_000_000n;
-  const child = startMonoceros(`supervisor:\n  workers:\n    - name: up\n      replicas: ${workers}\n      max_restarts: -1\n      exec: ${bins.worker}\n      args: [sleep, ${file}]\n`);
-  if (!(await pollFor(() => timesFrom(file).starts.length >= workers, 30_000))) {
-    await stopChild(child);
-    throw new Error(`only ${timesFrom(file).starts.length} of ${workers} workers started`);
-  }
-  const lastStartNs = timesFrom(file).starts.reduce((a, b) => (a > b ? a : b), 0n);
-  await sleep(500);
-  const signalledAt = performance.now();
-  child.kill("SIGTERM");
-  await exited(child);
-  const shutdownMs = performance.now() - signalledAt;
-  return { startMs: Number(lastStartNs - launchedNs) / 1e6, shutdownMs };
 }
 
 /** The same restart loop done by Node's child_process directly, in a process of its own. */

@@ -202,7 +202,7 @@ async function startMonoceros(mode: ModeName, extra: string): Promise<Monoceros>
     writeFileSync(join(dir, "config.yaml"), yaml.replaceAll("FOLDER", dir));
   };
   rewriteConfig([]);
-  const run = spawnMarked(dir, process.execPath, [MONOCEROS, "-c", join(dir, "config.yaml")]);
+  const run = spawnMarked(dir, MONOCEROS, ["-c", join(dir, "config.yaml")]);
   const m: Monoceros = { ...run, adminPort, socket, port: mode === "haproxy" ? port + 50 : port, rewriteConfig };
   try {
     if (mode === "haproxy") {
@@ -260,7 +260,7 @@ function tail(dir: string): string {
 
 function ctl(m: Monoceros, args: string[]): Promise<string> {
   return new Promise((done, fail) => {
-    execFile(process.execPath, [MONOCEROS, "ctl", "--socket", m.socket, ...args], { timeout: CTL_TIMEOUT_MS }, (error, stdout, stderr) => {
+    execFile(MONOCEROS, ["ctl", "--socket", m.socket, ...args], { timeout: CTL_TIMEOUT_MS }, (error, stdout, stderr) => {
       if (error !== null) fail(new Error(`monoceros ctl ${args.join(" ")}: ${stderr.trim() || error.message}`));
       else done(stdout);
     });
