@@ -147,8 +147,8 @@ export function monocerosSubject(): Anchor {
       closeSync(out);
       closeSync(err);
       return {
-        // Its watchdog (a bash of its own, see src/backends/os/watchdog.ts) is one of its processes too.
-        supervisorPids: () => [child.pid as number, ...childrenNamed(child.pid as number, "bash")],
+        // Its watchdog (a sh of its own, see src/backends/os/watchdog.ts) is one of its processes too.
+        supervisorPids: () => [child.pid as number, ...childrenNamed(child.pid as number, "sh")],
         outputFiles: () => [join(home, "out.log"), join(home, "err.log")],
         stop: () => stopChild(child),
       };

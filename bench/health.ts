@@ -116,11 +116,12 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-interface StatusWorker { pid: number | null; ready: boolean; memory: { rss_bytes: number | null } | null }
+interface StatusWorker { pid: number | null; state: string; ready: boolean; memory: { rss_bytes: number | null } | null }
 
+/** The pool's workers; not its vacant slots (a pool has max_surge of them, listed by /status since issue 14). */
 async function workersOf(run: Run): Promise<StatusWorker[]> {
   const status = (await (await fetch(`http://127.0.0.1:${run.adminPort}/status`)).json()) as { pools: { workers: StatusWorker[] }[] };
-  return status.pools[0]?.workers ?? [];
+  return (status.pools[0]?.workers ?? []).filter((worker) => worker.state !== "vacant");
 }
 
 /** Until every worker is ready (passed a check, or runs when there is none) and its group has `size` processes; bounded. */

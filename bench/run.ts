@@ -264,15 +264,15 @@ ${orphanSection(orphans)}
   Node's. Reading the pipes below the stream layer, or in the spawner below, would remove most of it.
 - **Idle memory** (issue 17: ≤ 35 MiB; the Go original: 14.3 MiB). Bare Node 20 idling holds 37.8
   MiB here (40.3 MiB with \`NODE_EXTRA_CA_CERTS\`), most of it the Node binary's own file-backed
-  pages, so 35 MiB is below Node's floor. Monoceros with 32 workers: about 50 MiB for Node and 3.1 MiB
-  for its watchdog (a bash process; counted here since this run, as the issue counts all of a
-  supervisor's processes). Above Node's floor: a ~10 MiB V8 heap (3.2 MiB code, 1.7 MiB strings with
+  pages, so 35 MiB is below Node's floor. Monoceros with 32 workers: about 50 MiB for Node and 1.6 MiB
+  for its orphan watchdog, counted since this run, as the issue counts all of a supervisor's
+  processes (the watchdog was a bash script of 3.2 MiB; it is POSIX \`sh\` now, dash here). Above Node's floor: a ~10 MiB V8 heap (3.2 MiB code, 1.7 MiB strings with
   the 1 MB bundle source kept for lazy compilation), malloc and thread stacks. V8 flags, each with a
   code cache built for it, measured by hand (idle RSS of Node, 2 runs each, 2026-11-26): none 49.8
   MiB, \`--single-threaded\` 50.0, \`--max-semi-space-size=1 --single-threaded\` 49.7,
-  \`--optimize-for-size --single-threaded\` 50.0: none helps (the launcher could pass any of them).
-  Left to try: the watchdog in \`sh\` instead of bash (1.6 MiB instead of 3.2 here), and the spawner
-  below replacing it. Where in the range a run lands depends on when V8's memory reducer last ran.
+  \`--optimize-for-size --single-threaded\` 50.0; nor does \`MALLOC_ARENA_MAX=1\` (49.4): none helps
+  (the launcher could pass any of them). Where in the range a run lands depends on when V8's memory
+  reducer last ran.
 - **Log forwarding.** Single-threaded: each chunk's whole lines are decoded at once, every line that
   looks like a JSON object is parsed with \`JSON.parse\` to know that it is one and whether it has
   \`worker_id\` (as the original does), and written in one batch per chunk. PM2 and supervisord copy
@@ -288,7 +288,7 @@ ${orphanSection(orphans)}
   targets need). A small native process, started once, that forks and execs workers on request
   (setsid, user and group, folder, environment, the \`listen\` sockets), reaps them, and reports exits
   over a pipe, so the fork no longer copies Node's 50 MiB and the event loop only decides. It would
-  also replace the bash watchdog (3.1 MiB) and keep its promise: when Monoceros's end of the pipe
+  also replace the shell watchdog (1.6 MiB) and keep its promise: when Monoceros's end of the pipe
   closes, kill every group. The workers' output sockets would come back to Node over Node's own IPC
   channel (the same handle passing \`child_process\` uses, as libuv makes worker pipes as Unix
   socketpairs), so log forwarding and "no line lost" stay in Node. It has to install without a

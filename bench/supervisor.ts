@@ -231,7 +231,7 @@ export async function benchMetrics(bins: { worker: string }, workers: number, op
 }
 
 /**
- * Whether Monoceros has `workers` worker children (the group leaders: setsid; its watchdog, a bash,
+ * Whether Monoceros has `workers` worker children (the group leaders: setsid; its watchdog, a sh,
  * is left out by name) each with `size` processes in its group.
  */
 function everyGroupHas(monocerosPid: number, workers: number, size: number): boolean {

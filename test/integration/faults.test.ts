@@ -149,7 +149,7 @@ describe("faults", () => {
     leftovers.push(worker);
     const m = track(startMonoceros(pool(`      replicas: 2\n      max_restarts: -1\n      exec: sleep\n      args: ["${worker}"]\n`)));
     await m.waitFor("two workers", () => sleepers(worker).length === 2);
-    const watchdogs = () => processes().filter((p) => p.ppid === m.pid && p.cmdline.includes("declare -A groups"));
+    const watchdogs = () => processes().filter((p) => p.ppid === m.pid && p.cmdline.includes("# monoceros-watchdog"));
     for (let kill = 1; kill <= 3; kill++) {
       const [watchdog] = await m.waitFor("a watchdog", () => (watchdogs().length === 1 ? watchdogs() : undefined));
       process.kill((watchdog as Proc).pid, "SIGKILL");

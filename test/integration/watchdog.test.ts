@@ -1,4 +1,4 @@
-// The orphan watchdog itself: a start that fails because bash is not there is said once, not
+// The orphan watchdog itself: a start that fails because sh is not there is said once, not
 // retried for ever; a killed watchdog is restarted (see faults.test.ts for the delays).
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Watchdog } from "../../src/backends/os/watchdog.js";
@@ -11,7 +11,7 @@ afterEach(() => {
 });
 
 describe("orphan watchdog", () => {
-  it("says once that it cannot start without bash, and does not try again", async () => {
+  it("says once that it cannot start without sh, and does not try again", async () => {
     const problems: string[] = [];
     const path = process.env.PATH;
     let reported = () => {};
@@ -30,12 +30,12 @@ describe("orphan watchdog", () => {
     } finally {
       process.env.PATH = path;
     }
-    expect(problems).toEqual([expect.stringMatching(/^cannot start the orphan watchdog \(bash\): .*ENOENT.*; not trying again, so workers may outlive a killed Monoceros \(install bash\)$/)]);
+    expect(problems).toEqual([expect.stringMatching(/^cannot start the orphan watchdog \(sh\): .*ENOENT.*; not trying again, so workers may outlive a killed Monoceros \(no sh in PATH\)$/)]);
     expect(vi.getTimerCount()).toBe(0);
     expect(watchdog.pid).toBeUndefined();
   });
 
-  it("runs with bash and stops when told", async () => {
+  it("runs with sh and stops when told", async () => {
     const watchdog = new Watchdog(() => {}, "MONOCEROS_INSTANCE_ID=test");
     started.push(watchdog);
     watchdog.start();

@@ -130,7 +130,7 @@ const TEST_PROCESS = /processbin|notify-worker|bench\/bin\/worker|fake-envoy|sle
 function isTestProcess(pid: number): boolean {
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-    return TEST_PROCESS.test(cmdline) && !cmdline.includes("declare -A groups");
+    return TEST_PROCESS.test(cmdline) && !cmdline.includes("# monoceros-watchdog");
   } catch {
     return false;
   }

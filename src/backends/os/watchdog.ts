@@ -1,6 +1,6 @@
-// No orphans, even when Monoceros is SIGKILLed: a tiny bash process, in its own session, keeps
-// the list of worker process groups. Monoceros writes "+<pgid>" / "-<pgid>" lines to its stdin;
-// when that pipe closes (Monoceros is gone, however it died, or it exits normally) the watchdog
+// No orphans, even when Monoceros is SIGKILLed: a tiny shell process (POSIX sh: dash here, busybox
+// on Alpine; 1.6 MiB where bash took 3.2), in its own session, keeps the list of worker process
+// groups. Monoceros writes "+<pgid>" / "-<pgid>" lines to its stdin; when that pipe closes (Monoceros is gone, however it died, or it exits normally) the watchdog
 // SIGKILLs every group still listed, then sweeps /proc for any process that carries this
 // Monoceros's instance marker in its environment, a few times over a second: that catches what a
 // group kill misses (a worker forked but not yet listed, a child that left its group with setsid).
@@ -11,22 +11,24 @@ import { doublingMs } from "../../domain/backoff.js";
 import { RESOURCE_ERROR_CODES } from "../../domain/supervisor.js";
 import { coverHeldListenSockets } from "./listen-sockets.js";
 
-const SCRIPT = `
+// The groups are one string, " 12 345 678 ", each group once: POSIX sh has no sets. The first line
+// names the process for whoever reads its command line (tests, an operator's ps).
+export const WATCHDOG_NAME = "monoceros-watchdog";
+const SCRIPT = `# ${WATCHDOG_NAME}
 trap '' INT TERM HUP QUIT PIPE USR1 USR2
-declare -A groups
+groups=' '
 while IFS= read -r line; do
   case $line in
-    +*) groups[\${line:1}]=1 ;;
-    -*) unset "groups[\${line:1}]" ;;
+    +*) case $groups in *" \${line#+} "*) ;; *) groups="$groups\${line#+} " ;; esac ;;
+    -*) case $groups in *" \${line#-} "*) groups="\${groups%%" \${line#-} "*} \${groups#*" \${line#-} "}" ;; esac ;;
   esac
 done
-for group in "\${!groups[@]}"; do kill -KILL -- "-$group" 2>/dev/null; done
+for group in $groups; do kill -s KILL -- "-$group" 2>/dev/null; done
 sweep() {
-  local file pid
   if command -v grep >/dev/null; then
     for file in $(grep -lzxF -- "$MONOCEROS_WATCHDOG_MARK" /proc/[0-9]*/environ 2>/dev/null); do
       pid=\${file#/proc/}; pid=\${pid%/environ}
-      [[ $pid == "$$" ]] || kill -KILL "$pid" 2>/dev/null
+      [ "$pid" = "$$" ] || kill -s KILL "$pid" 2>/dev/null
     done
   fi
 }
@@ -56,7 +58,7 @@ export class Watchdog {
     this.restartTimer = null;
     this.startedAtMs = performance.now();
     // Its own environment holds the mark only in a variable of its own name, so its sweep cannot match itself.
-    const child = spawn("bash", ["-c", SCRIPT], {
+    const child = spawn("sh", ["-c", SCRIPT], {
       detached: true,
       // Not a copy of the pools' listening sockets: it lives as long as Monoceros, and would keep a closed lane's port listening.
       stdio: coverHeldListenSockets(["pipe", "ignore", "ignore"]),
@@ -67,15 +69,15 @@ export class Watchdog {
     (child.stdin as Socket | null)?.unref();
     child.stdin?.on("error", () => {}); // reported through "exit"
     // A failed spawn emits "error" and no "exit"; a dead watchdog "exit". A shortage (EMFILE, EAGAIN…)
-    // is retried like a death; a bash that is not there (ENOENT, EACCES) will not appear: said once.
+    // is retried like a death; a sh that is not there (ENOENT, EACCES) will not appear: said once.
     child.on("error", (error: NodeJS.ErrnoException) => {
       if (child.pid !== undefined) return;
       if (RESOURCE_ERROR_CODES.includes(error.code ?? "")) {
-        this.restartLater(child, `cannot start the orphan watchdog (bash): ${error.message}; workers may outlive a killed Monoceros until it starts`);
+        this.restartLater(child, `cannot start the orphan watchdog (sh): ${error.message}; workers may outlive a killed Monoceros until it starts`);
         return;
       }
       this.process = null;
-      this.onProblem(`cannot start the orphan watchdog (bash): ${error.message}; not trying again, so workers may outlive a killed Monoceros (install bash)`);
+      this.onProblem(`cannot start the orphan watchdog (sh): ${error.message}; not trying again, so workers may outlive a killed Monoceros (no sh in PATH)`);
     });
     child.on("exit", () => this.restartLater(child, "the orphan watchdog exited"));
     this.process = child;
@@ -112,7 +114,7 @@ export class Watchdog {
     return this.process?.pid;
   }
 
-  /** Graceful end: closing stdin lets bash kill what is left (normally nothing) and exit. */
+  /** Graceful end: closing stdin lets the watchdog kill what is left (normally nothing) and exit. */
   stop(): void {
     this.stopped = true;
     if (this.restartTimer !== null) clearTimeout(this.restartTimer);
