@@ -295,7 +295,15 @@ ${orphanSection(orphans)}
   compiler: prebuilt static binaries per platform in optional npm packages (as \`node-unix-socket\`
   ships its addon), falling back to Node's \`spawn\` where none fits. Measured floors it would be held
   to: fork+exec of the C worker ~0.8–1.2 ms here, 32 workers started in ~15 ms and stopped in 2–3 ms
-  (bench/c/floor.c).
+  (bench/c/floor.c). A throwaway prototype (2026-11-26, not shipped: a C fork server reporting exits
+  over a pipe, Node starting the next worker at once, no output sockets passed, no core) gave a
+  median gap of 1.55–1.82 ms against a floor of 1.23–1.28 ms in the same minutes (3 runs of 200), where
+  Node's own \`spawn\` loop gave 2.9 ms and Monoceros 3.2–3.6 ms: the spawner would cut about 1.5 ms,
+  and with Monoceros's core and records on top it would still land near floor + 0.7 ms, short of
+  floor + 0.5 ms. The p99 of every one of them, the floor's included (5–8 ms), was above 3 ms on this
+  shared machine those minutes. It would not help start-up much either (the first worker waits for
+  Node's start and the bundle, ~110 ms), nor shutdown (the output pipes' ends still go through Node's
+  streams), so it was not built this time.
 `;
 writeFileSync("BENCHMARKS.md", markdown);
 
