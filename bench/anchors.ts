@@ -26,7 +26,10 @@ export interface Anchor {
 }
 
 export interface Running {
-  /** Pids of the supervisor's own processes (for CPU and memory, and to SIGKILL). */
+  /**
+   * Pids of the supervisor's own processes, for CPU and memory: the supervisor itself first (the one
+   * a SIGKILL is sent to), then its helpers (Monoceros's orphan watchdog).
+   */
   supervisorPids(): number[];
   /** The files the workers' stdout and stderr end up in (with the supervisor's own records, for Monoceros). */
   outputFiles(): string[];
@@ -285,7 +288,9 @@ export async function orphansAfterSigkill(subject: Anchor, worker: string, worke
   const deadline = performance.now() + 30_000;
   while (timesFrom(times).starts.length < workers && performance.now() < deadline) await sleep(10);
   await sleep(300);
-  for (const pid of running.supervisorPids()) process.kill(pid, "SIGKILL");
+  // The supervisor itself: a helper that outlives it (Monoceros's watchdog) is there to clean up after it.
+  const [supervisorPid] = running.supervisorPids();
+  if (supervisorPid !== undefined) process.kill(supervisorPid, "SIGKILL");
   const pids = timesFrom(times).pids;
   const isOurWorker = (pid: number) => {
     try {

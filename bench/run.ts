@@ -392,8 +392,8 @@ How each row is measured:
 - Restart gap, start and stop: as in the table above. PM2 is stopped with \`pm2 kill\` (its documented way),
   supervisord and Monoceros with SIGTERM. supervisord's gap is 20 restarts a round, not 200: it restarts on
   its one-second poll, and 200 would take minutes.
-- Idle: CPU of every thread of the supervisor's own processes (PM2's daemon, supervisord) from 12 s after
-  start, for 20 s; RSS at the end.
+- Idle: CPU of every thread of the supervisor's own processes (PM2's daemon, supervisord, Monoceros and
+  its orphan watchdog, the C floor) from 12 s after start, for 20 s; RSS at the end.
 - Log forwarding into files: every system writes the workers' output to files (PM2's \`out_file\` with
   \`merge_logs\`, supervisord's \`stdout_logfile\` without rotation, Monoceros's stdout and stderr redirected
   to files). Each worker writes 200,000 lines as fast as it can and exits at once, its last lines still in
@@ -401,7 +401,8 @@ How each row is measured:
   are those missing once the files stopped growing for a second. PM2 and supervisord copy bytes; Monoceros
   also parses every JSON line to add \`worker_id\`, and wraps every plain line in a JSON record with a
   timestamp (the original's record shapes), which costs it throughput.
-- SIGKILL: 8 sleeping workers, then SIGKILL to the supervisor's own processes; workers still running 3 s
+- SIGKILL: 8 sleeping workers, then SIGKILL to the supervisor's process (PM2's daemon, supervisord,
+  Monoceros; not Monoceros's orphan watchdog, which is there to outlive it); workers still running 3 s
   later are counted, then killed by the pid they recorded.
 `;
 }
