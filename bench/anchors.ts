@@ -215,8 +215,13 @@ export async function anchorStartAndStop(anchor: Anchor, worker: string, workers
   return { firstMs: Number(firstStartNs - launchedNs) / 1e6, startMs: Number(lastStartNs - launchedNs) / 1e6, shutdownMs };
 }
 
-/** CPU (seconds over `seconds`) and RSS of the supervisor's own processes, with `workers` sleeping workers, from 12 s after start. */
-export async function anchorIdle(anchor: Anchor, worker: string, workers = 32, seconds = 20): Promise<{ cpuSeconds: number; seconds: number; rssBytes: number }> {
+/**
+ * CPU (seconds over `seconds`), RSS and anonymous memory of the supervisor's own processes, with
+ * `workers` sleeping workers, from 12 s after start. RSS includes the pages of the program's files
+ * (the node or python binary and libraries), which every process of the same binary on the host
+ * shares; anonymous memory is what this one process alone holds.
+ */
+export async function anchorIdle(anchor: Anchor, worker: string, workers = 32, seconds = 20): Promise<{ cpuSeconds: number; seconds: number; rssBytes: number; anonBytes: number }> {
   const running = await anchor.start(worker, ["sleep"], workers);
   try {
     await sleep(12_000);
@@ -224,7 +229,8 @@ export async function anchorIdle(anchor: Anchor, worker: string, workers = 32, s
     await sleep(seconds * 1000);
     const after = running.supervisorPids().map(cpuSeconds).reduce((a, b) => a + b, 0);
     const rssBytes = running.supervisorPids().map(rss).reduce((a, b) => a + b, 0);
-    return { cpuSeconds: after - before, seconds, rssBytes };
+    const anonBytes = running.supervisorPids().map(anonymous).reduce((a, b) => a + b, 0);
+    return { cpuSeconds: after - before, seconds, rssBytes, anonBytes };
   } finally {
     await running.stop();
   }
@@ -310,6 +316,14 @@ export async function orphansAfterSigkill(subject: Anchor, worker: string, worke
 function cpuSeconds(pid: number): number {
   try {
     return readdirSync(`/proc/${pid}/task`).reduce((sum, task) => sum + Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]) / 1e9, 0);
+  } catch {
+    return 0;
+  }
+}
+
+function anonymous(pid: number): number {
+  try {
+    return Number(/^Anonymous:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1]) * 1024;
   } catch {
     return 0;
   }
