@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { findExecutable } from "../src/backends/os/executable.js";
-import { gapsFrom, stats, stopChild, timesFrom, type Stats } from "./supervisor.js";
+import { cpuSeconds, gapsFrom, procBytes, stats, stopChild, timesFrom, type Stats } from "./supervisor.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 const PM2 = join(ROOT, "node_modules/.bin/pm2");
@@ -228,8 +228,8 @@ export async function anchorIdle(anchor: Anchor, worker: string, workers = 32, s
     const before = running.supervisorPids().map(cpuSeconds).reduce((a, b) => a + b, 0);
     await sleep(seconds * 1000);
     const after = running.supervisorPids().map(cpuSeconds).reduce((a, b) => a + b, 0);
-    const rssBytes = running.supervisorPids().map(rss).reduce((a, b) => a + b, 0);
-    const anonBytes = running.supervisorPids().map(anonymous).reduce((a, b) => a + b, 0);
+    const rssBytes = running.supervisorPids().map((pid) => procBytes(pid, "status", "VmRSS")).reduce((a, b) => a + b, 0);
+    const anonBytes = running.supervisorPids().map((pid) => procBytes(pid, "smaps_rollup", "Anonymous")).reduce((a, b) => a + b, 0);
     return { cpuSeconds: after - before, seconds, rssBytes, anonBytes };
   } finally {
     await running.stop();
@@ -311,28 +311,4 @@ export async function orphansAfterSigkill(subject: Anchor, worker: string, worke
   await untilGone(left, 5_000);
   await running.stop(); // reaps a child supervisor; nothing to do for PM2's daemon
   return { workers, leftRunning: left.length };
-}
-
-function cpuSeconds(pid: number): number {
-  try {
-    return readdirSync(`/proc/${pid}/task`).reduce((sum, task) => sum + Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]) / 1e9, 0);
-  } catch {
-    return 0;
-  }
-}
-
-function anonymous(pid: number): number {
-  try {
-    return Number(/^Anonymous:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1]) * 1024;
-  } catch {
-    return 0;
-  }
-}
-
-function rss(pid: number): number {
-  try {
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
-  } catch {
-    return 0;
-  }
 }

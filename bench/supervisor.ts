@@ -156,18 +156,32 @@ export async function benchLogs(bins: { worker: string }, format: "json" | "plai
   return { linesPerSecond: Math.round(arrived / seconds), lost: expected - arrived, seconds };
 }
 
-/** CPU time of every thread, in ns precision (schedstat), and resident memory. */
-function cpuSecondsAndRss(pid: number): { cpuSeconds: number; rssBytes: number } {
+/** CPU time of every thread of a process, in ns precision (schedstat); 0 for a process that is gone. */
+export function cpuSeconds(pid: number): number {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
   let cpuNs = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
+  for (const task of tasks) {
     try {
       cpuNs += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
     } catch {
       // a thread that ended meanwhile
     }
   }
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
-  return { cpuSeconds: cpuNs / 1e9, rssBytes: rssKiB * 1024 };
+  return cpuNs / 1e9;
+}
+
+/** A "<field>: <n> kB" figure of /proc/<pid>/status or smaps_rollup, in bytes; 0 for a process that is gone. */
+export function procBytes(pid: number, file: "status" | "smaps_rollup", field: string): number {
+  try {
+    return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/${file}`, "utf8"))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
 }
 
 /** The same restart loop done by Node's child_process directly, in a process of its own. */
@@ -216,13 +230,13 @@ export async function benchMetrics(bins: { worker: string }, workers: number, op
     }
     let cpuPercentOfCore: number | null = null;
     if (options.cpuSeconds !== undefined) {
-      const before = cpuSecondsAndRss(child.pid as number);
+      const before = cpuSeconds(child.pid as number);
       for (let second = 0; second < options.cpuSeconds; second++) {
         await (await fetch(url)).text();
         await sleep(1_000);
       }
-      const after = cpuSecondsAndRss(child.pid as number);
-      cpuPercentOfCore = ((after.cpuSeconds - before.cpuSeconds) / options.cpuSeconds) * 100;
+      const after = cpuSeconds(child.pid as number);
+      cpuPercentOfCore = ((after - before) / options.cpuSeconds) * 100;
     }
     return { scrape: stats(times), bytes, cpuPercentOfCore, processesPerWorker };
   } finally {
