@@ -1,6 +1,8 @@
 // Supervisor mode with real processes: dist/monoceros supervising dist/processbin.
-import { readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { isAlive, killAll, pollFor, PROCESSBIN, startMonoceros, workerPids, type Running } from "../support/monoceros.js";
 
@@ -68,9 +70,15 @@ describe("supervisor mode with real processes", () => {
   });
 
   it("respects startup_wait_time between starts", async () => {
-    const m = run(pool(`      replicas: 3\n      max_restarts: 0\n      startup_wait_time: 400ms\n      args: [--log-interval, 10s]\n`));
+    // Each worker writes the time it started: a "Worker started" record is written a little after the
+    // start, later when the event loop is busy, so the gaps between records are not the gaps between starts.
+    const startTimes = join(mkdtempSync(join(tmpdir(), "monoceros-starts-")), "starts");
+    const m = run(`supervisor:\n  workers:\n    - name: w\n      replicas: 3\n      max_restarts: 0\n      startup_wait_time: 400ms\n      exec: sh\n      args: ["-c", 'date +%s.%N >> ${startTimes}; exec ${PROCESSBIN} --log-interval 10s']\n`);
     const starts = await m.waitFor("three starts", () => (recordsWith(m, "Worker started").length === 3 ? recordsWith(m, "Worker started") : undefined));
-    const times = starts.map((r) => r.ts as number);
+    const times = await m.waitFor("three start times", () => {
+      const lines = existsSync(startTimes) ? readFileSync(startTimes, "utf8").trim().split("\n") : [];
+      return lines.length === 3 ? lines.map(Number) : undefined;
+    });
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(0.39);
     expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(0.39);
     expect(starts.map((r) => r.worker_id)).toEqual(["w-0", "w-1", "w-2"]);
