@@ -97,6 +97,15 @@ export class HaproxyDataPlane implements DataPlane {
     }
   }
 
+  /**
+   * Nothing pending for the pool: no listen wait and no exchange in flight, so HAProxy has been
+   * told all it will be told until the next change (or an exchange gave up, and said so).
+   */
+  settled(pool: PoolConfig): boolean {
+    const rotation = this.rotations.get(pool.name);
+    return rotation === undefined || (!rotation.sending && [...rotation.servers.values()].every((server) => server.listenWait === null));
+  }
+
   forget(pool: PoolConfig): void {
     this.rotations.delete(pool.name);
   }
