@@ -254,15 +254,23 @@ ${orphanSection(orphans)}
   the 7.6 MB blob fits only the exact Node binary that built it, so it would have to be built at
   install time and checked at every start.
 - **Shutdown** (issue 17: ≤ 8 ms; the Go original: 5 ms; the C floor, which signals and reaps 32
-  workers and forwards no output, 2–3 ms). Broken down with timestamps in one run (2026-11-26): the
-  SIGTERM reaches the JavaScript handler after ~2.3 ms; the 32 group kills take under 1 ms; the
-  kernel lets 32 such workers exit and be reaped in 1.5–1.9 ms (a C loop), but Node reports the first
-  exit ~9 ms after the kills: first it runs the end of the 64 output pipes through its stream
-  machinery (end, finish, destroy, close: ~0.12 ms of JavaScript per pipe); then the 32 exits with
-  their records and core steps (~1.5 ms); closing the admin server and control socket and flushing
-  the output ~3.5 ms; Node's own exit and the kernel's teardown of a 50 MiB process ~5 ms. Waiting
-  for every pipe to close is what keeps a worker's last lines (no line lost); the per-pipe cost is
-  Node's. Reading the pipes below the stream layer, or in the spawner below, would remove most of it.
+  workers and forwards no output, 2–3 ms). Broken down with timestamps, 7 shutdowns of a build
+  with tracing (2026-11-26): the SIGTERM reaches the JavaScript handler after 0.6–1.4 ms; the core's
+  decision and the 32 group kills are done 2.5–3.9 ms after it. The workers die at once, but Node
+  reads the end of their 64 output pipes and runs it through its stream machinery (end, finish,
+  destroy) before it reports the first exit, 3.3–6.0 ms after the last kill; the 32 exits, with
+  their records and core steps, take 3.1–5.6 ms; the pipes' "close" events, which Monoceros waits for
+  so that no line is lost, 3.4–6.6 ms more; closing the admin server and control socket 1.3–3.4 ms
+  and the last flush ~0.6 ms; then Node's exit, the kernel's teardown of the process and the bench
+  noticing 5.2–7.6 ms (a bare Node that calls \`process.exit()\` is seen gone 4.1 ms later, 2.7 ms
+  when it SIGKILLs itself, medians of 9). The traced build is slower (unminified, 21–31 ms in all,
+  where the table's shipped build takes about 20), but the shares hold: some 10–18 ms go to Node's
+  JavaScript per pipe and per exit, 5–8 ms to its exit. Tried and not adopted (2026-11-26): destroying each output
+  pipe at its end instead of letting Node shut down its unused writable side first, and writing the
+  orphan watchdog's removals of one loop turn in one write instead of one per exit: 18 shutdowns of
+  each build, interleaved, medians 31.5 ms (neither), 31.7 (pipes) and 32.9 (both), inside this
+  VM's spread of 17–98 ms those minutes, so no gain to show for the extra code. Reading the pipes
+  below the stream layer, or in the spawner below, is what would remove most of it.
 - **Idle memory** (issue 17: ≤ 35 MiB; the Go original: 14.3 MiB). Bare Node 20 idling holds 37.8
   MiB here (40.3 MiB with \`NODE_EXTRA_CA_CERTS\`), most of it the Node binary's own file-backed
   pages, so 35 MiB is below Node's floor. Monoceros with 32 workers: about 50 MiB for Node and 1.6 MiB
