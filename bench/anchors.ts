@@ -9,6 +9,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { findExecutable } from "../src/backends/os/executable.js";
+import { childrenOf } from "./marked-runs.js";
 import { cpuSeconds, gapsFrom, procBytes, stats, stopChild, timesFrom, type Stats } from "./supervisor.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
@@ -151,28 +152,12 @@ export function monocerosSubject(): Anchor {
       closeSync(err);
       return {
         // Its watchdog (a sh of its own, see src/backends/os/watchdog.ts) is one of its processes too.
-        supervisorPids: () => [child.pid as number, ...childrenNamed(child.pid as number, "sh")],
+        supervisorPids: () => [child.pid as number, ...childrenOf(child.pid as number, "sh")],
         outputFiles: () => [join(home, "out.log"), join(home, "err.log")],
         stop: () => stopChild(child),
       };
     },
   };
-}
-
-/** The pids of `parent`'s children whose command name is `name`. */
-function childrenNamed(parent: number, name: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const [, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(ppid) === parent && stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) === name) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }
 
 function filesIn(home: string, name: RegExp): string[] {

@@ -26,7 +26,8 @@ const TICKS_PER_SECOND = 100;
 const WORKERS = 256;
 /**
  * A window starts this long after Monoceros did (and at least a second after all workers are
- * ready): V8's memory reducer runs a few full GCs 8–10 s after start-up, once, which is why the idle benchmark measures from 12 s after start.
+ * ready): V8's memory reducer runs a few full GCs 8–10 s after start-up, once (the idle benchmark
+ * measures from 12 s after start for the same reason).
  */
 const WINDOW_AFTER_START_MS = 12_000;
 const PROCESSES_PER_GROUP = 4;

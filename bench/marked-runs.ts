@@ -14,15 +14,26 @@ export interface MarkedRun {
   marker: string;
 }
 
-/** /proc/<pid>/stat's state, parent and process group, or null when the process is gone. */
-export function procStat(pid: number | string): { ppid: number; pgrp: number; state: string } | null {
+/** /proc/<pid>/stat's command name, state, parent and process group, or null when the process is gone. */
+export function procStat(pid: number | string): { comm: string; ppid: number; pgrp: number; state: string } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state: fields[0] ?? "?", ppid: Number(fields[1]), pgrp: Number(fields[2]) };
+    return { comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), state: fields[0] ?? "?", ppid: Number(fields[1]), pgrp: Number(fields[2]) };
   } catch {
     return null;
   }
+}
+
+/** The live children (not zombies) of `parent`; only those whose command name is `comm` when given. */
+export function childrenOf(parent: number, comm?: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = procStat(entry);
+    if (stat !== null && stat.ppid === parent && stat.state !== "Z" && (comm === undefined || stat.comm === comm)) found.push(Number(entry));
+  }
+  return found;
 }
 
 export function markedProcesses(markerName: string, marker: string): { pid: number; pgrp: number }[] {

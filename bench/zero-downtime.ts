@@ -13,11 +13,11 @@
 // once its Monoceros (or gunicorn master) is gone is SIGKILLed by process group or pid. 127.0.0.1 only.
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { procStat, stopMarkedRun } from "./marked-runs.js";
+import { childrenOf, stopMarkedRun } from "./marked-runs.js";
 import { findExecutable } from "../src/backends/os/executable.js";
 import { startLoad, type LoadResult } from "../test/support/load.js";
 
@@ -362,17 +362,6 @@ def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), ("X-Worker-Id", str(os.getpid()))])
     return [body]
 `;
-
-/** The master's live children (its workers). */
-function childrenOf(pid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = procStat(entry);
-    if (stat !== null && stat.ppid === pid && stat.state !== "Z") found.push(Number(entry));
-  }
-  return found;
-}
 
 /** Until the master has `workers` live workers, none of them one of `gone`; the time it took (ms). */
 async function workersSettled(master: number, workers: number, gone: Set<number>): Promise<number> {

@@ -6,6 +6,7 @@ import { createServer, type Server } from "node:net";
 import { readdirSync, readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { findExecutable } from "../../src/backends/os/executable.js";
+import { WATCHDOG_NAME } from "../../src/backends/os/watchdog.js";
 import { cleanUpAfterEach, isAlive, pollFor, pollForAsync, proxyPoolConfig, startMonoceros, type Running } from "../support/monoceros.js";
 
 const track = cleanUpAfterEach(afterEach);
@@ -149,7 +150,7 @@ describe("faults", () => {
     leftovers.push(worker);
     const m = track(startMonoceros(pool(`      replicas: 2\n      max_restarts: -1\n      exec: sleep\n      args: ["${worker}"]\n`)));
     await m.waitFor("two workers", () => sleepers(worker).length === 2);
-    const watchdogs = () => processes().filter((p) => p.ppid === m.pid && p.cmdline.includes("# monoceros-watchdog"));
+    const watchdogs = () => processes().filter((p) => p.ppid === m.pid && p.cmdline.includes(`# ${WATCHDOG_NAME}`));
     for (let kill = 1; kill <= 3; kill++) {
       const [watchdog] = await m.waitFor("a watchdog", () => (watchdogs().length === 1 ? watchdogs() : undefined));
       process.kill((watchdog as Proc).pid, "SIGKILL");

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { WATCHDOG_NAME } from "../../src/backends/os/watchdog.js";
 
 export const ROOT = resolve(new URL("../..", import.meta.url).pathname);
 export const MONOCEROS = join(ROOT, "dist/monoceros");
@@ -130,7 +131,7 @@ const TEST_PROCESS = /processbin|notify-worker|bench\/bin\/worker|fake-envoy|sle
 function isTestProcess(pid: number): boolean {
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-    return TEST_PROCESS.test(cmdline) && !cmdline.includes("# monoceros-watchdog");
+    return TEST_PROCESS.test(cmdline) && !cmdline.includes(`# ${WATCHDOG_NAME}`);
   } catch {
     return false;
   }

@@ -1,9 +1,10 @@
 // No orphans, even when Monoceros is SIGKILLed: a tiny shell process (POSIX sh: dash here, busybox
 // on Alpine; 1.6 MiB where bash took 3.2), in its own session, keeps the list of worker process
-// groups. Monoceros writes "+<pgid>" / "-<pgid>" lines to its stdin; when that pipe closes (Monoceros is gone, however it died, or it exits normally) the watchdog
-// SIGKILLs every group still listed, then sweeps /proc for any process that carries this
-// Monoceros's instance marker in its environment, a few times over a second: that catches what a
-// group kill misses (a worker forked but not yet listed, a child that left its group with setsid).
+// groups. Monoceros writes "+<pgid>" / "-<pgid>" lines to its stdin; when that pipe closes
+// (Monoceros is gone, however it died, or it exits normally) the watchdog SIGKILLs every group
+// still listed, then sweeps /proc for any process that carries this Monoceros's instance marker in
+// its environment, a few times over a second: that catches what a group kill misses (a worker
+// forked but not yet listed, a child that left its group with setsid).
 // One process for all workers, so nothing is added to the path of each spawn.
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
